@@ -1,0 +1,171 @@
+"""The record every reader returns and every writer takes, plus small shared helpers.
+
+A *record* is one three-component seismic window or stream segment:
+
+* ``data``: ``float32`` array of shape ``(n_samples, 3)``, components in **E, N, Z** order
+  (column 0 east / horizontal 2, column 1 north / horizontal 1, column 2 vertical). A missing
+  component is a column of zeros.
+* metadata: sampling rate in Hz, station id ``NET.STA.LOC.CH`` (``CH`` = band + instrument code,
+  e.g. ``HH``), start time (``obspy.UTCDateTime`` or ``None``), P and S arrival samples (``-1``
+  when unknown), the channel codes of the three columns and a name (file stem or trace name).
+
+This module imports neither TensorFlow nor h5py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from obspy import UTCDateTime
+
+COMPONENTS = ("E", "N", "Z")
+NO_PICK = -1
+
+
+class InputError(ValueError):
+    """A bad input file or value; the message names the file and the problem on one line."""
+
+
+@dataclass
+class Record:
+    """One three-component waveform window with its metadata.
+
+    Attributes:
+        data: ``(n_samples, 3)`` float32, columns E, N, Z (zeros where a component is missing).
+        sampling_rate_hz: samples per second, > 0.
+        station_id: ``NET.STA.LOC.CH`` (e.g. ``XX.HOLD..HH``), or the file stem when unknown.
+        start_time: time of sample 0, or ``None`` when unknown.
+        p_arrival_sample: P arrival as a sample index into ``data``, ``-1`` when not picked.
+        s_arrival_sample: S arrival as a sample index into ``data``, ``-1`` when not picked.
+        channels: channel codes of the three columns (E, N, Z order), ``""`` for a missing one.
+        name: a name unique within a collection (file stem, trace name).
+    """
+
+    data: np.ndarray
+    sampling_rate_hz: float
+    station_id: str = ""
+    start_time: UTCDateTime | None = None
+    p_arrival_sample: int = NO_PICK
+    s_arrival_sample: int = NO_PICK
+    channels: tuple[str, str, str] = ("", "", "")
+    name: str = ""
+    extra: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.ndim != 2 or data.shape[1] != 3:
+            raise InputError(f"record {self.name!r}: data must have shape (n_samples, 3), got {data.shape}")
+        self.data = np.ascontiguousarray(data, dtype=np.float32)
+        rate = float(self.sampling_rate_hz)
+        if not np.isfinite(rate) or rate <= 0:
+            raise InputError(f"record {self.name!r}: sampling_rate_hz must be > 0, got {self.sampling_rate_hz}")
+        self.sampling_rate_hz = rate
+        self.p_arrival_sample = int(self.p_arrival_sample)
+        self.s_arrival_sample = int(self.s_arrival_sample)
+        self.channels = tuple(str(c) for c in self.channels)  # type: ignore[assignment]
+        if len(self.channels) != 3:
+            raise InputError(f"record {self.name!r}: channels must name 3 components, got {self.channels}")
+        if self.start_time is not None and not isinstance(self.start_time, UTCDateTime):
+            self.start_time = UTCDateTime(self.start_time)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.sampling_rate_hz
+
+    @property
+    def end_time(self) -> UTCDateTime | None:
+        """Time of the last sample, or ``None`` when the start time is unknown."""
+        if self.start_time is None:
+            return None
+        return self.start_time + (self.n_samples - 1) / self.sampling_rate_hz
+
+    def with_data(self, data: np.ndarray, **changes) -> Record:
+        """A copy with new ``data`` (and any other field changes)."""
+        return replace(self, data=data, **changes)
+
+
+def split_station_id(station_id: str) -> tuple[str, str, str, str]:
+    """``"NET.STA.LOC.CH"`` -> ``(net, sta, loc, ch)``; shorter ids fill from the left with ``""``.
+
+    A bare name without dots (a file stem) comes back as the station code.
+    """
+    parts = station_id.split(".")
+    if len(parts) >= 4:
+        return parts[0], parts[1], parts[2], ".".join(parts[3:])
+    if len(parts) == 1:
+        return "", parts[0], "", ""
+    parts = [""] * (4 - len(parts)) + parts
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def make_station_id(network: str = "", station: str = "", location: str = "", channel: str = "") -> str:
+    """Station id ``NET.STA.LOC.CH`` where ``CH`` is the band + instrument code.
+
+    ``channel`` may be a full channel code (``HHZ`` -> ``HH``) or already the two-letter code.
+    The location placeholder ``--`` becomes ``""``.
+    """
+    location = "" if location.strip() in ("--", "-") else location.strip()
+    code = channel.strip()[:2] if channel else ""
+    return f"{network.strip()}.{station.strip()}.{location}.{code}"
+
+
+def enz_columns(component_codes: Sequence[str]) -> list[int]:
+    """Map component codes (last letter of a channel code) to E/N/Z columns 0/1/2.
+
+    Handles ``Z/N/E``, ``Z/1/2`` (1 -> N, 2 -> E), ``Z/2/3`` (2 -> N, 3 -> E) and lower case.
+    Codes are judged as a set, so ``2`` means E next to ``1`` but N next to ``3``.
+
+    Args:
+        component_codes: one code per input trace, e.g. ``["Z", "1", "2"]`` or ``["e", "n"]``.
+
+    Returns:
+        The output column for each input code, in the same order.
+
+    Raises:
+        InputError: for an unknown code or two traces that map to the same column.
+    """
+    codes = [c.strip().upper()[-1:] if c.strip() else "" for c in component_codes]
+    present = set(codes)
+    table = {"E": 0, "N": 1, "Z": 2}
+    if "3" in present:
+        table.update({"2": 1, "3": 0})
+    else:
+        table.update({"1": 1, "2": 0})
+    columns = []
+    for original, code in zip(component_codes, codes):
+        if code not in table:
+            raise InputError(f"unknown component code {original!r} (expected Z/N/E, Z/1/2 or Z/2/3)")
+        columns.append(table[code])
+    if len(set(columns)) != len(columns):
+        raise InputError(f"components {list(component_codes)} map to the same E/N/Z column twice")
+    return columns
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    An interrupted or failed write leaves no partial file under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
