@@ -1,0 +1,144 @@
+"""Keras helpers: safe save / load, the bundled model, SavedModel export, summaries and diagrams.
+
+Loading always keeps Keras' ``safe_mode=True``: a model that needs a lambda layer or pickled
+code is refused. Only layers from Keras itself and from :mod:`picker` are accepted.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "picker_default.keras"
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, unreadable or not a picker model (message names the file)."""
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save ``model`` as a ``.keras`` file atomically and return the path."""
+    from picker.io.base import atomic_output
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model path must end in .keras, got {path}")
+    with atomic_output(path) as tmp:
+        keras_tmp = tmp.with_suffix(".keras")
+        model.save(keras_tmp)
+        os.replace(keras_tmp, tmp)
+    return path
+
+
+def load_model(path: str | os.PathLike | None = None):
+    """Load a picker model (the bundled one when ``path`` is None) with ``safe_mode=True``.
+
+    Raises:
+        ModelFileError: missing file, not a ``.keras`` archive, lambda layers or classes from
+            outside Keras and picker, or a model whose input is not 3-component waveforms.
+    """
+    import keras
+
+    import picker.losses  # noqa: F401  (registers the serialisable classes)
+    import picker.model  # noqa: F401
+
+    path = Path(path) if path is not None else BUNDLED_MODEL
+    if not path.exists():
+        raise ModelFileError(f"{path}: model file not found")
+    _check_archive(path)
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many types for bad archives
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path}: not a loadable picker model ({reason[:200]})") from None
+    shape = model.input_shape
+    if not (isinstance(shape, tuple) and len(shape) == 3 and 3 in shape[1:] and model.output_shape[-1] in (3, None)):
+        raise ModelFileError(f"{path}: not a picker model (input shape {shape}, expected (batch, n_samples, 3))")
+    return model
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse archives whose config names classes outside keras and picker, or lambda layers."""
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a .keras model archive")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{path}: .keras archive without a readable config.json ({exc})") from None
+    for item in _walk(config):
+        module = str(item.get("module") or "")
+        registered = str(item.get("registered_name") or "")
+        if item.get("class_name") == "Lambda":
+            raise ModelFileError(f"{path}: model contains a Lambda layer; refused (code in a model file can run)")
+        if module and not module.startswith(("keras", "builtins")) and not registered.startswith("picker>"):
+            raise ModelFileError(f"{path}: model uses class {item.get('class_name')!r} from {module!r}; only keras and picker classes are allowed")
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        if "class_name" in node:
+            yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def export_saved_model(model, directory: str | os.PathLike) -> Path:
+    """Export an inference-only TensorFlow SavedModel (for TF Serving / TFLite conversion)."""
+    directory = Path(directory)
+    model.export(str(directory), format="tf_saved_model")
+    return directory
+
+
+def count_parameters(model) -> dict[str, int]:
+    """``{"trainable": n, "non_trainable": n, "total": n}`` parameter counts."""
+    import numpy as np
+
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    non_trainable = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+    return {"trainable": trainable, "non_trainable": non_trainable, "total": trainable + non_trainable}
+
+
+def summary_text(model) -> str:
+    """The Keras model summary as plain text."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+    return "\n".join(lines)
+
+
+def plot_model(model, path: str | os.PathLike) -> tuple[Path, str]:
+    """Write a diagram of ``model`` with ``keras.utils.plot_model``.
+
+    When pydot or graphviz is missing, writes the text summary to ``<path>.txt`` instead and
+    returns a message saying how to get the diagram.
+
+    Returns:
+        (path written, message for the user).
+    """
+    import keras
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        buffer = io.StringIO()
+        import contextlib
+
+        with contextlib.redirect_stdout(buffer):
+            keras.utils.plot_model(model, to_file=str(path), show_shapes=True)
+        if not path.exists():
+            raise ImportError(buffer.getvalue().strip() or "plot_model wrote nothing")
+        return path, f"wrote model diagram {path}"
+    except (ImportError, OSError, RuntimeError) as exc:
+        text_path = path.with_suffix(".txt")
+        text_path.write_text(summary_text(model) + "\n", encoding="utf-8")
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return text_path, (
+            f"model diagram needs pydot and graphviz ({reason}); install them with "
+            f"`pip install pydot` and `apt-get install graphviz`. Wrote the text summary {text_path} instead."
+        )
