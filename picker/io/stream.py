@@ -1,0 +1,225 @@
+"""Records from and to ObsPy streams: any format ObsPy reads (miniSEED, SAC, GSE2, ...).
+
+Reading groups a stream's traces by station (``NET.STA.LOC`` + band/instrument code, i.e. the
+channel code without its last letter) and makes one :class:`~picker.io.base.Record` per group:
+
+* traces of one component are merged, gaps and overlaps filled with zeros
+  (:func:`merge_component`);
+* component codes map to columns E, N, Z with :func:`~picker.io.base.enz_columns`
+  (``Z/N/E``, ``Z/1/2``, ``Z/2/3``, lower case); missing components are zero columns;
+* components are aligned on the **union** of their time spans: the record starts at the earliest
+  component start and ends at the latest component end; a component is zero where it has no
+  data (like a gap). Sub-sample offsets between components are rounded to the nearest sample;
+* all traces of a group must share one sampling rate, else :class:`InputError`.
+
+Writing makes one trace per present column. miniSEED carries no picks: ``p_arrival_sample`` and
+``s_arrival_sample`` are not written, and come back as -1. miniSEED start times have microsecond
+resolution and station codes at most 5 characters.
+
+This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import obspy
+from obspy import Stream, Trace, UTCDateTime
+
+from picker.io.base import (
+    COMPONENTS,
+    InputError,
+    Record,
+    atomic_output,
+    enz_columns,
+    make_station_id,
+    split_station_id,
+)
+
+__all__ = [
+    "merge_component",
+    "read_stream_records",
+    "record_to_stream",
+    "stream_to_records",
+    "write_stream_record",
+]
+
+
+def _band_code(channel: str) -> str:
+    """Band + instrument code: the channel code without its component letter (``HHZ`` -> ``HH``)."""
+    return channel.strip()[:-1]
+
+
+def merge_component(traces: list[Trace]) -> Trace:
+    """Merge the traces of one component into one trace; gaps and overlaps become zeros.
+
+    Uses ``Stream.merge(method=1, fill_value=0)``: overlapping samples take the later trace's
+    values, gaps are filled with 0. All traces must share a sampling rate.
+
+    Returns:
+        One trace whose ``data`` is a plain (unmasked) numpy array.
+    """
+    if len(traces) == 1:
+        merged = traces[0]
+    else:
+        stream = Stream([tr.copy() for tr in traces])
+        stream.merge(method=1, fill_value=0)
+        merged = stream[0]
+    merged.data = np.ma.filled(merged.data, 0)
+    return merged
+
+
+def _group_by_station(stream: Stream) -> dict[tuple[str, str, str, str], list[Trace]]:
+    """Traces keyed by (network, station, location, band code), keys sorted."""
+    groups: dict[tuple[str, str, str, str], list[Trace]] = {}
+    for tr in stream:
+        stats = tr.stats
+        key = (stats.network, stats.station, stats.location, _band_code(stats.channel))
+        groups.setdefault(key, []).append(tr)
+    return dict(sorted(groups.items()))
+
+
+def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
+    """One record ``(n_samples, 3)`` E, N, Z from the traces of one station and band code."""
+    rates = sorted({float(tr.stats.sampling_rate) for tr in traces})
+    if len(rates) > 1:
+        listed = ", ".join(f"{rate:g}" for rate in rates)
+        raise InputError(f"{station_id}: traces have different sampling rates ({listed} Hz)")
+    rate = rates[0]
+
+    by_component: dict[str, list[Trace]] = {}
+    for tr in traces:
+        by_component.setdefault(tr.stats.channel.strip()[-1:], []).append(tr)
+    codes = list(by_component)
+    try:
+        columns = enz_columns(codes)
+    except InputError as err:
+        raise InputError(f"{station_id}: {err}") from None
+    merged = {code: merge_component(by_component[code]) for code in codes}
+
+    start = min(tr.stats.starttime for tr in merged.values())
+    offsets = {code: int(round((tr.stats.starttime - start) * rate)) for code, tr in merged.items()}
+    n_samples = max(offsets[code] + len(tr.data) for code, tr in merged.items())
+    data = np.zeros((n_samples, 3), dtype=np.float32)
+    channels = ["", "", ""]
+    for code, column in zip(codes, columns, strict=True):
+        tr = merged[code]
+        offset = offsets[code]
+        data[offset : offset + len(tr.data), column] = np.asarray(tr.data, dtype=np.float32)
+        channels[column] = tr.stats.channel.strip()
+    return Record(
+        data=data,
+        sampling_rate_hz=rate,
+        station_id=station_id,
+        start_time=start,
+        channels=tuple(channels),
+        name=f"{name}:{station_id}" if name else station_id,
+    )
+
+
+def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
+    """One record per station and band code in ``stream`` (see module docstring for the rules).
+
+    Args:
+        stream: ObsPy stream of any number of stations and components.
+        name: prefix of the record names, ``f"{name}:{station_id}"`` (just the station id if "").
+
+    Returns:
+        Records sorted by station id; ``data`` ``(n_samples, 3)`` float32 E, N, Z; ``start_time``
+        the earliest component start; ``channels`` the full channel codes in E, N, Z positions
+        (``""`` where missing); no picks.
+
+    Raises:
+        InputError: mixed sampling rates or unknown / duplicate component codes in one group.
+    """
+    records = []
+    for (network, station, location, band), traces in _group_by_station(stream).items():
+        station_id = make_station_id(network, station, location, band)
+        records.append(_group_to_record(traces, station_id, name))
+    return records
+
+
+def _short_reason(err: BaseException) -> str:
+    """First line of an exception message, at most 120 characters."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def read_stream_records(
+    path: str | os.PathLike, *, format: str | None = None, **_
+) -> Iterator[Record]:
+    """Yield the records of one waveform file ObsPy can read (one per station and band code).
+
+    Args:
+        path: the file (miniSEED, SAC, GSE2, ...).
+        format: ObsPy format name; ``None`` lets ObsPy detect it from the content.
+
+    Raises:
+        InputError: unreadable file, no traces, or a bad station group; the message names the file.
+    """
+    path = Path(path)
+    try:
+        stream = obspy.read(str(path), format=format)
+    except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
+        raise InputError(
+            f"{path}: not a waveform file ObsPy can read ({_short_reason(err)})"
+        ) from None
+    if len(stream) == 0:
+        raise InputError(f"{path}: holds no traces")
+    try:
+        records = stream_to_records(stream, name=path.stem)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None
+    yield from records
+
+
+def record_to_stream(record: Record) -> Stream:
+    """One trace per column of ``record`` (E, N, Z order) with station metadata.
+
+    A column is skipped when its channel code is ``""`` and it is all zeros. Network, station,
+    location come from ``station_id``; a column's channel is its code in ``channels``, or the
+    station id's band code + ``E``/``N``/``Z`` when empty. Start time 1970-01-01 when unknown.
+    Picks are not carried (miniSEED has no place for them).
+    """
+    network, station, location, band = split_station_id(record.station_id)
+    start = record.start_time if record.start_time is not None else UTCDateTime(0)
+    traces = []
+    for column, component in enumerate(COMPONENTS):
+        code = record.channels[column]
+        values = record.data[:, column]
+        if not code and not np.any(values):
+            continue
+        tr = Trace(data=np.ascontiguousarray(values, dtype=np.float32))
+        tr.stats.network = network
+        tr.stats.station = station
+        tr.stats.location = location
+        tr.stats.channel = code or f"{band}{component}"
+        tr.stats.sampling_rate = record.sampling_rate_hz
+        tr.stats.starttime = start
+        traces.append(tr)
+    return Stream(traces)
+
+
+def write_stream_record(record: Record, path: str | os.PathLike, *, format: str = "MSEED") -> Path:
+    """Write one record to a waveform file with ObsPy, atomically; return ``path``.
+
+    miniSEED is written with ``encoding="FLOAT32"``, so samples round-trip bit-exactly. Picks are
+    not written. ``format`` must be a format that holds several traces in one file (not SAC).
+
+    Raises:
+        InputError: a record with no non-empty column, or a single-trace format for several traces.
+    """
+    path = Path(path)
+    stream = record_to_stream(record)
+    if len(stream) == 0:
+        raise InputError(f"{path}: record {record.name!r} has no data to write (all columns empty)")
+    fmt = format.upper()
+    if fmt in ("SAC", "SACXY") and len(stream) > 1:
+        raise InputError(f"{path}: {fmt} holds one trace per file; record has {len(stream)}")
+    options = {"encoding": "FLOAT32"} if fmt == "MSEED" else {}
+    with atomic_output(path) as tmp:
+        stream.write(str(tmp), format=fmt, **options)
+    return path
