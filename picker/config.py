@@ -53,7 +53,9 @@ class DataConfig:
         _choice(self, "normalization", ("std", "peak"))
         _choice(self, "npz_layout", ("auto", "channels_last", "channels_first"))
         if self.npz_component_order and sorted(self.npz_component_order.upper()) != ["E", "N", "Z"]:
-            raise ConfigError(f"npz_component_order must be a permutation of 'ENZ', got {self.npz_component_order!r}")
+            raise ConfigError(
+                f"npz_component_order must be a permutation of 'ENZ', got {self.npz_component_order!r}"
+            )
 
 
 @dataclass
@@ -95,7 +97,9 @@ class ModelConfig:
 
     def validate(self) -> None:
         if not self.filters or any(not isinstance(f, int) or f <= 0 for f in self.filters):
-            raise ConfigError(f"filters must be a non-empty list of positive integers, got {self.filters}")
+            raise ConfigError(
+                f"filters must be a non-empty list of positive integers, got {self.filters}"
+            )
         _positive(self, "kernel_size", "stride")
         _fraction(self, "dropout")
         _choice(self, "data_format", ("", "channels_last", "channels_first"))
@@ -122,11 +126,15 @@ class TrainConfig:
 
     def validate(self) -> None:
         _positive(self, "epochs", "steps_per_epoch", "learning_rate")
-        _non_negative(self, "validation_steps", "early_stopping_patience", "reduce_lr_patience", "focal_gamma")
+        _non_negative(
+            self, "validation_steps", "early_stopping_patience", "reduce_lr_patience", "focal_gamma"
+        )
         _choice(self, "loss", ("categorical", "sparse", "focal"))
         _choice(self, "distribute", ("auto", "none", "mirrored", "multi_worker"))
         if len(self.class_weights) != 3 or any(w < 0 for w in self.class_weights):
-            raise ConfigError(f"class_weights must be 3 non-negative numbers (noise, P, S), got {self.class_weights}")
+            raise ConfigError(
+                f"class_weights must be 3 non-negative numbers (noise, P, S), got {self.class_weights}"
+            )
 
 
 @dataclass
@@ -191,7 +199,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
             first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
             raise ConfigError(f"{where}: not valid YAML ({first})") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: a config must be a mapping of sections, got {type(raw).__name__}")
+            raise ConfigError(
+                f"{where}: a config must be a mapping of sections, got {type(raw).__name__}"
+            )
     if overrides:
         raw = _merge(raw, overrides)
     return config_from_dict(raw, where)
@@ -230,7 +240,9 @@ def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'config'}: expected a mapping, got {raw!r}")
+        raise ConfigError(
+            f"{where}: {prefix.rstrip('.') or 'config'}: expected a mapping, got {raw!r}"
+        )
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
@@ -266,7 +278,11 @@ def _check_type(value: Any, hint: Any, where: str, key: str) -> Any:
         return float(value)
     if hint is type(None) and value is None:
         return None
-    if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+    if (
+        isinstance(hint, type)
+        and isinstance(value, hint)
+        and not (hint is int and isinstance(value, bool))
+    ):
         return value
     name = getattr(hint, "__name__", str(hint))
     raise ConfigError(f"{where}: {key}: expected {name}, got {value!r}")
@@ -296,7 +312,9 @@ def _fraction(obj: Any, *names: str) -> None:
 def _choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(obj, name)
     if value not in choices:
-        raise ConfigError(f"{_section(obj)}.{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+        raise ConfigError(
+            f"{_section(obj)}.{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}"
+        )
 
 
 _SECTIONS = {

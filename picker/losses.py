@@ -24,11 +24,15 @@ _EPSILON = 1e-7
 
 
 class _PickerLoss(keras.losses.Loss):
-    def __init__(self, class_weights: Sequence[float] = (1.0, 1.0, 1.0), class_axis: int = -1, **kwargs):
+    def __init__(
+        self, class_weights: Sequence[float] = (1.0, 1.0, 1.0), class_axis: int = -1, **kwargs
+    ):
         super().__init__(**kwargs)
         self.class_weights = [float(w) for w in class_weights]
         if len(self.class_weights) != 3:
-            raise ValueError(f"class_weights must have 3 values (noise, P, S), got {self.class_weights}")
+            raise ValueError(
+                f"class_weights must have 3 values (noise, P, S), got {self.class_weights}"
+            )
         self.class_axis = int(class_axis)
 
     def _weights_shape(self, ndim: int) -> list[int]:
@@ -37,10 +41,16 @@ class _PickerLoss(keras.losses.Loss):
         return shape
 
     def _weights(self, ndim: int):
-        return ops.reshape(ops.convert_to_tensor(self.class_weights, "float32"), self._weights_shape(ndim))
+        return ops.reshape(
+            ops.convert_to_tensor(self.class_weights, "float32"), self._weights_shape(ndim)
+        )
 
     def get_config(self):
-        return {**super().get_config(), "class_weights": self.class_weights, "class_axis": self.class_axis}
+        return {
+            **super().get_config(),
+            "class_weights": self.class_weights,
+            "class_axis": self.class_axis,
+        }
 
 
 @keras.saving.register_keras_serializable(package="picker")

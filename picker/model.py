@@ -87,9 +87,15 @@ def build_model(cfg: ModelConfig | None = None, name: str = "picker_unet") -> ke
     x = PadToMultiple(total_stride(cfg), name="pad_to_stride")(x)
 
     def conv_bn(x, filters, name, strides=1):
-        x = layers.Conv1D(filters, cfg.kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(
-            x
-        )
+        x = layers.Conv1D(
+            filters,
+            cfg.kernel_size,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            data_format="channels_last",
+            name=f"{name}_conv",
+        )(x)
         x = layers.BatchNormalization(name=f"{name}_bn")(x)
         return layers.Activation("relu", name=f"{name}_relu")(x)
 
@@ -105,13 +111,19 @@ def build_model(cfg: ModelConfig | None = None, name: str = "picker_unet") -> ke
     for level in reversed(range(len(cfg.filters) - 1)):
         filters = cfg.filters[level]
         x = layers.Conv1DTranspose(
-            filters, cfg.kernel_size, strides=cfg.stride, padding="same", use_bias=False, name=f"up{level}_conv"
+            filters,
+            cfg.kernel_size,
+            strides=cfg.stride,
+            padding="same",
+            use_bias=False,
+            data_format="channels_last",
+            name=f"up{level}_conv",
         )(x)
         x = layers.BatchNormalization(name=f"up{level}_bn")(x)
         x = layers.Activation("relu", name=f"up{level}_relu")(x)
         x = layers.Concatenate(name=f"skip{level}")([skips[level], x])
         x = conv_bn(x, filters, f"dec{level}")
-    x = layers.Conv1D(len(CLASS_NAMES), 1, name="logits")(x)
+    x = layers.Conv1D(len(CLASS_NAMES), 1, data_format="channels_last", name="logits")(x)
     x = CropLike(name="crop_to_input")([x, original])
     outputs = layers.Softmax(axis=-1, name="probabilities", dtype="float32")(x)
     if channels_first:

@@ -32,7 +32,7 @@ class InputError(ValueError):
     """A bad input file or value; the message names the file and the problem on one line."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Record:
     """One three-component waveform window with its metadata.
 
@@ -60,17 +60,23 @@ class Record:
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
         if data.ndim != 2 or data.shape[1] != 3:
-            raise InputError(f"record {self.name!r}: data must have shape (n_samples, 3), got {data.shape}")
+            raise InputError(
+                f"record {self.name!r}: data must have shape (n_samples, 3), got {data.shape}"
+            )
         self.data = np.ascontiguousarray(data, dtype=np.float32)
         rate = float(self.sampling_rate_hz)
         if not np.isfinite(rate) or rate <= 0:
-            raise InputError(f"record {self.name!r}: sampling_rate_hz must be > 0, got {self.sampling_rate_hz}")
+            raise InputError(
+                f"record {self.name!r}: sampling_rate_hz must be > 0, got {self.sampling_rate_hz}"
+            )
         self.sampling_rate_hz = rate
         self.p_arrival_sample = int(self.p_arrival_sample)
         self.s_arrival_sample = int(self.s_arrival_sample)
         self.channels = tuple(str(c) for c in self.channels)  # type: ignore[assignment]
         if len(self.channels) != 3:
-            raise InputError(f"record {self.name!r}: channels must name 3 components, got {self.channels}")
+            raise InputError(
+                f"record {self.name!r}: channels must name 3 components, got {self.channels}"
+            )
         if self.start_time is not None and not isinstance(self.start_time, UTCDateTime):
             self.start_time = UTCDateTime(self.start_time)
 
@@ -108,7 +114,9 @@ def split_station_id(station_id: str) -> tuple[str, str, str, str]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def make_station_id(network: str = "", station: str = "", location: str = "", channel: str = "") -> str:
+def make_station_id(
+    network: str = "", station: str = "", location: str = "", channel: str = ""
+) -> str:
     """Station id ``NET.STA.LOC.CH`` where ``CH`` is the band + instrument code.
 
     ``channel`` may be a full channel code (``HHZ`` -> ``HH``) or already the two-letter code.
@@ -142,9 +150,11 @@ def enz_columns(component_codes: Sequence[str]) -> list[int]:
     else:
         table.update({"1": 1, "2": 0})
     columns = []
-    for original, code in zip(component_codes, codes):
+    for original, code in zip(component_codes, codes, strict=True):
         if code not in table:
-            raise InputError(f"unknown component code {original!r} (expected Z/N/E, Z/1/2 or Z/2/3)")
+            raise InputError(
+                f"unknown component code {original!r} (expected Z/N/E, Z/1/2 or Z/2/3)"
+            )
         columns.append(table[code])
     if len(set(columns)) != len(columns):
         raise InputError(f"components {list(component_codes)} map to the same E/N/Z column twice")

@@ -1,0 +1,367 @@
+"""tf.data pipelines: source → parse → crop → augment → normalise → label → batch → prefetch.
+
+Sources are NPZ files, HDF5 (SeisBench / STEAD) and TFRecord files, freely mixed. NPZ and HDF5
+records are read once into memory (resampled to ``data.sampling_rate_hz``); TFRecord files are
+streamed, parsed in parallel and cached when ``data.cache`` is on.
+
+Each training element pairs a record with a second, independently shuffled record (the
+"other"), so event stacking works the same for every source. The per-window work (crop,
+augmentations, normalisation, labels) is the NumPy code in :mod:`picker.augment` and
+:mod:`picker.labels`, run through ``tf.numpy_function`` with ``AUTOTUNE`` parallel calls.
+
+Batches are ``x``: ``(batch, window_samples, 3)`` float32 E/N/Z (``(batch, 3, window_samples)``
+for channels-first) and ``y``: soft labels of the same layout over (noise, P, S), or integer
+classes ``(batch, window_samples)`` when ``train.loss`` is ``"sparse"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from picker import augment, labels
+from picker.config import Config
+from picker.io import expand_inputs, guess_format, read_records
+from picker.io.base import NO_PICK, Record
+
+log = logging.getLogger(__name__)
+
+
+def resample_record(record: Record, sampling_rate_hz: float) -> Record:
+    """Resample ``record`` to ``sampling_rate_hz`` (polyphase, anti-alias filtered); picks rescaled.
+
+    A record already at that rate is returned unchanged.
+    """
+    data, p, s = resample_window(
+        record.data,
+        record.sampling_rate_hz,
+        sampling_rate_hz,
+        record.p_arrival_sample,
+        record.s_arrival_sample,
+    )
+    if data is record.data:
+        return record
+    return record.with_data(
+        data, sampling_rate_hz=sampling_rate_hz, p_arrival_sample=p, s_arrival_sample=s
+    )
+
+
+def resample_window(
+    data: np.ndarray,
+    rate_in_hz: float,
+    rate_out_hz: float,
+    p_sample: int = NO_PICK,
+    s_sample: int = NO_PICK,
+) -> tuple[np.ndarray, int, int]:
+    """Resample ``(n_samples, 3)`` data from ``rate_in_hz`` to ``rate_out_hz``; rescale picks.
+
+    Returns:
+        (resampled float32 ``(n_out, 3)``, P sample, S sample); the input array itself when the
+        rates are equal.
+    """
+    if abs(rate_in_hz - rate_out_hz) < 1e-9 * rate_out_hz:
+        return data, int(p_sample), int(s_sample)
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate_out_hz / rate_in_hz).limit_denominator(1000)
+    out = resample_poly(data.astype(np.float64), ratio.numerator, ratio.denominator, axis=0).astype(
+        np.float32
+    )
+    factor = rate_out_hz / rate_in_hz
+
+    def scale(sample: int) -> int:
+        return int(round(sample * factor)) if sample >= 0 else NO_PICK
+
+    return out, scale(p_sample), scale(s_sample)
+
+
+def load_records(paths: Sequence[str], cfg: Config) -> tuple[list[Record], list[str]]:
+    """Read NPZ / HDF5 sources into memory at the training rate; return (records, TFRecord files).
+
+    Bad files are logged and skipped (they never become training windows).
+    """
+    records: list[Record] = []
+    tfrecord_files: list[str] = []
+    for path in expand_inputs(paths):
+        fmt = guess_format(path)
+        if fmt == "tfrecord":
+            tfrecord_files.append(str(path))
+            continue
+        options = {}
+        if fmt == "npz":
+            options = {
+                "layout": cfg.data.npz_layout,
+                "component_order": cfg.data.npz_component_order or None,
+            }
+        try:
+            for record in read_records(path, fmt, **options):
+                records.append(resample_record(record, cfg.data.sampling_rate_hz))
+        except ValueError as exc:
+            log.error("skipping %s", exc)
+    return records, tfrecord_files
+
+
+class WindowMaker:
+    """Turns one (record, other record) pair into one training window ``(x, y)`` with NumPy.
+
+    ``x``: ``(window_samples, 3)`` float32 E/N/Z, normalised. ``y``: ``(window_samples, 3)``
+    float32 soft labels (noise, P, S) or ``(window_samples,)`` int32 classes when ``sparse``.
+    """
+
+    def __init__(self, cfg: Config, training: bool, sparse: bool):
+        self.cfg = cfg
+        self.training = training
+        self.sparse = sparse
+        self.n_samples = cfg.data.window_samples
+        self.probabilities = {
+            "p_stack": cfg.augment.stack_event,
+            "p_scale": cfg.augment.scale_amplitude,
+            "p_flip": cfg.augment.flip_polarity,
+            "p_drop": cfg.augment.drop_channels,
+            "p_noise": cfg.augment.gaussian_noise,
+            "p_gap": cfg.augment.gap,
+        }
+
+    def window(self, data, p, s, rate, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
+        """Crop one window (noise-only with probability ``noise_window_fraction``)."""
+        data, p, s = resample_window(
+            data, float(rate), self.cfg.data.sampling_rate_hz, int(p), int(s)
+        )
+        picks = ([p] if p >= 0 else [], [s] if s >= 0 else [])
+        noise_only = self.training and rng.random() < self.cfg.data.noise_window_fraction
+        if noise_only:
+            try:
+                crop, picks, _ = augment.random_crop(
+                    data, picks, rng, self.n_samples, noise_only=True
+                )
+                return crop, picks
+            except ValueError:
+                pass  # no pick-free stretch long enough: fall back to an ordinary crop
+        crop, picks, _ = augment.random_crop(data, picks, rng, self.n_samples)
+        return crop, picks
+
+    def __call__(self, data, p, s, rate, other_data, other_p, other_s, other_rate, seed):
+        rng = np.random.default_rng(int(seed))
+        x, picks = self.window(data, p, s, rate, rng)
+        if self.training:
+            other, other_picks = self.window(other_data, other_p, other_s, other_rate, rng)
+            x, picks = augment.augment_window(
+                x, picks, rng, self.probabilities, other=other, other_picks=other_picks
+            )
+        x = augment.normalize(x, self.cfg.data.normalization)
+        y = labels.make_labels(
+            self.n_samples,
+            picks[0],
+            picks[1],
+            shape=self.cfg.labels.shape,
+            width_samples=self.cfg.labels.width_samples,
+            sparse=self.sparse,
+        )
+        return x.astype(np.float32), y
+
+
+def _record_generator(records: list[Record], seed: int, shuffle: bool):
+    def generate():
+        rng = np.random.default_rng(seed)
+        while True:
+            order = rng.permutation(len(records)) if shuffle else np.arange(len(records))
+            for i in order:
+                r = records[i]
+                yield r.data, r.p_arrival_sample, r.s_arrival_sample, np.float32(r.sampling_rate_hz)
+
+    return generate
+
+
+def _source_dataset(records: list[Record], tfrecord_files: list[str], cfg: Config, seed: int):
+    """An endless, shuffled dataset of ``(data (T, 3), p, s, rate)`` tuples from all sources."""
+    import tensorflow as tf
+
+    from picker.io.tfrecord import parse_example_tf
+
+    signature = (
+        tf.TensorSpec((None, 3), tf.float32),
+        tf.TensorSpec((), tf.int64),
+        tf.TensorSpec((), tf.int64),
+        tf.TensorSpec((), tf.float32),
+    )
+    parts = []
+    if records:
+        parts.append(
+            tf.data.Dataset.from_generator(
+                _record_generator(records, seed, True), output_signature=signature
+            )
+        )
+    if tfrecord_files:
+        ds = tf.data.TFRecordDataset(tfrecord_files, num_parallel_reads=tf.data.AUTOTUNE)
+        ds = ds.map(parse_example_tf, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda e: (
+                e["data"],
+                tf.cast(e["p_arrival_sample"], tf.int64),
+                tf.cast(e["s_arrival_sample"], tf.int64),
+                tf.cast(e["sampling_rate_hz"], tf.float32),
+            )
+        )
+        if cfg.data.cache:
+            ds = ds.cache()
+        ds = ds.shuffle(max(cfg.data.shuffle_buffer, 1), seed=seed).repeat()
+        parts.append(ds)
+    if not parts:
+        raise ValueError(
+            "no training data: data.train names no readable NPZ, HDF5 or TFRecord source"
+        )
+    if len(parts) == 1:
+        return parts[0]
+    weights = [len(records), sum(_count(f) for f in tfrecord_files)]
+    total = float(sum(weights)) or 1.0
+    return tf.data.Dataset.sample_from_datasets(
+        parts, weights=[w / total for w in weights], seed=seed
+    )
+
+
+def _count(path: str) -> int:
+    from picker.io.tfrecord import count_tfrecord
+
+    return count_tfrecord([path])
+
+
+def make_training_dataset(
+    paths: Sequence[str], cfg: Config, data_format: str = "channels_last", batch_size=None
+):
+    """An endless, augmented, batched training dataset of ``(x, y)`` (see module docstring)."""
+    import tensorflow as tf
+
+    records, tfrecord_files = load_records(paths, cfg)
+    seed = cfg.data.seed
+    source = _source_dataset(records, tfrecord_files, cfg, seed)
+    others = _source_dataset(records, tfrecord_files, cfg, seed + 1)
+    seeds = tf.data.Dataset.random(seed=seed)
+    sparse = cfg.train.loss == "sparse"
+    maker = WindowMaker(cfg, training=True, sparse=sparse)
+    y_dtype = tf.int32 if sparse else tf.float32
+
+    def to_window(first, second, element_seed):
+        x, y = tf.numpy_function(
+            maker, [*first, *second, element_seed], (tf.float32, y_dtype), stateful=False
+        )
+        x.set_shape((cfg.data.window_samples, 3))
+        y.set_shape((cfg.data.window_samples,) if sparse else (cfg.data.window_samples, 3))
+        return x, y
+
+    ds = tf.data.Dataset.zip((source, others, seeds)).map(
+        to_window, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    ds = ds.batch(batch_size or cfg.data.batch_size, drop_remainder=True)
+    return _finish(ds, data_format, sparse)
+
+
+def make_validation_arrays(
+    paths: Sequence[str], cfg: Config
+) -> tuple[np.ndarray, np.ndarray, list[Record]]:
+    """Fixed validation windows: one crop per record (same crop every call), no augmentation.
+
+    Returns:
+        ``x`` ``(n, window_samples, 3)``, ``y`` (soft ``(n, window_samples, 3)`` or sparse
+        ``(n, window_samples)``) and the records with picks moved into the window's frame.
+    """
+    records, tfrecord_files = load_records(paths, cfg)
+    if tfrecord_files:
+        from picker.io.tfrecord import read_tfrecord
+
+        for path in tfrecord_files:
+            records.extend(
+                resample_record(r, cfg.data.sampling_rate_hz) for r in read_tfrecord(path)
+            )
+    maker = WindowMaker(cfg, training=False, sparse=cfg.train.loss == "sparse")
+    xs, ys, windows = [], [], []
+    for i, r in enumerate(records):
+        rng = np.random.default_rng(cfg.data.seed * 100_003 + i)
+        crop, picks = maker.window(
+            r.data, r.p_arrival_sample, r.s_arrival_sample, r.sampling_rate_hz, rng
+        )
+        x = augment.normalize(crop, cfg.data.normalization).astype(np.float32)
+        y = labels.make_labels(
+            maker.n_samples,
+            picks[0],
+            picks[1],
+            shape=cfg.labels.shape,
+            width_samples=cfg.labels.width_samples,
+            sparse=maker.sparse,
+        )
+        xs.append(x)
+        ys.append(y)
+        windows.append(
+            r.with_data(crop, p_arrival_sample=_first(picks[0]), s_arrival_sample=_first(picks[1]))
+        )
+    if not xs:
+        raise ValueError("no validation data: data.validation names no readable source")
+    return np.stack(xs), np.stack(ys), windows
+
+
+def _first(samples) -> int:
+    """The first pick sample of a list, rounded, or ``NO_PICK``."""
+    return int(round(samples[0])) if len(samples) else NO_PICK
+
+
+def make_validation_dataset(
+    paths: Sequence[str], cfg: Config, data_format: str = "channels_last", batch_size=None
+):
+    """The fixed validation windows of :func:`make_validation_arrays` as a batched dataset."""
+    import tensorflow as tf
+
+    x, y, _ = make_validation_arrays(paths, cfg)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size or cfg.data.batch_size)
+    return _finish(ds, data_format, cfg.train.loss == "sparse")
+
+
+def _finish(ds, data_format: str, sparse: bool):
+    import tensorflow as tf
+
+    if data_format == "channels_first":
+        ds = ds.map(
+            lambda x, y: (tf.transpose(x, (0, 2, 1)), y if sparse else tf.transpose(y, (0, 2, 1))),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_datasets(cfg: Config, data_format: str = "channels_last", n_replicas: int = 1):
+    """(training dataset, validation dataset or None) for ``picker train``.
+
+    The global batch is ``data.batch_size × n_replicas`` so each replica sees ``data.batch_size``.
+    """
+    if not cfg.data.train:
+        raise ValueError("data.train is empty: name the training files, folders or globs")
+    batch = cfg.data.batch_size * max(1, n_replicas)
+    train = make_training_dataset(cfg.data.train, cfg, data_format, batch)
+    val = (
+        make_validation_dataset(cfg.data.validation, cfg, data_format, batch)
+        if cfg.data.validation
+        else None
+    )
+    return train, val
+
+
+def describe_sources(paths: Sequence[str]) -> dict[str, int]:
+    """Count files per format under ``paths`` (for logs and reports)."""
+    counts: dict[str, int] = {}
+    for path in expand_inputs(paths):
+        fmt = guess_format(path)
+        counts[fmt] = counts.get(fmt, 0) + 1
+    return counts
+
+
+__all__ = [
+    "WindowMaker",
+    "describe_sources",
+    "load_records",
+    "make_datasets",
+    "make_training_dataset",
+    "make_validation_arrays",
+    "make_validation_dataset",
+    "resample_record",
+    "resample_window",
+]

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+
+from picker.dataset import (
+    WindowMaker,
+    make_training_dataset,
+    make_validation_arrays,
+    resample_window,
+)
+from picker.io import write_records
+from picker.synthetic import synthetic_records
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """The same 12 synthetic 1200-sample records written as NPZ and as TFRecord."""
+    root = tmp_path_factory.mktemp("sources")
+    records = synthetic_records(12, n_samples=1200, seed=5)
+    write_records(records, root / "npz", "npz")
+    write_records(records, root / "tfr" / "train", "tfrecord")
+    return root, records
+
+
+def test_resample_window_moves_picks_and_keeps_timing():
+    rate_in, rate_out = 50.0, 100.0
+    t = np.arange(500) / rate_in
+    data = np.stack([np.sin(2 * np.pi * 2 * t)] * 3, axis=1).astype(np.float32)
+    out, p, s = resample_window(data, rate_in, rate_out, 100, -1)
+    assert out.shape == (1000, 3) and out.dtype == np.float32
+    assert (p, s) == (200, -1)
+    t_out = np.arange(1000) / rate_out
+    np.testing.assert_allclose(out[100:900, 0], np.sin(2 * np.pi * 2 * t_out[100:900]), atol=0.02)
+    same, p2, _ = resample_window(data, 100.0, 100.0, 7, 9)
+    assert same is data and p2 == 7
+
+
+def test_window_maker_labels_follow_the_crop(tiny_config):
+    cfg = tiny_config(
+        augment={
+            k: 0.0
+            for k in (
+                "stack_event",
+                "scale_amplitude",
+                "flip_polarity",
+                "drop_channels",
+                "gaussian_noise",
+                "gap",
+            )
+        }
+    )
+    record = synthetic_records(1, n_samples=1200, seed=2)[0]
+    maker = WindowMaker(cfg, training=False, sparse=False)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        crop, picks = maker.window(
+            record.data, record.p_arrival_sample, record.s_arrival_sample, 100.0, rng
+        )
+        offset = record.p_arrival_sample - int(picks[0][0])
+        np.testing.assert_array_equal(crop, record.data[offset : offset + 512])
+    x, y = maker(
+        record.data,
+        record.p_arrival_sample,
+        record.s_arrival_sample,
+        np.float32(100),
+        record.data,
+        -1,
+        -1,
+        np.float32(100),
+        3,
+    )
+    assert x.shape == (512, 3) and y.shape == (512, 3)
+    np.testing.assert_allclose(x.std(axis=0), 1.0, rtol=1e-4)
+    p_peak = int(np.argmax(y[:, 1]))
+    assert y[p_peak, 1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("fmt", ["npz", "tfr"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_training_batches_have_the_right_layout(sources, tiny_config, fmt, data_format):
+    root, _ = sources
+    cfg = tiny_config(augment={"stack_event": 1.0, "gap": 1.0, "drop_channels": 1.0})
+    ds = make_training_dataset([str(root / fmt)], cfg, data_format)
+    x, y = next(iter(ds))
+    expected = (4, 512, 3) if data_format == "channels_last" else (4, 3, 512)
+    assert tuple(x.shape) == expected and tuple(y.shape) == expected
+    axis = -1 if data_format == "channels_last" else 1
+    np.testing.assert_allclose(np.sum(y.numpy(), axis=axis), 1.0, atol=1e-5)
+    assert np.isfinite(x.numpy()).all()
+
+
+def test_sparse_labels_and_noise_windows(sources, tiny_config):
+    root, _ = sources
+    cfg = tiny_config(
+        train={"loss": "sparse"}, data={"noise_window_fraction": 1.0}, labels={"shape": "box"}
+    )
+    x, y = next(iter(make_training_dataset([str(root / "npz")], cfg)))
+    assert tuple(y.shape) == (4, 512) and y.dtype.name == "int32"
+    # crops of long enough pre-P noise hold no pick at all (a stacked event may add one)
+    assert set(np.unique(y.numpy())) <= {0, 1, 2}
+
+
+def test_picks_land_anywhere_in_the_window(sources, tiny_config):
+    root, _ = sources
+    cfg = tiny_config(
+        augment={"stack_event": 0.0}, data={"noise_window_fraction": 0.0, "batch_size": 32}
+    )
+    x, y = next(iter(make_training_dataset([str(root / "npz")], cfg)))
+    p_positions = np.argmax(y.numpy()[:, :, 1], axis=1)
+    assert p_positions.min() < 512 / 3 and p_positions.max() > 2 * 512 / 3
+
+
+def test_validation_windows_are_fixed(sources, tiny_config):
+    root, records = sources
+    cfg = tiny_config()
+    x1, y1, windows = make_validation_arrays([str(root / "npz")], cfg)
+    x2, y2, _ = make_validation_arrays([str(root / "tfr")], cfg)
+    assert x1.shape == (12, 512, 3)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    for i, window in enumerate(windows):
+        assert window.n_samples == 512
+        if window.p_arrival_sample >= 0:
+            assert y1[i, window.p_arrival_sample, 1] == pytest.approx(1.0)
+
+
+def test_no_readable_source(tmp_path, tiny_config):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="no training data"):
+        make_training_dataset([str(tmp_path)], tiny_config())

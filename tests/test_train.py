@@ -1,0 +1,61 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from picker import train as train_module
+from picker.io import write_records
+from picker.synthetic import synthetic_records
+
+
+@pytest.fixture(scope="module")
+def npz_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    write_records(synthetic_records(16, n_samples=1024, seed=9), root / "npz", "npz")
+    return root / "npz"
+
+
+def test_a_few_steps_lower_the_loss_and_write_the_output_folder(tmp_path, npz_folder, tiny_config):
+    from picker.keras_utils import load_model
+
+    cfg = tiny_config(
+        data={"train": [str(npz_folder)], "validation": [str(npz_folder)], "batch_size": 8},
+        augment={"stack_event": 0.0, "gaussian_noise": 0.0, "gap": 0.0},
+        train={"epochs": 4, "steps_per_epoch": 8, "learning_rate": 0.01},
+    )
+    result = train_module.train(cfg, tmp_path / "run")
+    losses = result.history["loss"]
+    assert losses[-1] < losses[0]
+    for name in ("model.keras", "config.yaml", "training_log.csv", "validation_report.json"):
+        assert (tmp_path / "run" / name).exists(), name
+    model = load_model(result.model_path)
+    x = np.zeros((1, 512, 3), np.float32)
+    assert model.predict(x, verbose=0).shape == (1, 512, 3)
+
+
+def test_memory_growth_is_set_on_every_gpu(monkeypatch):
+    import tensorflow as tf
+
+    fake_gpus = [
+        SimpleNamespace(name=f"/physical_device:GPU:{i}", device_type="GPU") for i in range(2)
+    ]
+    calls = []
+    monkeypatch.setattr(
+        tf.config, "list_physical_devices", lambda kind=None: fake_gpus if kind == "GPU" else []
+    )
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "set_memory_growth",
+        lambda dev, flag: calls.append((dev.name, flag)),
+    )
+    assert train_module.setup_devices() == fake_gpus
+    assert calls == [("/physical_device:GPU:0", True), ("/physical_device:GPU:1", True)]
+
+
+def test_cpu_only_machine_goes_on(monkeypatch, caplog):
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    with caplog.at_level("INFO"):
+        assert train_module.setup_devices() == []
+    assert "no GPU found" in caplog.text
