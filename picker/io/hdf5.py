@@ -1,0 +1,562 @@
+"""HDF5 records: SeisBench datasets and STEAD / EQTransformer files (h5py; no TensorFlow).
+
+SeisBench: a folder with ``metadata.csv`` (one row per trace) and ``waveforms.hdf5`` (group
+``data`` with the samples, group ``data_format`` with ``dimension_order`` and
+``component_order``). A trace is ``data/<trace_name>``, or a row of a bucket when its name reads
+``bucket3$12,:3,:3001`` (row 12 of ``data/bucket3``, then ``[:3, :3001]``). Chunked datasets
+(``metadata<chunk>.csv`` + ``waveforms<chunk>.hdf5``) are read chunk by chunk.
+
+STEAD: one HDF5 file with ``data/<trace_name>`` datasets of shape ``(n_samples, 3)`` (E, N, Z)
+and the metadata as attributes (``p_arrival_sample``, ``s_arrival_sample``,
+``trace_start_time``, ``network_code``, ``receiver_code``, ``receiver_type``, ...), 100 Hz
+unless a ``sampling_rate_hz`` attribute says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from picker.io.base import (
+    NO_PICK,
+    InputError,
+    Record,
+    atomic_output,
+    make_station_id,
+    split_station_id,
+)
+from picker.io.npz import component_columns, format_time_iso, parse_time_iso
+
+__all__ = ["read_hdf5", "write_seisbench", "write_stead"]
+
+STEAD_SAMPLING_RATE_HZ = 100.0
+#: Pick columns tried in order when ``trace_p_arrival_sample`` / ``trace_s_arrival_sample`` is
+#: missing or empty: the earliest of the others is used.
+P_COLUMNS = tuple(f"trace_{p}_arrival_sample" for p in ("p", "P", "P1", "Pg", "Pn", "Pb"))
+S_COLUMNS = tuple(f"trace_{s}_arrival_sample" for s in ("s", "S", "S1", "Sg", "Sn", "Sb"))
+_WAVEFORMS_RE = re.compile(r"^waveforms(?P<chunk>.*)\.hdf5$")
+_METADATA_RE = re.compile(r"^metadata(?P<chunk>.*)\.csv$")
+
+
+def read_hdf5(path: str | os.PathLike, *, component_order: str | None = None) -> Iterator[Record]:
+    """Yield the records of a SeisBench dataset or a STEAD HDF5 file, in file order.
+
+    Args:
+        path: a SeisBench folder, its ``metadata.csv`` or ``waveforms.hdf5``, or a STEAD-layout
+            HDF5 file. An HDF5 file is SeisBench when it has a ``data_format`` group or a
+            ``metadata.csv`` beside it (``waveforms<chunk>.hdf5`` -> ``metadata<chunk>.csv``).
+        component_order: order of the components in the stored traces (e.g. ``"ZNE"``);
+            overrides the file. Default: SeisBench ``trace_component_order``, else
+            ``data_format/component_order``, else ``ZNE``; STEAD ``ENZ``.
+
+    Yields:
+        Records with ``data`` ``(n_samples, 3)`` float32 E, N, Z (zeros for missing
+        components); picks rounded to the nearest sample, ``-1`` when empty/NaN or before the
+        first sample; ``name`` the original trace name (``trace_name_original`` when present);
+        ``extra["trace_name"]`` the locator in the file and ``extra["split"]`` the SeisBench
+        split when the metadata has one.
+
+    Raises:
+        InputError: a missing, corrupt or non-HDF5 file, a missing dataset or column, naming the
+            file (and trace).
+    """
+    path = Path(path)
+    pairs = _seisbench_pairs(path)
+    for metadata_path, waveforms_path in pairs:
+        yield from _read_seisbench(metadata_path, waveforms_path, component_order)
+    if not pairs:
+        yield from _read_stead(path, component_order)
+
+
+# --------------------------------------------------------------------------------------------
+# layout detection
+
+
+def _seisbench_pairs(path: Path) -> list[tuple[Path, Path]]:
+    """``[(metadata.csv, waveforms.hdf5), ...]`` for a SeisBench path, ``[]`` for STEAD."""
+    if path.is_dir():
+        if (path / "waveforms.hdf5").is_file():
+            return [(_existing(path / "metadata.csv"), path / "waveforms.hdf5")]
+        pairs = []
+        for waveforms in sorted(path.glob("waveforms*.hdf5")):
+            chunk = _WAVEFORMS_RE.match(waveforms.name)["chunk"]
+            metadata = path / f"metadata{chunk}.csv"
+            if metadata.is_file():
+                pairs.append((metadata, waveforms))
+        if not pairs:
+            raise InputError(f"{path}: folder holds no metadata.csv + waveforms.hdf5 pair")
+        return pairs
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    match = _METADATA_RE.match(path.name)
+    if match:
+        return [(path, _existing(path.with_name(f"waveforms{match['chunk']}.hdf5")))]
+    match = _WAVEFORMS_RE.match(path.name)
+    metadata = path.with_name(f"metadata{match['chunk']}.csv") if match else None
+    with _open_h5(path) as handle:
+        seisbench_format = "data_format" in handle
+    if metadata is not None and metadata.is_file():
+        return [(metadata, path)]
+    if seisbench_format:
+        raise InputError(f"{path}: SeisBench waveforms without a metadata.csv beside them")
+    return []
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(
+            f"{path}: missing (a SeisBench dataset needs metadata.csv and waveforms.hdf5)"
+        )
+    return path
+
+
+def _open_h5(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable HDF5 file ({_one_line(exc)})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# SeisBench
+
+
+def _read_seisbench(
+    metadata_path: Path, waveforms_path: Path, component_order: str | None
+) -> Iterator[Record]:
+    table = _read_metadata(metadata_path)
+    with _open_h5(waveforms_path) as handle:
+        data_format = _data_format(handle)
+        group = handle.get("data")
+        if not isinstance(group, h5py.Group):
+            raise InputError(f"{waveforms_path}: no 'data' group")
+        dimension_order = data_format.get("dimension_order", "CW").upper().replace("N", "")
+        if sorted(dimension_order) != ["C", "W"]:
+            raise InputError(f"{waveforms_path}: unsupported dimension_order {dimension_order!r}")
+        columns = {name: table[name].tolist() for name in table.columns}
+        default_rate = data_format.get("sampling_rate", "")
+        for index in range(len(table)):
+            row = {name: values[index] for name, values in columns.items()}
+            trace_name = row["trace_name"]
+            where = f"{waveforms_path}: trace {trace_name!r}"
+            try:
+                samples = _trace_samples(group, trace_name, dimension_order)
+                record = _seisbench_record(row, samples, data_format, default_rate, component_order)
+            except InputError as exc:
+                raise InputError(f"{where}: {_one_line(exc)}") from None
+            except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+                raise InputError(f"{where}: cannot read ({_one_line(exc)})") from None
+            yield record
+
+
+def _read_metadata(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a readable metadata CSV ({_one_line(exc)})") from None
+    if "trace_name" not in table.columns:
+        raise InputError(f"{path}: no 'trace_name' column")
+    return table
+
+
+def _data_format(handle: h5py.File) -> dict[str, str]:
+    """``data_format`` entries as text, read from datasets or attributes of the group."""
+    group = handle.get("data_format")
+    if not isinstance(group, h5py.Group):
+        return {}
+    values = {key: group.attrs[key] for key in group.attrs}
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            values[key] = item[()]
+    return {key: _text(value) for key, value in values.items()}
+
+
+def parse_location(location: str) -> tuple:
+    """``"12,:3,:3001"`` -> ``(12, slice(None, 3), slice(None, 3001))`` (numpy index syntax)."""
+    index = []
+    for part in location.replace(" ", "").split(","):
+        if part == "":
+            continue
+        bounds = [int(b) if b else None for b in part.split(":")]
+        if len(bounds) == 1:
+            if bounds[0] is None:
+                raise ValueError(f"empty index in location {location!r}")
+            index.append(bounds[0])
+        elif len(bounds) <= 3:
+            index.append(slice(*bounds))
+        else:
+            raise ValueError(f"bad location {location!r}")
+    return tuple(index)
+
+
+def _trace_samples(group: h5py.Group, trace_name: str, dimension_order: str) -> np.ndarray:
+    """The trace as ``(n_samples, n_components)`` in stored component order."""
+    block_name, _, location = trace_name.partition("$")
+    dataset = group.get(block_name)
+    if not isinstance(dataset, h5py.Dataset):
+        raise InputError(f"dataset data/{block_name} is missing")
+    index = parse_location(location)
+    if index and isinstance(index[0], int):
+        array = np.asarray(dataset[index[0]])[index[1:]]
+    else:
+        array = np.asarray(dataset[()])[index]
+    if array.dtype.kind not in "fiu":
+        raise InputError(f"samples must be numbers, got dtype {array.dtype}")
+    if array.ndim == 1:
+        return array[:, None]
+    if array.ndim != 2:
+        raise InputError(
+            f"trace has shape {array.shape}; expected 2 dimensions ({dimension_order})"
+        )
+    return array.T if dimension_order.index("C") < dimension_order.index("W") else array
+
+
+def _seisbench_record(row, samples, data_format, default_rate, component_order) -> Record:
+    order = component_order or row.get("trace_component_order", "") or ""
+    order = (order or data_format.get("component_order", "") or "ZNE").strip()
+    data, columns = _enz(samples, order)
+
+    band = row.get("trace_channel", "").strip()[:2]
+    channels = _channel_codes(row.get("trace_channels", ""), band, columns, order)
+
+    rate = _float(row.get("trace_sampling_rate_hz", ""))
+    if not np.isfinite(rate):
+        dt = _float(row.get("trace_dt_s", ""))
+        rate = 1.0 / dt if np.isfinite(dt) and dt > 0 else _float(default_rate)
+    if not np.isfinite(rate):
+        raise InputError("no sampling rate (trace_sampling_rate_hz, trace_dt_s or data_format)")
+
+    name = row.get("trace_name_original", "") or row["trace_name"]
+    station_id = row.get("trace_station_id", "") or _station_id(
+        row.get("station_network_code", ""),
+        row.get("station_code", ""),
+        row.get("station_location_code", ""),
+        band,
+        fallback=name,
+    )
+    extra = {"trace_name": row["trace_name"]}
+    if row.get("split", ""):
+        extra["split"] = row["split"]
+    return Record(
+        data=data,
+        sampling_rate_hz=rate,
+        station_id=station_id,
+        start_time=_time(row.get("trace_start_time", "")),
+        p_arrival_sample=_first_pick(row, P_COLUMNS),
+        s_arrival_sample=_first_pick(row, S_COLUMNS),
+        channels=channels,
+        name=name,
+        extra=extra,
+    )
+
+
+def _first_pick(row: dict, names: tuple[str, ...]) -> int:
+    primary = _pick(row.get(names[0], ""))
+    if primary != NO_PICK:
+        return primary
+    others = [p for p in (_pick(row.get(name, "")) for name in names[1:]) if p != NO_PICK]
+    return min(others) if others else NO_PICK
+
+
+# --------------------------------------------------------------------------------------------
+# STEAD
+
+
+def _read_stead(path: Path, component_order: str | None) -> Iterator[Record]:
+    with _open_h5(path) as handle:
+        group = handle.get("data")
+        if not isinstance(group, h5py.Group):
+            raise InputError(f"{path}: neither SeisBench nor STEAD layout (no 'data' group)")
+        for key in group:
+            item = group.get(key)
+            if not isinstance(item, h5py.Dataset):
+                continue
+            try:
+                record = _stead_record(key, item, component_order)
+            except InputError as exc:
+                raise InputError(f"{path}: trace {key!r}: {_one_line(exc)}") from None
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"{path}: trace {key!r}: cannot read ({_one_line(exc)})") from None
+            yield record
+
+
+def _stead_record(key: str, dataset: h5py.Dataset, component_order: str | None) -> Record:
+    attrs = {name: dataset.attrs[name] for name in dataset.attrs}
+    array = np.asarray(dataset[()])
+    if array.dtype.kind not in "fiu":
+        raise InputError(f"samples must be numbers, got dtype {array.dtype}")
+    if array.ndim == 1:
+        array = array[:, None]
+    elif array.ndim == 2 and array.shape[1] > 3 and array.shape[0] <= 3:
+        array = array.T
+    elif array.ndim != 2:
+        raise InputError(f"trace has shape {array.shape}; expected (n_samples, 3)")
+    order = (component_order or "ENZ").strip()
+    if array.shape[1] == 1 and len(order) != 1:
+        order = "Z"
+    data, columns = _enz(array, order)
+
+    band = _text(attrs.get("receiver_type", "")).strip()[:2]
+    channels = _channel_codes(_text(attrs.get("channels", "")), band, columns, order)
+
+    rate = _float(attrs.get("sampling_rate_hz", attrs.get("sampling_rate", "")))
+    rate = rate if np.isfinite(rate) else STEAD_SAMPLING_RATE_HZ
+    name = _text(attrs.get("trace_name", "")) or key
+    station_id = _text(attrs.get("station_id", "")) or _station_id(
+        _text(attrs.get("network_code", "")),
+        _text(attrs.get("receiver_code", "")),
+        _text(attrs.get("location_code", "")),
+        band,
+        fallback=name,
+    )
+    return Record(
+        data=data,
+        sampling_rate_hz=rate,
+        station_id=station_id,
+        start_time=_time(_text(attrs.get("trace_start_time", ""))),
+        p_arrival_sample=_pick(attrs.get("p_arrival_sample", "")),
+        s_arrival_sample=_pick(attrs.get("s_arrival_sample", "")),
+        channels=channels,
+        name=name,
+        extra={"trace_name": key},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _enz(samples: np.ndarray, order: str) -> tuple[np.ndarray, list[int]]:
+    """``(n_samples, k)`` in ``order`` -> ``(n_samples, 3)`` float32 E, N, Z and the columns."""
+    n_components = samples.shape[1]
+    if not 1 <= n_components <= 3:
+        raise InputError(f"trace has {n_components} components; expected 1 to 3")
+    if len(order) < n_components:
+        raise InputError(f"component order {order!r} names fewer than {n_components} components")
+    columns = component_columns(list(order[:n_components]))
+    data = np.zeros((samples.shape[0], 3), dtype=np.float32)
+    data[:, columns] = samples
+    return data, columns
+
+
+def _channel_codes(stored: str, band: str, columns: list[int], order: str) -> tuple[str, ...]:
+    """Our stored ``E,N,Z`` codes, else band code + component letter, else empty codes."""
+    if stored:
+        return tuple((stored.split(",") + ["", "", ""])[:3])
+    channels = [""] * 3
+    if band:
+        for column, letter in zip(columns, order, strict=False):
+            channels[column] = band + letter
+    return tuple(channels)
+
+
+def _station_id(network: str, station: str, location: str, band: str, fallback: str) -> str:
+    network, station = network.strip(), station.strip()
+    if network or station:
+        return make_station_id(network, station, location, band)
+    return fallback
+
+
+def _text(value) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.ravel()[0] if value.size == 1 else ",".join(_text(v) for v in value.ravel())
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return ""
+    return str(value)
+
+
+def _float(value) -> float:
+    text = _text(value).strip()
+    try:
+        return float(text) if text else float("nan")
+    except ValueError:
+        raise InputError(f"expected a number, got {text!r}") from None
+
+
+def _pick(value) -> int:
+    """A pick sample from a number or text; ``-1`` for empty, NaN or negative values."""
+    number = _float(value)
+    if not np.isfinite(number) or number < 0:
+        return NO_PICK
+    return int(np.floor(number + 0.5))
+
+
+def _time(text: str):
+    try:
+        return parse_time_iso(text)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"start time {text!r} is not a time ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException | str) -> str:
+    return " ".join(str(exc).split())
+
+
+def _unique_key(name: str, used: set[str], index: int) -> str:
+    """An HDF5 dataset name from a record name: no ``/`` or ``$``, unique among ``used``."""
+    key = name.replace("/", "_").replace("$", "_").strip() or f"trace_{index:06d}"
+    if key in (".", ".."):
+        key = f"trace_{index:06d}"
+    candidate, suffix = key, 1
+    while candidate in used:
+        candidate, suffix = f"{key}_{suffix}", suffix + 1
+    used.add(candidate)
+    return candidate
+
+
+# --------------------------------------------------------------------------------------------
+# writers
+
+
+def write_seisbench(
+    records: Iterable[Record], folder: str | os.PathLike, *, bucket_size: int = 1024
+) -> list[Path]:
+    """Write a SeisBench dataset: ``folder/metadata.csv`` and ``folder/waveforms.hdf5``.
+
+    Traces are stored float32 ``(3, n_samples)`` (``dimension_order`` ``"CW"``,
+    ``component_order`` ``"ZNE"``). Records of equal length are packed into buckets of up to
+    ``bucket_size`` rows (``data/bucketK``, shape ``(n, 3, n_samples)``, trace name
+    ``bucketK$row,:3,:n_samples``); a trace without an equal-length partner among the (at most
+    ``bucket_size``) traces held in memory is written as its own dataset named after the
+    record. Besides the standard columns the metadata keeps ``trace_name_original``
+    (the record name), ``trace_station_id``, ``trace_channels`` (E,N,Z codes), ``trace_npts``
+    and ``trace_start_time`` with 9 decimals, so :func:`read_hdf5` returns identical records.
+    Both files are written atomically; the folder is created when missing.
+
+    Returns:
+        ``[metadata.csv, waveforms.hdf5]``.
+    """
+    if bucket_size < 1:
+        raise InputError(f"bucket_size must be >= 1, got {bucket_size}")
+    folder = Path(folder)
+    metadata_path, waveforms_path = folder / "metadata.csv", folder / "waveforms.hdf5"
+    rows: list[dict] = []
+    with atomic_output(metadata_path) as tmp_metadata, atomic_output(waveforms_path) as tmp_waves:
+        with h5py.File(tmp_waves, "w") as handle:
+            data_group = handle.create_group("data")
+            data_format = handle.create_group("data_format")
+            data_format.create_dataset("dimension_order", data="CW")
+            data_format.create_dataset("component_order", data="ZNE")
+            pending: dict[int, list[tuple[dict, np.ndarray]]] = {}
+            used: set[str] = set()
+            n_buckets = 0
+
+            def flush(bucket: list[tuple[dict, np.ndarray]]) -> None:
+                nonlocal n_buckets
+                if len(bucket) == 1:
+                    row, trace = bucket[0]
+                    key = _unique_key(row["trace_name_original"], used, len(used))
+                    data_group.create_dataset(key, data=trace)
+                    row["trace_name"] = key
+                    return
+                key = _unique_key(f"bucket{n_buckets}", used, len(used))
+                n_buckets += 1
+                data_group.create_dataset(key, data=np.stack([trace for _, trace in bucket]))
+                for row_index, (row, trace) in enumerate(bucket):
+                    row["trace_name"] = f"{key}${row_index},:3,:{trace.shape[1]}"
+
+            for index, record in enumerate(records):
+                row = _metadata_row(record, index)
+                rows.append(row)
+                trace = np.ascontiguousarray(record.data[:, ::-1].T, dtype=np.float32)
+                bucket = pending.setdefault(record.n_samples, [])
+                bucket.append((row, trace))
+                if len(bucket) >= bucket_size:
+                    flush(pending.pop(record.n_samples))
+                if sum(len(b) for b in pending.values()) >= bucket_size:  # bound the memory
+                    for bucket in pending.values():
+                        flush(bucket)
+                    pending.clear()
+            for bucket in pending.values():
+                flush(bucket)
+        table = pd.DataFrame(rows, columns=_METADATA_COLUMNS)
+        if not any(row["split"] for row in rows):
+            table = table.drop(columns="split")
+        table.to_csv(tmp_metadata, index=False)
+    return [metadata_path, waveforms_path]
+
+
+_METADATA_COLUMNS = [
+    "trace_name", "trace_name_original", "trace_sampling_rate_hz", "trace_npts",
+    "trace_p_arrival_sample", "trace_s_arrival_sample", "trace_start_time",
+    "station_network_code", "station_code", "station_location_code", "trace_channel",
+    "trace_component_order", "trace_station_id", "trace_channels", "split",
+]  # fmt: skip
+
+
+def _metadata_row(record: Record, index: int) -> dict:
+    network, station, location, channel = split_station_id(record.station_id)
+    return {
+        "trace_name": "",
+        "trace_name_original": record.name or f"trace_{index:06d}",
+        "trace_sampling_rate_hz": repr(float(record.sampling_rate_hz)),
+        "trace_npts": record.n_samples,
+        "trace_p_arrival_sample": record.p_arrival_sample if record.p_arrival_sample >= 0 else "",
+        "trace_s_arrival_sample": record.s_arrival_sample if record.s_arrival_sample >= 0 else "",
+        "trace_start_time": format_time_iso(record.start_time),
+        "station_network_code": network,
+        "station_code": station,
+        "station_location_code": location,
+        "trace_channel": channel,
+        "trace_component_order": "ZNE",
+        "trace_station_id": record.station_id,
+        "trace_channels": ",".join(record.channels),
+        "split": str(record.extra.get("split", "")),
+    }
+
+
+def write_stead(records: Iterable[Record], path: str | os.PathLike) -> list[Path]:
+    """Write one STEAD-layout HDF5 file atomically.
+
+    Each record becomes ``data/<name>`` (``/`` and ``$`` replaced, made unique), float32
+    ``(n_samples, 3)`` E, N, Z, with attributes ``trace_name``, ``p_arrival_sample`` and
+    ``s_arrival_sample`` (float64, NaN when not picked), ``trace_category`` (``earthquake_local``
+    when picked, else ``noise``), ``trace_start_time`` (ISO, 9 decimals, ``""`` when unknown),
+    ``network_code``, ``receiver_code``, ``receiver_type`` (band + instrument), and ours:
+    ``location_code``, ``station_id``, ``channels`` (E,N,Z codes joined by ``,``),
+    ``sampling_rate_hz``. :func:`read_hdf5` returns identical records.
+
+    Returns:
+        ``[path]``.
+    """
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            group = handle.create_group("data")
+            used: set[str] = set()
+            for index, record in enumerate(records):
+                name = record.name or f"trace_{index:06d}"
+                key = _unique_key(name, used, index)
+                dataset = group.create_dataset(key, data=record.data.astype(np.float32))
+                network, station, location, channel = split_station_id(record.station_id)
+                picked = record.p_arrival_sample >= 0 or record.s_arrival_sample >= 0
+                attrs = {
+                    "trace_name": name,
+                    "p_arrival_sample": _float_pick(record.p_arrival_sample),
+                    "s_arrival_sample": _float_pick(record.s_arrival_sample),
+                    "trace_category": "earthquake_local" if picked else "noise",
+                    "trace_start_time": format_time_iso(record.start_time),
+                    "network_code": network,
+                    "receiver_code": station,
+                    "receiver_type": channel,
+                    "location_code": location,
+                    "station_id": record.station_id,
+                    "channels": ",".join(record.channels),
+                    "sampling_rate_hz": np.float64(record.sampling_rate_hz),
+                }
+                dataset.attrs.update(attrs)
+    return [path]
+
+
+def _float_pick(sample: int) -> np.float64:
+    return np.float64(sample) if sample >= 0 else np.float64(np.nan)
