@@ -229,12 +229,21 @@ def _count(path: str) -> int:
 
 
 def make_training_dataset(
-    paths: Sequence[str], cfg: Config, data_format: str = "channels_last", batch_size=None
+    paths: Sequence[str],
+    cfg: Config,
+    data_format: str = "channels_last",
+    batch_size=None,
+    records: Sequence[Record] = (),
 ):
-    """An endless, augmented, batched training dataset of ``(x, y)`` (see module docstring)."""
+    """An endless, augmented, batched training dataset of ``(x, y)`` (see module docstring).
+
+    ``records`` adds in-memory records (e.g. synthetic events) to those read from ``paths``;
+    each record is drawn equally often, so repeating a record in the list weights it up.
+    """
     import tensorflow as tf
 
-    records, tfrecord_files = load_records(paths, cfg)
+    loaded, tfrecord_files = load_records(paths, cfg)
+    records = loaded + [resample_record(r, cfg.data.sampling_rate_hz) for r in records]
     seed = cfg.data.seed
     source = _source_dataset(records, tfrecord_files, cfg, seed)
     others = _source_dataset(records, tfrecord_files, cfg, seed + 1)
@@ -259,7 +268,7 @@ def make_training_dataset(
 
 
 def make_validation_arrays(
-    paths: Sequence[str], cfg: Config
+    paths: Sequence[str], cfg: Config, records: Sequence[Record] = ()
 ) -> tuple[np.ndarray, np.ndarray, list[Record]]:
     """Fixed validation windows: one crop per record (same crop every call), no augmentation.
 
@@ -267,7 +276,8 @@ def make_validation_arrays(
         ``x`` ``(n, window_samples, 3)``, ``y`` (soft ``(n, window_samples, 3)`` or sparse
         ``(n, window_samples)``) and the records with picks moved into the window's frame.
     """
-    records, tfrecord_files = load_records(paths, cfg)
+    loaded, tfrecord_files = load_records(paths, cfg)
+    records = loaded + [resample_record(r, cfg.data.sampling_rate_hz) for r in records]
     if tfrecord_files:
         from picker.io.tfrecord import read_tfrecord
 
@@ -307,12 +317,16 @@ def _first(samples) -> int:
 
 
 def make_validation_dataset(
-    paths: Sequence[str], cfg: Config, data_format: str = "channels_last", batch_size=None
+    paths: Sequence[str],
+    cfg: Config,
+    data_format: str = "channels_last",
+    batch_size=None,
+    records: Sequence[Record] = (),
 ):
     """The fixed validation windows of :func:`make_validation_arrays` as a batched dataset."""
     import tensorflow as tf
 
-    x, y, _ = make_validation_arrays(paths, cfg)
+    x, y, _ = make_validation_arrays(paths, cfg, records)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size or cfg.data.batch_size)
     return _finish(ds, data_format, cfg.train.loss == "sparse")
 
@@ -328,20 +342,27 @@ def _finish(ds, data_format: str, sparse: bool):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_datasets(cfg: Config, data_format: str = "channels_last", n_replicas: int = 1):
+def make_datasets(
+    cfg: Config,
+    data_format: str = "channels_last",
+    n_replicas: int = 1,
+    train_records: Sequence[Record] = (),
+    validation_records: Sequence[Record] = (),
+):
     """(training dataset, validation dataset or None) for ``picker train``.
 
     The global batch is ``data.batch_size × n_replicas`` so each replica sees ``data.batch_size``.
+    ``train_records`` / ``validation_records`` add in-memory records to the configured paths.
     """
-    if not cfg.data.train:
+    if not cfg.data.train and not train_records:
         raise ValueError("data.train is empty: name the training files, folders or globs")
     batch = cfg.data.batch_size * max(1, n_replicas)
-    train = make_training_dataset(cfg.data.train, cfg, data_format, batch)
-    val = (
-        make_validation_dataset(cfg.data.validation, cfg, data_format, batch)
-        if cfg.data.validation
-        else None
-    )
+    train = make_training_dataset(cfg.data.train, cfg, data_format, batch, train_records)
+    val = None
+    if cfg.data.validation or validation_records:
+        val = make_validation_dataset(
+            cfg.data.validation, cfg, data_format, batch, validation_records
+        )
     return train, val
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from picker.config import Config
+from picker.io.base import Record
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +85,19 @@ class TrainResult:
     epochs_run: int
 
 
-def train(cfg: Config, output_dir: str | os.PathLike | None = None) -> TrainResult:
+def train(
+    cfg: Config,
+    output_dir: str | os.PathLike | None = None,
+    train_records: Sequence[Record] = (),
+    validation_records: Sequence[Record] = (),
+) -> TrainResult:
     """Train a picker model as ``cfg`` says and write the output folder (see module docstring).
 
     Args:
-        cfg: the full config; ``cfg.data.train`` must name at least one source.
+        cfg: the full config; ``cfg.data.train`` (or ``train_records``) must give training data.
         output_dir: overrides ``cfg.train.output_dir``.
+        train_records, validation_records: in-memory records added to the configured sources
+            (e.g. synthetic events); each record is drawn equally often.
     """
     gpus = setup_devices()
     import keras
@@ -109,7 +118,7 @@ def train(cfg: Config, output_dir: str | os.PathLike | None = None) -> TrainResu
     data_format = resolve_data_format(cfg.model)
     strategy = make_strategy(cfg.train.distribute, gpus)
     train_ds, val_ds = make_datasets(
-        cfg, data_format=data_format, n_replicas=strategy.num_replicas_in_sync
+        cfg, data_format, strategy.num_replicas_in_sync, train_records, validation_records
     )
     with strategy.scope():
         model = build_model(cfg.model)
