@@ -1,0 +1,230 @@
+"""Pick metrics as in the PhaseNet paper: precision, recall, F1 and residuals per phase.
+
+A reference pick is found (true positive) when a predicted pick of the same phase lies within
+``tolerance_s`` of it; each predicted pick can find at most one reference pick (nearest first).
+Every other predicted pick is a false positive; a reference pick with none is a false negative.
+Residuals (predicted − reference) of the true positives are reported in milliseconds. On
+pick-free (noise) windows every pick is false; their rate is reported per hour of noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class PhaseCounts:
+    """Running counts for one phase; :meth:`summary` turns them into metrics."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    residuals_s: list[float] = field(default_factory=list)
+    noise_false_picks: int = 0
+    noise_hours: float = 0.0
+
+    def add(self, other: PhaseCounts) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.residuals_s.extend(other.residuals_s)
+        self.noise_false_picks += other.noise_false_picks
+        self.noise_hours += other.noise_hours
+
+    def summary(self) -> dict[str, float]:
+        """precision, recall, f1, residual mean / std / MAE in ms, counts, false picks per hour."""
+        precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        res_ms = np.asarray(self.residuals_s, float) * 1000.0
+        return {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "residual_mean_ms": float(res_ms.mean()) if res_ms.size else float("nan"),
+            "residual_std_ms": float(res_ms.std()) if res_ms.size else float("nan"),
+            "residual_mae_ms": float(np.abs(res_ms).mean()) if res_ms.size else float("nan"),
+            "false_picks_per_hour": self.noise_false_picks / self.noise_hours
+            if self.noise_hours
+            else float("nan"),
+        }
+
+
+def match_picks(
+    reference_s: Sequence[float], predicted_s: Sequence[float], tolerance_s: float
+) -> PhaseCounts:
+    """Match one phase's picks of one window or stream (times in seconds, any common origin).
+
+    Pairs are made nearest-first, one-to-one, only within ``tolerance_s`` (inclusive).
+
+    Returns:
+        counts with ``tp``, ``fp``, ``fn`` and the residuals (predicted − reference) in seconds.
+    """
+    if tolerance_s < 0:
+        raise ValueError(f"tolerance_s must be >= 0, got {tolerance_s}")
+    ref = np.asarray(reference_s, float)
+    pred = np.asarray(predicted_s, float)
+    counts = PhaseCounts()
+    if ref.size and pred.size:
+        distance = np.abs(pred[None, :] - ref[:, None])
+        pairs = np.argwhere(distance <= tolerance_s + 1e-9)
+        order = np.argsort(distance[pairs[:, 0], pairs[:, 1]], kind="stable")
+        used_ref, used_pred = set(), set()
+        for r, p in pairs[order]:
+            if r in used_ref or p in used_pred:
+                continue
+            used_ref.add(r)
+            used_pred.add(p)
+            counts.residuals_s.append(float(pred[p] - ref[r]))
+        counts.tp = len(used_ref)
+    counts.fp = int(pred.size) - counts.tp
+    counts.fn = int(ref.size) - counts.tp
+    return counts
+
+
+@dataclass
+class PickMetrics:
+    """Metrics for P and S accumulated over many windows or streams."""
+
+    tolerance_s: float
+    phases: dict[str, PhaseCounts] = field(
+        default_factory=lambda: {"P": PhaseCounts(), "S": PhaseCounts()}
+    )
+
+    def add_window(
+        self,
+        reference: dict[str, Sequence[float]],
+        predicted: dict[str, Sequence[float]],
+        duration_s: float | None = None,
+    ) -> None:
+        """Add one window: ``{"P": [times], "S": [times]}`` for reference and prediction.
+
+        A window with no reference pick of either phase and a ``duration_s`` counts as noise:
+        its picks add to the false picks per hour as well as to the false positives.
+        """
+        is_noise = duration_s is not None and not any(
+            len(reference.get(ph, ())) for ph in ("P", "S")
+        )
+        for phase, counts in self.phases.items():
+            window = match_picks(
+                reference.get(phase, ()), predicted.get(phase, ()), self.tolerance_s
+            )
+            if is_noise:
+                window.noise_false_picks = window.fp
+                window.noise_hours = duration_s / 3600.0
+            counts.add(window)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {phase: counts.summary() for phase, counts in self.phases.items()}
+
+    def to_dict(self) -> dict:
+        return {"tolerance_s": self.tolerance_s, "phases": self.summary()}
+
+
+def picks_by_phase(
+    picks: Sequence[tuple[str, int, float]], sampling_rate_hz: float
+) -> dict[str, list[float]]:
+    """``{"P": [s], "S": [s]}`` times in seconds from ``(phase, sample, probability)`` triples."""
+    out: dict[str, list[float]] = {"P": [], "S": []}
+    for phase, sample, _ in picks:
+        out[phase].append(sample / sampling_rate_hz)
+    return out
+
+
+def evaluate_probabilities(
+    probabilities: Sequence[np.ndarray],
+    reference_samples: Sequence[tuple[int, int]],
+    sampling_rate_hz: float,
+    *,
+    tolerance_s: float = 0.1,
+    p_threshold: float = 0.5,
+    s_threshold: float = 0.5,
+    min_distance_samples: int = 50,
+) -> PickMetrics:
+    """Metrics of model output on labelled windows.
+
+    Args:
+        probabilities: one ``(n_samples, 3)`` noise/P/S array per window.
+        reference_samples: ``(p_sample, s_sample)`` per window, ``-1`` = no pick.
+        sampling_rate_hz: rate of the windows.
+
+    Windows with neither pick count as noise windows for the false picks per hour.
+    """
+    from picker.picks import extract_picks
+
+    metrics = PickMetrics(tolerance_s)
+    for prob, (p_ref, s_ref) in zip(probabilities, reference_samples, strict=True):
+        picks = extract_picks(
+            prob,
+            p_threshold=p_threshold,
+            s_threshold=s_threshold,
+            min_distance_samples=min_distance_samples,
+        )
+        reference = {
+            "P": [p_ref / sampling_rate_hz] if p_ref >= 0 else [],
+            "S": [s_ref / sampling_rate_hz] if s_ref >= 0 else [],
+        }
+        metrics.add_window(
+            reference,
+            picks_by_phase(picks, sampling_rate_hz),
+            duration_s=len(prob) / sampling_rate_hz,
+        )
+    return metrics
+
+
+def format_table(summary: dict[str, dict[str, float]]) -> str:
+    """A plain-text table of :meth:`PickMetrics.summary`."""
+    head = f"{'phase':<6}{'prec':>7}{'recall':>8}{'F1':>7}{'TP':>6}{'FP':>6}{'FN':>6}{'mean ms':>9}{'std ms':>8}{'MAE ms':>8}{'FP/h':>7}"
+    lines = [head]
+    for phase, m in summary.items():
+        lines.append(
+            f"{phase:<6}{m['precision']:>7.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}{m['tp']:>6}{m['fp']:>6}{m['fn']:>6}"
+            f"{m['residual_mean_ms']:>9.1f}{m['residual_std_ms']:>8.1f}{m['residual_mae_ms']:>8.1f}{m['false_picks_per_hour']:>7.1f}"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "PhaseCounts",
+    "PickMetrics",
+    "asdict",
+    "evaluate_probabilities",
+    "format_table",
+    "match_picks",
+    "picks_by_phase",
+]
+
+
+def window_probabilities(
+    model, windows: Sequence[np.ndarray], normalization: str = "std", batch_size: int = 32
+):
+    """Model probabilities ``(n_samples, 3)`` for each ``(n_samples, 3)`` E/N/Z window.
+
+    Windows are normalised like training windows and batched by length.
+    """
+    from picker.augment import normalize
+    from picker.model import class_axis
+
+    channels_first = class_axis(model) == 1
+    out: list[np.ndarray | None] = [None] * len(windows)
+    by_length: dict[int, list[int]] = {}
+    for i, w in enumerate(windows):
+        by_length.setdefault(len(w), []).append(i)
+    for indices in by_length.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            x = np.stack([normalize(windows[i], normalization) for i in chunk]).astype(np.float32)
+            if channels_first:
+                x = x.transpose(0, 2, 1)
+            y = np.asarray(model(x, training=False))
+            if channels_first:
+                y = y.transpose(0, 2, 1)
+            for i, prob in zip(chunk, y, strict=True):
+                out[i] = prob
+    return out
