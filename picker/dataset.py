@@ -163,63 +163,40 @@ class WindowMaker:
         return x.astype(np.float32), y
 
 
-def _record_generator(records: list[Record], seed: int, shuffle: bool):
-    def generate():
-        rng = np.random.default_rng(seed)
-        while True:
-            order = rng.permutation(len(records)) if shuffle else np.arange(len(records))
-            for i in order:
-                r = records[i]
-                yield r.data, r.p_arrival_sample, r.s_arrival_sample, np.float32(r.sampling_rate_hz)
+class _RecordWindows:
+    """``WindowMaker`` over in-memory records looked up by index (no arrays through tf.data)."""
 
-    return generate
+    def __init__(self, maker: WindowMaker, records: list[Record]):
+        self.maker = maker
+        self.records = records
+
+    def __call__(self, index, other_index, seed):
+        r, o = self.records[int(index)], self.records[int(other_index)]
+        return self.maker(
+            r.data, r.p_arrival_sample, r.s_arrival_sample, r.sampling_rate_hz,
+            o.data, o.p_arrival_sample, o.s_arrival_sample, o.sampling_rate_hz, seed,
+        )  # fmt: skip
 
 
-def _source_dataset(records: list[Record], tfrecord_files: list[str], cfg: Config, seed: int):
-    """An endless, shuffled dataset of ``(data (T, 3), p, s, rate)`` tuples from all sources."""
+def _tfrecord_source(tfrecord_files: list[str], cfg: Config, seed: int):
+    """An endless, shuffled dataset of ``(data (T, 3), p, s, rate)`` parsed from TFRecord files."""
     import tensorflow as tf
 
     from picker.io.tfrecord import parse_example_tf
 
-    signature = (
-        tf.TensorSpec((None, 3), tf.float32),
-        tf.TensorSpec((), tf.int64),
-        tf.TensorSpec((), tf.int64),
-        tf.TensorSpec((), tf.float32),
+    ds = tf.data.TFRecordDataset(tfrecord_files, num_parallel_reads=tf.data.AUTOTUNE)
+    ds = ds.map(parse_example_tf, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(
+        lambda e: (
+            e["data"],
+            tf.cast(e["p_arrival_sample"], tf.int64),
+            tf.cast(e["s_arrival_sample"], tf.int64),
+            tf.cast(e["sampling_rate_hz"], tf.float32),
+        )
     )
-    parts = []
-    if records:
-        parts.append(
-            tf.data.Dataset.from_generator(
-                _record_generator(records, seed, True), output_signature=signature
-            )
-        )
-    if tfrecord_files:
-        ds = tf.data.TFRecordDataset(tfrecord_files, num_parallel_reads=tf.data.AUTOTUNE)
-        ds = ds.map(parse_example_tf, num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.map(
-            lambda e: (
-                e["data"],
-                tf.cast(e["p_arrival_sample"], tf.int64),
-                tf.cast(e["s_arrival_sample"], tf.int64),
-                tf.cast(e["sampling_rate_hz"], tf.float32),
-            )
-        )
-        if cfg.data.cache:
-            ds = ds.cache()
-        ds = ds.shuffle(max(cfg.data.shuffle_buffer, 1), seed=seed).repeat()
-        parts.append(ds)
-    if not parts:
-        raise ValueError(
-            "no training data: data.train names no readable NPZ, HDF5 or TFRecord source"
-        )
-    if len(parts) == 1:
-        return parts[0]
-    weights = [len(records), sum(_count(f) for f in tfrecord_files)]
-    total = float(sum(weights)) or 1.0
-    return tf.data.Dataset.sample_from_datasets(
-        parts, weights=[w / total for w in weights], seed=seed
-    )
+    if cfg.data.cache:
+        ds = ds.cache()
+    return ds.shuffle(max(cfg.data.shuffle_buffer, 1), seed=seed).repeat()
 
 
 def _count(path: str) -> int:
@@ -239,30 +216,66 @@ def make_training_dataset(
 
     ``records`` adds in-memory records (e.g. synthetic events) to those read from ``paths``;
     each record is drawn equally often, so repeating a record in the list weights it up.
+    In-memory records travel through tf.data as indices; TFRecord files are parsed in parallel.
+    Mixed sources are sampled in proportion to their record counts.
     """
     import tensorflow as tf
 
     loaded, tfrecord_files = load_records(paths, cfg)
     records = loaded + [resample_record(r, cfg.data.sampling_rate_hz) for r in records]
+    if not records and not tfrecord_files:
+        raise ValueError(
+            "no training data: data.train names no readable NPZ, HDF5 or TFRecord source"
+        )
     seed = cfg.data.seed
-    source = _source_dataset(records, tfrecord_files, cfg, seed)
-    others = _source_dataset(records, tfrecord_files, cfg, seed + 1)
-    seeds = tf.data.Dataset.random(seed=seed)
     sparse = cfg.train.loss == "sparse"
     maker = WindowMaker(cfg, training=True, sparse=sparse)
+    n = cfg.data.window_samples
     y_dtype = tf.int32 if sparse else tf.float32
 
-    def to_window(first, second, element_seed):
-        x, y = tf.numpy_function(
-            maker, [*first, *second, element_seed], (tf.float32, y_dtype), stateful=False
-        )
-        x.set_shape((cfg.data.window_samples, 3))
-        y.set_shape((cfg.data.window_samples,) if sparse else (cfg.data.window_samples, 3))
+    def shaped(x, y):
+        x.set_shape((n, 3))
+        y.set_shape((n,) if sparse else (n, 3))
         return x, y
 
-    ds = tf.data.Dataset.zip((source, others, seeds)).map(
-        to_window, num_parallel_calls=tf.data.AUTOTUNE
-    )
+    parts, weights = [], []
+    if records:
+        by_index = _RecordWindows(maker, records)
+        count = len(records)
+
+        def indices(offset):
+            return tf.data.Dataset.range(count).shuffle(count, seed=seed + offset).repeat()
+
+        ds = tf.data.Dataset.zip((indices(0), indices(1), tf.data.Dataset.random(seed=seed)))
+        ds = ds.map(
+            lambda i, j, k: shaped(
+                *tf.numpy_function(by_index, [i, j, k], (tf.float32, y_dtype), stateful=False)
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        parts.append(ds)
+        weights.append(count)
+    if tfrecord_files:
+        first, second = (
+            _tfrecord_source(tfrecord_files, cfg, seed),
+            _tfrecord_source(tfrecord_files, cfg, seed + 1),
+        )
+        ds = tf.data.Dataset.zip((first, second, tf.data.Dataset.random(seed=seed + 2)))
+        ds = ds.map(
+            lambda a, b, k: shaped(
+                *tf.numpy_function(maker, [*a, *b, k], (tf.float32, y_dtype), stateful=False)
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        parts.append(ds)
+        weights.append(sum(_count(f) for f in tfrecord_files))
+    if len(parts) == 1:
+        ds = parts[0]
+    else:
+        total = float(sum(weights))
+        ds = tf.data.Dataset.sample_from_datasets(
+            parts, weights=[w / total for w in weights], seed=seed
+        )
     ds = ds.batch(batch_size or cfg.data.batch_size, drop_remainder=True)
     return _finish(ds, data_format, sparse)
 

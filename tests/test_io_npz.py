@@ -7,7 +7,8 @@ import pytest
 from obspy import UTCDateTime
 
 from picker.io import InputError, Record, read_records, write_records
-from picker.io.npz import format_time_iso, parse_time_iso, read_npz, write_npz
+from picker.io.base import format_time_iso, parse_time_iso
+from picker.io.npz import read_npz, write_npz
 
 RNG = np.random.default_rng(42)
 

@@ -90,7 +90,14 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
                 if sub.is_file() and not sub.name.startswith(".") and sub.name != "metadata.csv":
                     if sub.name == "waveforms.hdf5":
                         found.append(sub.parent)
-                    elif sub.suffix.lower() not in (".csv", ".md", ".txt", ".json", ".yaml", ".yml"):
+                    elif sub.suffix.lower() not in (
+                        ".csv",
+                        ".md",
+                        ".txt",
+                        ".json",
+                        ".yaml",
+                        ".yml",
+                    ):
                         found.append(sub)
             continue
         found.append(path)
@@ -104,7 +111,8 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, **options) -> 
     Args:
         path: the file or folder.
         fmt: ``"npz"``, ``"tfrecord"``, ``"hdf5"`` or ``"obspy"``; guessed from the name when None.
-        **options: passed to the format's reader (e.g. ``layout``, ``component_order`` for NPZ).
+        **options: reader options (e.g. ``layout``, ``component_order`` for NPZ); each reader
+            gets only the options it takes, so one set of options serves mixed inputs.
 
     Raises:
         InputError: a missing, empty, corrupt or unreadable file, named in the message.
@@ -118,24 +126,34 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, **options) -> 
     if fmt == "npz":
         from picker.io.npz import read_npz
 
-        yield read_npz(path, **options)
+        yield read_npz(path, **_accepted(read_npz, options))
     elif fmt == "tfrecord":
         from picker.io.tfrecord import read_tfrecord
 
-        yield from read_tfrecord(path, **options)
+        yield from read_tfrecord(path, **_accepted(read_tfrecord, options))
     elif fmt in ("hdf5", "stead", "seisbench"):
         from picker.io.hdf5 import read_hdf5
 
-        yield from read_hdf5(path, **options)
+        yield from read_hdf5(path, **_accepted(read_hdf5, options))
     elif fmt in ("obspy", "mseed"):
         from picker.io.stream import read_stream_records
 
-        yield from read_stream_records(path, **options)
+        yield from read_stream_records(path, **_accepted(read_stream_records, options))
     else:
         raise InputError(f"{path}: unknown format {fmt!r}")
 
 
-def write_records(records: Iterable[Record], output: str | os.PathLike, fmt: str, **options) -> list[Path]:
+def _accepted(reader, options: dict) -> dict:
+    """The subset of ``options`` that ``reader`` takes as keyword arguments (None values dropped)."""
+    import inspect
+
+    params = inspect.signature(reader).parameters
+    return {k: v for k, v in options.items() if k in params and v is not None}
+
+
+def write_records(
+    records: Iterable[Record], output: str | os.PathLike, fmt: str, **options
+) -> list[Path]:
     """Write records to ``output`` in format ``fmt`` (one of :data:`FORMATS`); return paths written.
 
     ``npz`` and ``mseed`` write one file per record into the folder ``output``; ``tfrecord`` writes
@@ -147,7 +165,9 @@ def write_records(records: Iterable[Record], output: str | os.PathLike, fmt: str
         from picker.io.npz import write_npz
 
         output.mkdir(parents=True, exist_ok=True)
-        return [write_npz(rec, output / f"{_safe_name(rec, i)}.npz") for i, rec in enumerate(records)]
+        return [
+            write_npz(rec, output / f"{_safe_name(rec, i)}.npz") for i, rec in enumerate(records)
+        ]
     if fmt == "tfrecord":
         from picker.io.tfrecord import write_tfrecord
 
@@ -164,7 +184,10 @@ def write_records(records: Iterable[Record], output: str | os.PathLike, fmt: str
         from picker.io.stream import write_stream_record
 
         output.mkdir(parents=True, exist_ok=True)
-        return [write_stream_record(rec, output / f"{_safe_name(rec, i)}.mseed") for i, rec in enumerate(records)]
+        return [
+            write_stream_record(rec, output / f"{_safe_name(rec, i)}.mseed")
+            for i, rec in enumerate(records)
+        ]
     raise InputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -100,6 +101,35 @@ class Record:
         return replace(self, data=data, **changes)
 
 
+_TIME_RE = re.compile(r"^(?P<base>.*\d[T ]\d{1,2}:\d{2}:\d{2})\.(?P<frac>\d+)(?P<zone>Z?)$")
+
+
+def format_time_iso(time: UTCDateTime | None) -> str:
+    """ISO-8601 UTC string with 9 decimals (``2015-10-21T05:55:00.123456789Z``); ``""`` for None."""
+    if time is None:
+        return ""
+    ns = int(time.ns)
+    whole = UTCDateTime(ns=ns - ns % 1_000_000_000)
+    return f"{whole.strftime('%Y-%m-%dT%H:%M:%S')}.{ns % 1_000_000_000:09d}Z"
+
+
+def parse_time_iso(text: str) -> UTCDateTime | None:
+    """Parse an ISO-like time string exactly to the nanosecond; ``""``/``nan`` give None.
+
+    Raises:
+        ValueError: when the text is not a time.
+    """
+    text = text.strip()
+    if not text or text.lower() in ("nan", "nat", "none"):
+        return None
+    match = _TIME_RE.match(text)
+    if match:
+        base = UTCDateTime(match["base"] + match["zone"])
+        fraction_ns = int(match["frac"][:9].ljust(9, "0"))
+        return UTCDateTime(ns=int(base.ns) + fraction_ns)
+    return UTCDateTime(text)
+
+
 def split_station_id(station_id: str) -> tuple[str, str, str, str]:
     """``"NET.STA.LOC.CH"`` -> ``(net, sta, loc, ch)``; shorter ids fill from the left with ``""``.
 
@@ -130,8 +160,9 @@ def make_station_id(
 def enz_columns(component_codes: Sequence[str]) -> list[int]:
     """Map component codes (last letter of a channel code) to E/N/Z columns 0/1/2.
 
-    Handles ``Z/N/E``, ``Z/1/2`` (1 -> N, 2 -> E), ``Z/2/3`` (2 -> N, 3 -> E) and lower case.
-    Codes are judged as a set, so ``2`` means E next to ``1`` but N next to ``3``.
+    Handles ``Z/N/E``, ``Z/1/2`` (1 -> N, 2 -> E), ``Z/2/3`` (2 -> N, 3 -> E), ``1/2/3`` without
+    ``Z`` (1 -> Z, 2 -> N, 3 -> E, as in NCEDC ``DP1/DP2/DP3``) and lower case. Codes are judged
+    as a set, so ``2`` means E next to ``1`` but N next to ``3``.
 
     Args:
         component_codes: one code per input trace, e.g. ``["Z", "1", "2"]`` or ``["e", "n"]``.
@@ -145,7 +176,9 @@ def enz_columns(component_codes: Sequence[str]) -> list[int]:
     codes = [c.strip().upper()[-1:] if c.strip() else "" for c in component_codes]
     present = set(codes)
     table = {"E": 0, "N": 1, "Z": 2}
-    if "3" in present:
+    if "3" in present and "1" in present and "Z" not in present:
+        table.update({"1": 2, "2": 1, "3": 0})  # NCEDC DP1/DP2/DP3: 1 = Z, 2 = N, 3 = E
+    elif "3" in present:
         table.update({"2": 1, "3": 0})
     else:
         table.update({"1": 1, "2": 0})

@@ -28,10 +28,12 @@ from picker.io.base import (
     InputError,
     Record,
     atomic_output,
+    enz_columns,
+    format_time_iso,
     make_station_id,
+    parse_time_iso,
     split_station_id,
 )
-from picker.io.npz import component_columns, format_time_iso, parse_time_iso
 
 __all__ = ["read_hdf5", "write_seisbench", "write_stead"]
 
@@ -341,7 +343,7 @@ def _enz(samples: np.ndarray, order: str) -> tuple[np.ndarray, list[int]]:
         raise InputError(f"trace has {n_components} components; expected 1 to 3")
     if len(order) < n_components:
         raise InputError(f"component order {order!r} names fewer than {n_components} components")
-    columns = component_columns(list(order[:n_components]))
+    columns = enz_columns(list(order[:n_components]))
     data = np.zeros((samples.shape[0], 3), dtype=np.float32)
     data[:, columns] = samples
     return data, columns

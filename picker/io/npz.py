@@ -22,7 +22,6 @@ never unpickled.
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -36,11 +35,13 @@ from picker.io.base import (
     Record,
     atomic_output,
     enz_columns,
+    format_time_iso,
     make_station_id,
+    parse_time_iso,
     split_station_id,
 )
 
-__all__ = ["format_time_iso", "parse_time_iso", "read_npz", "write_npz"]
+__all__ = ["read_npz", "write_npz"]
 
 LAYOUTS = ("auto", "channels_last", "channels_first")
 DEFAULT_SAMPLING_RATE_HZ = 100.0
@@ -52,37 +53,6 @@ _START_KEYS = ("start_time", "t0")
 _NETWORK_KEYS = ("network", "net")
 _STATION_KEYS = ("station", "sta")
 _LOCATION_KEYS = ("location_code", "location")
-_TIME_RE = re.compile(r"^(?P<base>.*\d[T ]\d{1,2}:\d{2}:\d{2})\.(?P<frac>\d+)(?P<zone>Z?)$")
-
-
-# --------------------------------------------------------------------------------------------
-# time helpers (nanosecond exact; UTCDateTime's own string parsing rounds to microseconds)
-
-
-def format_time_iso(time: UTCDateTime | None) -> str:
-    """ISO-8601 UTC string with 9 decimals (``2015-10-21T05:55:00.123456789Z``); ``""`` for None."""
-    if time is None:
-        return ""
-    ns = int(time.ns)
-    whole = UTCDateTime(ns=ns - ns % 1_000_000_000)
-    return f"{whole.strftime('%Y-%m-%dT%H:%M:%S')}.{ns % 1_000_000_000:09d}Z"
-
-
-def parse_time_iso(text: str) -> UTCDateTime | None:
-    """Parse an ISO-like time string exactly to the nanosecond; ``""``/``nan`` give None.
-
-    Raises:
-        ValueError: when the text is not a time.
-    """
-    text = text.strip()
-    if not text or text.lower() in ("nan", "nat", "none"):
-        return None
-    match = _TIME_RE.match(text)
-    if match:
-        base = UTCDateTime(match["base"] + match["zone"])
-        fraction_ns = int(match["frac"][:9].ljust(9, "0"))
-        return UTCDateTime(ns=int(base.ns) + fraction_ns)
-    return UTCDateTime(text)
 
 
 def parse_channel_codes(value) -> list[str]:
@@ -99,21 +69,6 @@ def parse_channel_codes(value) -> list[str]:
         if separator in text:
             return [part.strip() for part in text.split(separator)]
     return [text]
-
-
-def component_columns(codes: list[str]) -> list[int]:
-    """Like :func:`~picker.io.base.enz_columns`, plus the ``1/2/3`` convention (1 = Z, 2 = N, 3 = E).
-
-    ``1`` next to ``3`` without a ``Z`` means the vertical (as in NCEDC ``DP3,DP2,DP1``).
-    """
-    letters = {c.strip().upper()[-1:] for c in codes}
-    if "1" in letters and "3" in letters and "Z" not in letters:
-        table = {"1": 2, "2": 1, "3": 0}
-        columns = [table.get(c.strip().upper()[-1:], -1) for c in codes]
-        if -1 in columns or len(set(columns)) != len(columns):
-            raise InputError(f"components {list(codes)} do not map onto E/N/Z")
-        return columns
-    return enz_columns(codes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +239,7 @@ def _place_components(
     """Output column (E=0, N=1, Z=2) of each file component, and the 3 channel codes."""
     positional = len(codes) == n_components
     if order is not None and len(order.strip()) == n_components:
-        columns = component_columns(list(order.strip()))
+        columns = enz_columns(list(order.strip()))
     elif order is not None and n_components > 1:
         raise InputError(
             f"component_order {order!r} names {len(order.strip())} components, "
@@ -292,14 +247,14 @@ def _place_components(
         )
     elif positional and all(codes):
         try:
-            columns = component_columns(codes)
+            columns = enz_columns(codes)
         except InputError as exc:
             raise InputError(f"channels {codes}: {exc}; pass component_order") from None
     elif n_components == 3:
-        columns = component_columns(list("ZNE" if channels_first else "ENZ"))
+        columns = enz_columns(list("ZNE" if channels_first else "ENZ"))
     elif n_components == 1:
         named = [c for c in codes if c]
-        columns = component_columns(named) if len(named) == 1 else [2]
+        columns = enz_columns(named) if len(named) == 1 else [2]
         positional = True
         codes = named[:1] or [""]
     else:
@@ -313,7 +268,7 @@ def _place_components(
     else:
         named = [c for c in codes if c]
         if named:
-            for column, code in zip(component_columns(named), named, strict=True):
+            for column, code in zip(enz_columns(named), named, strict=True):
                 channels[column] = code
     return columns, channels
 
