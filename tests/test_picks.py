@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pytest
+
+from picker.picks import (
+    CSV_COLUMNS,
+    Pick,
+    extract_picks,
+    find_peaks,
+    picks_to_csv,
+    read_picks,
+    write_picks,
+)
+
+
+def gaussian(n, centre, sigma, height):
+    t = np.arange(n)
+    return height * np.exp(-0.5 * ((t - centre) / sigma) ** 2)
+
+
+def test_find_peaks_returns_the_highest_sample_of_each_run():
+    prob = gaussian(1000, 200, 10, 0.9) + gaussian(1000, 700, 5, 0.6)
+    idx, val = find_peaks(prob, 0.5)
+    assert idx.tolist() == [200, 700]
+    np.testing.assert_allclose(val, [0.9, 0.6], rtol=1e-6)
+
+
+def test_threshold_is_inclusive_and_below_threshold_peaks_are_dropped():
+    prob = np.zeros(100, np.float32)
+    prob[10], prob[50] = 0.5, 0.49
+    assert find_peaks(prob, 0.5)[0].tolist() == [10]
+    assert find_peaks(np.zeros(10), 0.0)[0].tolist() == []
+
+
+def test_min_distance_keeps_the_higher_peak():
+    prob = gaussian(1000, 300, 3, 0.7) + gaussian(1000, 330, 3, 0.8) + gaussian(1000, 600, 3, 0.7)
+    assert find_peaks(prob, 0.5, min_distance_samples=0)[0].tolist() == [300, 330, 600]
+    assert find_peaks(prob, 0.5, min_distance_samples=50)[0].tolist() == [330, 600]
+
+
+def test_plateau_and_nan():
+    prob = np.zeros(50, np.float32)
+    prob[20:25] = 0.8
+    prob[30] = np.nan
+    assert find_peaks(prob, 0.5)[0].tolist() == [20]
+    with pytest.raises(ValueError, match="threshold must be between 0 and 1, got 1.5"):
+        find_peaks(prob, 1.5)
+
+
+def test_extract_picks_per_phase_thresholds():
+    prob = np.zeros((500, 3), np.float32)
+    prob[:, 1] = gaussian(500, 100, 5, 0.6)
+    prob[:, 2] = gaussian(500, 300, 5, 0.4)
+    prob[:, 0] = 1 - prob[:, 1] - prob[:, 2]
+    assert extract_picks(prob) == [("P", 100, pytest.approx(0.6))]
+    assert extract_picks(prob, s_threshold=0.3) == [
+        ("P", 100, pytest.approx(0.6)),
+        ("S", 300, pytest.approx(0.4)),
+    ]
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 3\)"):
+        extract_picks(prob[:, :2])
+
+
+PICKS = [
+    Pick("day.mseed", "XX.HOLD..HH", "P", "2024-01-01T00:00:01.250000Z", 125, 0.9312),
+    Pick("day.mseed", "XX.HOLD..HH", "S", "2024-01-01T00:00:03.000000Z", 300, 0.71),
+    Pick("w.npz", "XX.B..EH", "P", "", 7, 0.5),
+]
+
+
+@pytest.mark.parametrize("fmt, suffix", [("csv", ".csv"), ("json", ".json"), ("quakeml", ".xml")])
+def test_every_format_round_trips(tmp_path, fmt, suffix):
+    picks = PICKS if fmt != "quakeml" else PICKS[:2]  # QuakeML needs a time
+    path = write_picks(picks, tmp_path / f"picks{suffix}")
+    assert read_picks(path) == picks
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_csv_columns_are_exactly_the_documented_ones(tmp_path):
+    text = picks_to_csv(PICKS)
+    assert (
+        text.splitlines()[0]
+        == ",".join(CSV_COLUMNS)
+        == "source,station_id,phase,time,index,probability"
+    )
+    assert text.splitlines()[1] == "day.mseed,XX.HOLD..HH,P,2024-01-01T00:00:01.250000Z,125,0.9312"
+
+
+def test_quakeml_reads_back_with_obspy(tmp_path):
+    from obspy import UTCDateTime, read_events
+
+    path = write_picks(PICKS[:2], tmp_path / "picks.xml", "quakeml")
+    catalog = read_events(str(path))
+    picks = catalog[0].picks
+    assert [p.phase_hint for p in picks] == ["P", "S"]
+    assert picks[0].time == UTCDateTime("2024-01-01T00:00:01.25")
+    assert picks[0].evaluation_mode == "automatic"
+    assert picks[0].waveform_id.station_code == "HOLD" and picks[0].waveform_id.network_code == "XX"
+    assert float(picks[0].extra["probability"]["value"]) == pytest.approx(0.9312)
+
+
+def test_json_has_the_csv_fields(tmp_path):
+    path = write_picks(PICKS, tmp_path / "p.json")
+    rows = json.loads(path.read_text())
+    assert set(rows[0]) == set(CSV_COLUMNS)
+
+
+def test_bad_picks_file_names_the_file(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("station_id,phase\nXX.A..HH,Q\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: not a readable csv picks file"):
+        read_picks(bad)
