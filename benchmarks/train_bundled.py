@@ -92,7 +92,7 @@ def make_synthetic(n: int, pool: list[np.ndarray], seed: int) -> list[Record]:
             p_sample=int(rng.integers(300, 3500)),
             rng=rng,
             noise=noise,
-            snr_db=float(rng.uniform(0, 35)),
+            snr_db=float(rng.uniform(3, 40)),
             name=f"synthetic_{i:05d}",
         )
         if rng.random() < 0.3:  # single-component stations are common in the real data

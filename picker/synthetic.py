@@ -168,7 +168,8 @@ def synthetic_window(
     Args:
         n_samples: window length.
         p_sample: P arrival; random in the first half when None.
-        snr_db: peak-signal to noise-std ratio in dB (random 5–40 dB when None).
+        snr_db: P peak amplitude over the noise std, in dB (random 5–40 dB when None); S is
+            ``s_to_p_ratio`` times stronger.
         noise: ``(n_samples, 3)`` background noise (e.g. real pre-event noise); coloured noise when None.
         event: explicit parameters; drawn with :func:`random_event` when None.
 
@@ -187,8 +188,7 @@ def synthetic_window(
         std = noise.std()
         noise = noise / std if std > 0 else noise
     snr_db = float(rng.uniform(5, 40)) if snr_db is None else snr_db
-    peak = np.max(np.abs(signal)) or 1.0
-    data = signal * np.float32(10 ** (snr_db / 20) / peak) + noise
+    data = signal * np.float32(10 ** (snr_db / 20) / event.amplitude) + noise
     s_sample = event.s_sample if event.s_sample < n_samples else -1
     return Record(
         data=data,
@@ -218,7 +218,7 @@ def synthetic_continuous(
         duration_s: length of the stream.
         event_times_s: P arrival times in seconds from the start (random ones when None: one
             every ~10 minutes).
-        snr_db: peak-signal to noise-std ratio of every event.
+        snr_db: P peak amplitude over the noise std of every event, in dB.
 
     Returns:
         ``(stream, picks)`` where picks is a list of ``(phase, UTCDateTime)`` sorted by time.
@@ -243,8 +243,7 @@ def synthetic_continuous(
         event = random_event(rng, p_sample - offset, sampling_rate_hz)
         event.s_sample = min(event.s_sample, event.p_sample + int(30 * sampling_rate_hz))
         signal = event_waveform(length, event, sampling_rate_hz, rng)
-        peak = np.max(np.abs(signal)) or 1.0
-        data[offset : offset + length] += signal * np.float32(10 ** (snr_db / 20) / peak)
+        data[offset : offset + length] += signal * np.float32(10 ** (snr_db / 20))
         picks.append(("P", start_time + p_sample / sampling_rate_hz))
         if event.s_sample < length:
             picks.append(("S", start_time + (offset + event.s_sample) / sampling_rate_hz))
