@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from picker import augment, labels
-from picker.config import Config
+from picker.config import Config, ConfigError
 from picker.io import expand_inputs, guess_format, read_records
 from picker.io.base import NO_PICK, Record
 
@@ -368,7 +368,7 @@ def make_datasets(
     ``train_records`` / ``validation_records`` add in-memory records to the configured paths.
     """
     if not cfg.data.train and not train_records:
-        raise ValueError("data.train is empty: name the training files, folders or globs")
+        raise ConfigError("data.train is empty: name the training files, folders or globs")
     batch = cfg.data.batch_size * max(1, n_replicas)
     train = make_training_dataset(cfg.data.train, cfg, data_format, batch, train_records)
     val = None

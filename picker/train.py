@@ -99,6 +99,10 @@ def train(
         train_records, validation_records: in-memory records added to the configured sources
             (e.g. synthetic events); each record is drawn equally often.
     """
+    if not cfg.data.train and not train_records:
+        from picker.config import ConfigError
+
+        raise ConfigError("data.train is empty: name the training files, folders or globs")
     gpus = setup_devices()
     import keras
 

@@ -249,7 +249,7 @@ def _single_line_error(path, **options) -> str:
 def test_garbage_bytes(tmp_path):
     path = tmp_path / "garbage.npz"
     path.write_bytes(b"this is not a zip archive at all" * 10)
-    assert "not a readable NPZ" in _single_line_error(path)
+    assert "not an NPZ archive" in _single_line_error(path)
 
 
 def test_truncated_file(tmp_path):

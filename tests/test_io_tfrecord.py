@@ -230,3 +230,16 @@ def test_bad_files_raise_input_error_naming_them(tmp_path, classic_file):
         writer.write(_classic_example(np.zeros((4, 50), np.float32), -1, -1, 0))
     with pytest.raises(InputError, match="four.tfrecord.*n_traces"):
         list(read_tfrecord(four))
+
+
+def test_rewriting_with_another_shard_count_leaves_no_stale_shards(tmp_path):
+    from picker.io.tfrecord import count_tfrecord, write_tfrecord
+    from picker.synthetic import synthetic_records
+
+    records = synthetic_records(5, n_samples=200, seed=3)
+    write_tfrecord(records, tmp_path / "train", n_shards=3)
+    written = write_tfrecord(records, tmp_path / "train", n_shards=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+    assert count_tfrecord([str(tmp_path)]) == 5
+    write_tfrecord(records, tmp_path / "train")
+    assert [p.name for p in tmp_path.iterdir()] == ["train.tfrecord"]

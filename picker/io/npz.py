@@ -112,6 +112,8 @@ def read_npz(
     path = Path(path)
     if layout not in LAYOUTS:
         raise InputError(f"{path}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if path.is_file() and not _looks_like_npz_or_npy(path):
+        raise InputError(f"{path}: not an NPZ archive (no zip or .npy header)")
     try:
         archive = np.load(path, allow_pickle=False)
     except InputError:
@@ -132,6 +134,14 @@ def read_npz(
         raise InputError(_one_line(message)) from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError(f"{path}: corrupt or truncated NPZ file ({_one_line(exc)})") from None
+
+
+def _looks_like_npz_or_npy(path: Path) -> bool:
+    """True when the file starts like a zip archive or a ``.npy`` array (numpy would otherwise
+    treat any other bytes as a pickle and report "pickled data" for plain garbage)."""
+    with path.open("rb") as handle:
+        head = handle.read(6)
+    return head.startswith(b"PK") or head.startswith(b"\x93NUMPY")
 
 
 def _record_from_archive(path, archive, layout, component_order, sampling_rate_hz) -> Record:

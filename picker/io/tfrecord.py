@@ -447,6 +447,7 @@ def write_tfrecord(
         with atomic_output(path) as tmp, tf.io.TFRecordWriter(str(tmp), options) as writer:
             for record in head:
                 writer.write(record_to_example(record).SerializeToString())
+        _remove_stale_outputs(base, suffix, keep=[path])
         return [path]
 
     return _write_shards(_chunks(head, iterator, limit), base, suffix, options, n_total=None)
@@ -460,6 +461,16 @@ def _chunks(head: list[Record], iterator: Iterator[Record], size: int) -> Iterat
         pending = pending[size:]
         if len(pending) < size:
             pending += list(islice(iterator, size - len(pending)))
+
+
+def _remove_stale_outputs(base: Path, suffix: str, keep: list[Path]) -> None:
+    """Delete earlier outputs of the same prefix (another shard count, or unsharded) so that
+    reading the folder back never mixes two runs' records."""
+    pattern = f"{base.name}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]{suffix}"
+    stale = set(base.parent.glob(pattern)) | {base.with_name(base.name + suffix)}
+    for path in stale - set(keep):
+        if path.is_file():
+            path.unlink()
 
 
 def _write_shards(
@@ -491,6 +502,7 @@ def _write_shards(
         ]
         for tmp, path in zip(temps, paths, strict=True):
             os.replace(tmp, path)
+        _remove_stale_outputs(base, suffix, keep=paths)
         return paths
     finally:
         for tmp in temps:
