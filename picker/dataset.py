@@ -126,7 +126,12 @@ class WindowMaker:
         }
 
     def window(self, data, p, s, rate, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
-        """Crop one window (noise-only with probability ``noise_window_fraction``)."""
+        """Crop one window (noise-only with probability ``noise_window_fraction``).
+
+        NaN and infinite samples (dead channels, bad files) become zeros, never NaN losses.
+        """
+        if not np.isfinite(data).all():
+            data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
         data, p, s = resample_window(
             data, float(rate), self.cfg.data.sampling_rate_hz, int(p), int(s)
         )

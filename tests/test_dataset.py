@@ -127,3 +127,14 @@ def test_no_readable_source(tmp_path, tiny_config):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="no training data"):
         make_training_dataset([str(tmp_path)], tiny_config())
+
+
+def test_nan_and_inf_samples_never_reach_the_loss(tiny_config):
+    record = synthetic_records(1, n_samples=1200, seed=4)[0]
+    data = record.data.copy()
+    data[100:200, 0] = np.nan
+    data[300, 2] = np.inf
+    maker = WindowMaker(tiny_config(), training=True, sparse=False)
+    for seed in range(10):
+        x, y = maker(data, record.p_arrival_sample, -1, 100.0, data, -1, -1, 100.0, seed)
+        assert np.isfinite(x).all() and np.isfinite(y).all()
