@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(handler=_cmd_info)
+
+    _add_predict_parser(sub)
     return parser
 
 
@@ -101,13 +103,28 @@ def _reader_options(args: argparse.Namespace, fmt: str) -> dict:
     return {"layout": args.npz_layout, "component_order": args.component_order}
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (callers and tests may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(levelname)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    """Send ``picker.*`` log messages to stderr; the caller's (root) logging is left alone."""
+    logger = logging.getLogger("picker")
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
 
 
 class StrictStop(Exception):
@@ -142,11 +159,17 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from picker.io.base import InputError
 
     failures = FailureLog(args.strict)
+    paths = []
+    for item in args.inputs:  # one at a time: a missing input must not stop the others
+        try:
+            paths.extend(expand_inputs([item]))
+        except InputError as exc:
+            failures.add(str(exc))
     records = []
-    for path in expand_inputs(args.inputs):
+    for path in dict.fromkeys(paths):
         try:
             fmt = guess_format(path)
-            records.extend(read_records(path, fmt, **_reader_options(args, fmt)))
+            records.extend(list(read_records(path, fmt, **_reader_options(args, fmt))))
         except InputError as exc:
             failures.add(str(exc))
     options = {"records_per_shard": args.records_per_shard} if args.to == "tfrecord" else {}
@@ -161,7 +184,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from picker.config import load_config
+    from picker.config import ConfigError, load_config
     from picker.train import train
 
     overrides: dict = {"train": {}}
@@ -170,21 +193,208 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.steps_per_epoch is not None:
         overrides["train"]["steps_per_epoch"] = args.steps_per_epoch
     cfg = load_config(args.config, overrides)
+    if not cfg.data.train:
+        raise ConfigError(f"{args.config}: data.train is empty: name the training files or folders")
     result = train(cfg, args.output)
     log.info("trained %d epoch(s); model written to %s", result.epochs_run, result.model_path)
     return EXIT_OK
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from picker.keras_utils import count_parameters, load_model, plot_model, summary_text
 
     model = load_model(args.model)
     print(summary_text(model))
     counts = count_parameters(model)
     print(f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)")
-    _, message = plot_model(model, args.diagram)
-    log.info("%s", message)
+    written, message = plot_model(model, args.diagram)
+    log.log(logging.INFO if written == Path(args.diagram) else logging.WARNING, "%s", message)
     return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def _add_predict_parser(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="pick P and S arrivals on waveform files",
+        description=(
+            "Pick P and S arrivals on waveform files: continuous data in any ObsPy format "
+            "(per station) or NPZ / TFRecord / HDF5 windows (per record). With --shard I/N the "
+            "sorted inputs are cut into units ((file, station) pairs for continuous files, whole "
+            "files for window files) and unit k goes to shard k % N; the N outputs together "
+            "hold exactly the picks of one run (sort the rows to compare)."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    p.add_argument("-o", "--output", required=True, help="picks file (.csv, .json, .xml)")
+    p.add_argument(
+        "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
+    )
+    p.add_argument("--model", help=".keras model (default: the bundled model)")
+    p.add_argument("--threshold", type=float, help="probability threshold for P and S")
+    p.add_argument("--p-threshold", type=float, help="P threshold (default 0.5)")
+    p.add_argument("--s-threshold", type=float, help="S threshold (default 0.5)")
+    p.add_argument("--plot", metavar="DIR", help="write a review figure per station / record")
+    p.add_argument(
+        "--probabilities",
+        metavar="OUT.mseed",
+        help="write P/S probability traces (channels <band>P, <band>S, 100 Hz) of stream inputs",
+    )
+    p.add_argument("--batch-size", type=int, help="chunks per model call (default 4)")
+    p.add_argument("--chunk-s", type=float, help="chunk length in seconds (default 3600)")
+    p.add_argument("--shard", metavar="I/N", help="process only shard I (0-based) of N")
+    _add_reader_options(p)
+    p.add_argument("--strict", action="store_true", help="stop at the first bad input")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_predict)
+
+
+def _predict_options(args: argparse.Namespace) -> dict:
+    from picker.config import ConfigError
+
+    if args.threshold is not None and (
+        args.p_threshold is not None or args.s_threshold is not None
+    ):
+        raise ConfigError("--threshold sets P and S; use it or --p-threshold/--s-threshold")
+    options: dict = {}
+    for name in ("p_threshold", "s_threshold"):
+        value = args.threshold if args.threshold is not None else getattr(args, name)
+        if value is not None:
+            options[name] = value
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    if args.chunk_s is not None:
+        options["chunk_s"] = args.chunk_s
+    return options
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    from picker.config import ConfigError
+
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must be I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise ConfigError(f"--shard must be I/N with 0 <= I < N, got {text!r}")
+    return index, count
+
+
+class _Progress:
+    """A one-line progress display on stderr (only when it is a terminal)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.done = total, enabled, 0
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[K[{self.done}/{self.total}] {text}"[:200])
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _plot_result(result, folder: str) -> None:
+    from pathlib import Path
+
+    from picker.plot import plot_picks
+    from picker.predict import MODEL_SAMPLING_RATE_HZ
+
+    name = f"{Path(result.source).stem}__{result.name}"
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
+    try:
+        plot_picks(
+            result.data,
+            result.sampling_rate_hz,
+            result.probabilities,
+            result.picks,
+            Path(folder) / f"{safe or 'station'}.png",
+            f"{result.station_id}  ({result.source})",
+            probabilities_rate_hz=MODEL_SAMPLING_RATE_HZ,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.warning("%s %s: figure not written (%s)", result.source, result.station_id, exc)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from picker import predict, predict_files
+    from picker.io import expand_inputs
+    from picker.io.base import InputError
+    from picker.keras_utils import BUNDLED_MODEL, ModelFileError, load_model
+    from picker.picks import write_picks
+    from picker.train import setup_devices
+
+    options = _predict_options(args)
+    predict.check_options(**options)
+    shard = _parse_shard(args.shard)
+    setup_devices()
+    if args.model is None and not BUNDLED_MODEL.exists():
+        raise ModelFileError(
+            f"{BUNDLED_MODEL}: the bundled model is not installed; pass --model PATH.keras"
+        )
+    model = load_model(args.model)
+
+    failures = FailureLog(args.strict)
+    paths = []
+    for item in args.inputs:
+        try:
+            paths.extend(expand_inputs([item]))
+        except InputError as exc:
+            failures.add(str(exc))
+    paths = sorted(set(paths))
+    if shard is None:
+        selection = dict.fromkeys(paths)
+    else:
+        selection = predict_files.select_shard(predict_files.list_units(paths), *shard)
+        log.info("shard %d/%d: %d of %d file(s)", shard[0], shard[1], len(selection), len(paths))
+
+    picks = []
+    n_files = n_results = 0
+    progress = _Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if args.probabilities:
+            writer = stack.enter_context(predict_files.ProbabilityWriter(args.probabilities))
+        for path, stations in selection.items():
+            progress.show(path.name)
+            try:
+                for result in predict.iter_file(
+                    path,
+                    model,
+                    stations=stations,
+                    npz_options=_reader_options(args, "npz"),
+                    **options,
+                ):
+                    picks.extend(result.picks)
+                    n_results += 1
+                    progress.show(f"{path.name} {result.station_id}")
+                    if writer is not None and result.is_stream:
+                        writer.write(result)
+                    if args.plot:
+                        _plot_result(result, args.plot)
+                n_files += 1
+            except InputError as exc:
+                progress.close()
+                failures.add(str(exc))
+            progress.done += 1
+        progress.close()
+    picks.sort(key=predict.pick_sort_key)
+    write_picks(picks, args.output, args.format)
+    log.info(
+        "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output
+    )
+    return failures.summary(n_files, "file(s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,9 +27,12 @@ def save_model(model, path: str | os.PathLike) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"model path must end in .keras, got {path}")
     with atomic_output(path) as tmp:
-        keras_tmp = tmp.with_suffix(".keras")
-        model.save(keras_tmp)
-        os.replace(keras_tmp, tmp)
+        keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the suffix
+        try:
+            model.save(keras_tmp)
+            os.replace(keras_tmp, tmp)
+        finally:
+            keras_tmp.unlink(missing_ok=True)
     return path
 
 
@@ -54,10 +57,23 @@ def load_model(path: str | os.PathLike | None = None):
     except Exception as exc:  # keras raises many types for bad archives
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"{path}: not a loadable picker model ({reason[:200]})") from None
-    shape = model.input_shape
-    if not (isinstance(shape, tuple) and len(shape) == 3 and 3 in shape[1:] and model.output_shape[-1] in (3, None)):
-        raise ModelFileError(f"{path}: not a picker model (input shape {shape}, expected (batch, n_samples, 3))")
+    if not _is_picker_io(model.input_shape, model.output_shape):
+        raise ModelFileError(
+            f"{path}: not a picker model (input shape {model.input_shape}, output shape "
+            f"{model.output_shape}; expected (batch, n_samples, 3) or (batch, 3, n_samples) both)"
+        )
     return model
+
+
+def _is_picker_io(input_shape, output_shape) -> bool:
+    """One waveform input and one output, both ``(batch, T, 3)`` or both ``(batch, 3, T)``."""
+    if not all(isinstance(s, tuple) and len(s) == 3 for s in (input_shape, output_shape)):
+        return False
+    channels_last = input_shape[2] == 3 and output_shape[2] == 3
+    channels_first = input_shape[1] == 3 and output_shape[1] == 3
+    return (channels_last and output_shape[1] == input_shape[1]) or (
+        channels_first and output_shape[2] == input_shape[2]
+    )
 
 
 def _check_archive(path: Path) -> None:
@@ -68,14 +84,29 @@ def _check_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
     except (KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"{path}: .keras archive without a readable config.json ({exc})") from None
+        raise ModelFileError(
+            f"{path}: .keras archive without a readable config.json ({exc})"
+        ) from None
     for item in _walk(config):
         module = str(item.get("module") or "")
+        package = module.split(".", 1)[0]
         registered = str(item.get("registered_name") or "")
-        if item.get("class_name") == "Lambda":
-            raise ModelFileError(f"{path}: model contains a Lambda layer; refused (code in a model file can run)")
-        if module and not module.startswith(("keras", "builtins")) and not registered.startswith("picker>"):
-            raise ModelFileError(f"{path}: model uses class {item.get('class_name')!r} from {module!r}; only keras and picker classes are allowed")
+        if item.get("class_name") in ("Lambda", "__lambda__"):
+            raise ModelFileError(
+                f"{path}: model contains a Lambda layer; refused (code in a model file can run)"
+            )
+        from_picker = registered.startswith("picker>")
+        if module:
+            allowed = (package in ("keras", "builtins") and ">" not in registered) or (
+                package == "picker" and from_picker
+            )
+        else:  # looked up by registered name only
+            allowed = ">" not in registered or from_picker
+        if not allowed:
+            raise ModelFileError(
+                f"{path}: model uses class {item.get('class_name')!r} from {module!r} "
+                f"(registered as {registered!r}); only keras and picker classes are allowed"
+            )
 
 
 def _walk(node):
@@ -102,7 +133,11 @@ def count_parameters(model) -> dict[str, int]:
 
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     non_trainable = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
-    return {"trainable": trainable, "non_trainable": non_trainable, "total": trainable + non_trainable}
+    return {
+        "trainable": trainable,
+        "non_trainable": non_trainable,
+        "total": trainable + non_trainable,
+    }
 
 
 def summary_text(model) -> str:
@@ -134,7 +169,7 @@ def plot_model(model, path: str | os.PathLike) -> tuple[Path, str]:
         if not path.exists():
             raise ImportError(buffer.getvalue().strip() or "plot_model wrote nothing")
         return path, f"wrote model diagram {path}"
-    except (ImportError, OSError, RuntimeError) as exc:
+    except Exception as exc:  # ImportError without pydot/graphviz; pydot raises many others
         text_path = path.with_suffix(".txt")
         text_path.write_text(summary_text(model) + "\n", encoding="utf-8")
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -56,6 +56,6 @@ def test_cpu_only_machine_goes_on(monkeypatch, caplog):
     import tensorflow as tf
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="picker"):
         assert train_module.setup_devices() == []
     assert "no GPU found" in caplog.text

@@ -165,8 +165,10 @@ def write_records(
         from picker.io.npz import write_npz
 
         output.mkdir(parents=True, exist_ok=True)
+        used: set[str] = set()
         return [
-            write_npz(rec, output / f"{_safe_name(rec, i)}.npz") for i, rec in enumerate(records)
+            write_npz(rec, output / f"{_safe_name(rec, i, used)}.npz")
+            for i, rec in enumerate(records)
         ]
     if fmt == "tfrecord":
         from picker.io.tfrecord import write_tfrecord
@@ -184,15 +186,28 @@ def write_records(
         from picker.io.stream import write_stream_record
 
         output.mkdir(parents=True, exist_ok=True)
+        used = set()
         return [
-            write_stream_record(rec, output / f"{_safe_name(rec, i)}.mseed")
+            write_stream_record(rec, output / f"{_safe_name(rec, i, used)}.mseed")
             for i, rec in enumerate(records)
         ]
     raise InputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _safe_name(record: Record, index: int) -> str:
-    """A file name from the record's name that cannot leave the output folder."""
+def _safe_name(record: Record, index: int, used: set[str] | None = None) -> str:
+    """A file name from the record's name that cannot leave the output folder.
+
+    At most 200 bytes (UTF-8). With ``used`` (lower-cased names already taken, updated here) the
+    name is made unique with a ``_1``, ``_2``, ... suffix, so records sharing a name (same file
+    stem in two folders) do not overwrite each other, on case-insensitive file systems too.
+    """
     name = Path(record.name or f"record_{index:06d}").name
     name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
-    return name or f"record_{index:06d}"
+    name = name.encode("utf-8")[:200].decode("utf-8", errors="ignore") or f"record_{index:06d}"
+    if used is None:
+        return name
+    candidate, suffix = name, 1
+    while candidate.lower() in used:
+        candidate, suffix = f"{name}_{suffix}", suffix + 1
+    used.add(candidate.lower())
+    return candidate

@@ -1,0 +1,497 @@
+"""Pick P and S arrivals on new waveforms: arrays, ObsPy streams and files.
+
+Pipeline for one station or window (:func:`predict_array`):
+
+1. gaps (``valid_mask`` False, or non-finite samples) are zero-filled;
+2. the data are resampled to the model rate :data:`MODEL_SAMPLING_RATE_HZ` (polyphase,
+   anti-alias filtered) when their rate differs;
+3. the model runs over chunks of ``chunk_s`` with ``context_s`` extra on both sides (cut at the
+   data's ends, never padded); only each chunk's core is kept. Chunk and context lengths are
+   rounded up to multiples of the model's total stride, so every chunk sits on the model's
+   down-sampling grid. Each chunk is normalised on its own with
+   :func:`~picker.continuous.sliding_normalize` (running std over ``normalization_window_s``).
+   With ``context_s >= normalization_window_s / 2 +`` the model's receptive half-width, results
+   do not depend on where chunks start; memory is bounded by ``batch_size`` chunks;
+4. P and S probabilities are set to 0 (noise 1) wherever no pick is allowed: inside gaps and
+   within ``gap_margin_s`` (default :data:`GAP_MARGIN_S` = 0.5 s) of a gap edge;
+5. :func:`picker.picks.extract_picks` finds the peaks on the full-length probabilities.
+
+Returned probabilities are ``(n_model_samples, 3)`` float32 noise/P/S **at the model rate**
+(100 Hz), sample 0 at the input's start time. Pick ``index`` is a sample of the **input** at
+its own rate: ``round(model_index * input_rate / 100)``; ``time`` is ``start_time + index /
+input_rate`` (ISO-8601, ``""`` without a start time).
+
+Streams (:func:`predict_stream`) are split into stations by :mod:`picker.continuous` (merge
+with gap masks, per-segment demeaning, union time base; mixed sampling rates in one station are
+an :class:`~picker.io.base.InputError`). Files (:func:`predict_file`): NPZ / TFRecord / HDF5
+windows go record by record, anything else through ``obspy.read``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import os
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from picker.config import ConfigError, PredictConfig
+from picker.continuous import iter_stations, pickable_mask, plan_chunks, sliding_normalize
+from picker.io.base import InputError
+from picker.picks import Pick, extract_picks, format_time
+
+__all__ = [
+    "GAP_MARGIN_S",
+    "MODEL_SAMPLING_RATE_HZ",
+    "StationResult",
+    "iter_file",
+    "iter_stream",
+    "predict_array",
+    "predict_file",
+    "predict_stream",
+    "resolve_model",
+]
+
+log = logging.getLogger(__name__)
+
+#: Sampling rate the model works at (later perhaps read from the model's metadata).
+MODEL_SAMPLING_RATE_HZ = 100.0
+#: No pick within this many seconds of a gap edge (the step at a gap edge is not an arrival).
+GAP_MARGIN_S = 0.5
+#: Formats read as labelled windows (one prediction per record) rather than as ObsPy streams.
+WINDOW_FORMATS = ("npz", "tfrecord", "hdf5")
+
+_OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(PredictConfig))
+
+
+@dataclass(eq=False)
+class StationResult:
+    """Picks and probabilities of one station (stream input) or one record (window input).
+
+    Attributes:
+        source: input file name (``""`` for in-memory input).
+        station_id: ``NET.STA.LOC.CH``.
+        name: unique name within the source (station id for streams, record name for windows).
+        picks: the picks, sorted by index then phase.
+        probabilities: ``(n_model_samples, 3)`` float32 noise/P/S at
+            :data:`MODEL_SAMPLING_RATE_HZ`, sample 0 at ``start_time``.
+        data: ``(n_samples, 3)`` float32 E, N, Z input at ``sampling_rate_hz`` (gaps zero).
+        sampling_rate_hz: the input's rate.
+        start_time: ``obspy.UTCDateTime`` of sample 0, or None.
+        is_stream: True for continuous (ObsPy) input.
+    """
+
+    source: str
+    station_id: str
+    name: str
+    picks: list[Pick]
+    probabilities: np.ndarray
+    data: np.ndarray
+    sampling_rate_hz: float
+    start_time: object = None
+    is_stream: bool = False
+
+
+# ----------------------------------------------------------------------------- options and model
+
+
+def _config(options: dict) -> tuple[PredictConfig, float]:
+    """(validated PredictConfig, gap margin in s) from keyword options."""
+    options = dict(options)
+    gap_margin_s = float(options.pop("gap_margin_s", GAP_MARGIN_S))
+    unknown = sorted(set(options) - _OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown prediction option(s) {unknown}; known: {sorted(_OPTION_NAMES)}")
+    cfg = PredictConfig(**options)
+    cfg.validate()
+    if not gap_margin_s >= 0:
+        raise ConfigError(f"predict.gap_margin_s must be >= 0, got {gap_margin_s}")
+    return cfg, gap_margin_s
+
+
+def check_options(**options) -> None:
+    """Raise :class:`~picker.config.ConfigError` (or TypeError) for bad prediction options."""
+    _config(options)
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_model():
+    from picker.keras_utils import load_model
+
+    return load_model(None)
+
+
+def resolve_model(model=None):
+    """A Keras model from ``model``: None → the bundled model, a path → loaded, else as is."""
+    if model is None:
+        return _bundled_model()
+    if isinstance(model, str | os.PathLike):
+        from picker.keras_utils import load_model
+
+        return load_model(model)
+    return model
+
+
+_FUNCTIONS: dict[int, tuple[object, object]] = {}
+
+
+def _model_function(model):
+    """One ``tf.function`` per model, input ``(batch, n_samples, 3)`` channels-last float32.
+
+    Channels-first models (``class_axis(model) == 1``) are transposed inside, so the caller
+    always passes and receives channels-last arrays. The fixed input signature means one trace
+    for every chunk length.
+    """
+    cached = _FUNCTIONS.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    import tensorflow as tf
+
+    from picker.model import class_axis
+
+    channels_first = class_axis(model) == 1
+    time_axis = 2 if channels_first else 1
+    if model.input_shape[time_axis] is not None:
+        raise ValueError(
+            f"model {model.name!r} takes a fixed {model.input_shape[time_axis]} samples; "
+            "predict needs a fully convolutional model (any input length)"
+        )
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.float32)])
+    def run(x):
+        if channels_first:
+            x = tf.transpose(x, [0, 2, 1])
+        y = model(x, training=False)
+        if channels_first:
+            y = tf.transpose(y, [0, 2, 1])
+        return tf.cast(y, tf.float32)
+
+    if len(_FUNCTIONS) >= 4:
+        _FUNCTIONS.pop(next(iter(_FUNCTIONS)))
+    _FUNCTIONS[id(model)] = (model, run)
+    return run
+
+
+def _model_stride(model) -> int:
+    """Least common multiple of the model's ``PadToMultiple`` multiples (1 when it has none)."""
+    stride = 1
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        multiple = getattr(layer, "multiple", None)
+        if isinstance(multiple, int) and multiple > 0:
+            stride = math.lcm(stride, multiple)
+        stack.extend(getattr(layer, "layers", []))
+    return stride
+
+
+def _infer(run, batch: np.ndarray) -> np.ndarray:
+    """Run the compiled model on ``(batch, n_samples, 3)`` float32; return the same shape."""
+    return np.asarray(run(batch))
+
+
+def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
+    """Chunked, bounded-memory inference on one ``(n_samples, 3)`` E/N/Z array at model rate.
+
+    Returns:
+        ``(n_samples, 3)`` float32 noise/P/S probabilities.
+    """
+    rate = MODEL_SAMPLING_RATE_HZ
+    run = _model_function(model)
+    plan = plan_chunks(
+        len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), _model_stride(model)
+    )
+    window = max(1, round(cfg.normalization_window_s * rate))
+    out = np.zeros((len(x), 3), dtype=np.float32)
+    pending: list[tuple[int, int, int, int]] = []
+
+    def flush() -> None:
+        batch = np.stack([sliding_normalize(x[a:b], window) for a, b, _, _ in pending])
+        y = _infer(run, batch)
+        for (a, _, core_a, core_b), y_chunk in zip(pending, y, strict=True):
+            out[core_a:core_b] = y_chunk[core_a - a : core_b - a]
+        pending.clear()
+
+    for entry in plan:
+        if pending and (
+            len(pending) >= cfg.batch_size or entry[1] - entry[0] != pending[0][1] - pending[0][0]
+        ):
+            flush()
+        pending.append(entry)
+    if pending:
+        flush()
+    return out
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+def predict_array(
+    data: np.ndarray,
+    sampling_rate_hz: float,
+    model=None,
+    *,
+    start_time=None,
+    station_id: str = "",
+    source: str = "",
+    p_threshold: float = 0.5,
+    s_threshold: float = 0.5,
+    min_pick_distance_s: float = 0.5,
+    chunk_s: float = 3600.0,
+    context_s: float = 30.0,
+    normalization_window_s: float = 30.0,
+    batch_size: int = 4,
+    valid_mask: np.ndarray | None = None,
+    gap_margin_s: float = GAP_MARGIN_S,
+    return_probabilities: bool = False,
+):
+    """Pick P and S on one three-component array.
+
+    Args:
+        data: ``(n_samples, 3)`` float, columns E, N, Z, at ``sampling_rate_hz``.
+        sampling_rate_hz: the data's rate (any; resampled to 100 Hz for the model).
+        model: a Keras picker model, a ``.keras`` path, or None for the bundled model.
+        start_time: ``obspy.UTCDateTime`` (or anything it accepts) of sample 0, or None.
+        station_id, source: copied into every pick.
+        p_threshold, s_threshold: minimum peak probability, 0–1.
+        min_pick_distance_s: same-phase peaks closer than this keep only the higher one.
+        chunk_s, context_s, normalization_window_s, batch_size: see the module docstring.
+        valid_mask: ``(n_samples,)`` bool, False inside gaps (zero-filled; no picks there or
+            within ``gap_margin_s`` of a gap edge). None: all valid. Non-finite samples are
+            always treated as gaps.
+        return_probabilities: also return the probabilities.
+
+    Returns:
+        Picks sorted by index then phase (``index`` at the input rate); with
+        ``return_probabilities`` also ``(n_model_samples, 3)`` float32 noise/P/S at 100 Hz.
+    """
+    from obspy import UTCDateTime
+
+    cfg, margin_s = _config(
+        dict(
+            p_threshold=p_threshold,
+            s_threshold=s_threshold,
+            min_pick_distance_s=min_pick_distance_s,
+            chunk_s=chunk_s,
+            context_s=context_s,
+            normalization_window_s=normalization_window_s,
+            batch_size=batch_size,
+            gap_margin_s=gap_margin_s,
+        )
+    )
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] != 3:
+        raise ValueError(
+            f"data must have shape (n_samples, 3) with columns E, N, Z, got {data.shape}"
+        )
+    rate = float(sampling_rate_hz)
+    if not (np.isfinite(rate) and rate > 0):
+        raise ValueError(f"sampling_rate_hz must be > 0, got {sampling_rate_hz}")
+    valid = np.ones(len(data), bool) if valid_mask is None else np.asarray(valid_mask, bool)
+    if valid.shape != (len(data),):
+        raise ValueError(f"valid_mask must have shape ({len(data)},), got {valid.shape}")
+    valid = valid & np.isfinite(data).all(axis=1)
+    x = np.where(valid[:, None], data, 0).astype(np.float32)
+    pickable = pickable_mask(valid, round(margin_s * rate))
+    start = UTCDateTime(start_time) if start_time is not None else None
+    picks, probabilities = _predict(
+        x, rate, pickable, resolve_model(model), cfg, start, station_id, source
+    )
+    return (picks, probabilities) if return_probabilities else picks
+
+
+def _predict(x, rate, pickable, model, cfg, start_time, station_id, source):
+    """Picks and model-rate probabilities for zero-filled ``(n, 3)`` data and its pickable mask."""
+    from picker.dataset import resample_window
+
+    n_in = len(x)
+    if n_in == 0:
+        return [], np.zeros((0, 3), np.float32)
+    x_model, _, _ = resample_window(x, rate, MODEL_SAMPLING_RATE_HZ)
+    probabilities = run_model(model, np.asarray(x_model, np.float32), cfg)
+    index_in = np.clip(
+        np.round(np.arange(len(probabilities)) * (rate / MODEL_SAMPLING_RATE_HZ)), 0, n_in - 1
+    ).astype(np.int64)
+    blocked = ~pickable[index_in]
+    probabilities[blocked, 1:] = 0.0
+    probabilities[blocked, 0] = 1.0
+    found = extract_picks(
+        probabilities,
+        p_threshold=cfg.p_threshold,
+        s_threshold=cfg.s_threshold,
+        min_distance_samples=round(cfg.min_pick_distance_s * MODEL_SAMPLING_RATE_HZ),
+    )
+    picks = []
+    for phase, i_model, value in found:
+        index = int(index_in[i_model])
+        time = format_time(start_time + index / rate) if start_time is not None else ""
+        picks.append(Pick(source, station_id, phase, time, index, round(float(value), 6)))
+    return picks, probabilities
+
+
+# ----------------------------------------------------------------------------- streams and files
+
+
+def iter_stream(
+    stream, model=None, *, source: str = "", stations: Collection[str] | None = None, **options
+) -> Iterator[StationResult]:
+    """Yield one :class:`StationResult` per station of an ObsPy ``stream``.
+
+    Args:
+        stream: ``obspy.Stream``; traces grouped by ``NET.STA.LOC`` + band/instrument code.
+        model: as in :func:`predict_array`.
+        source: copied into every pick (the file name when called from a file).
+        stations: station ids to process (all when None).
+        **options: the keyword options of :func:`predict_array` (thresholds, chunking, ...).
+
+    Raises:
+        InputError: a station with mixed sampling rates or bad component codes.
+    """
+    cfg, margin_s = _config(options)
+    model = resolve_model(model)
+    for station in iter_stations(stream, stations):
+        rate = station.sampling_rate_hz
+        pickable = pickable_mask(station.valid[station.present], round(margin_s * rate))
+        picks, probabilities = _predict(
+            station.data, rate, pickable, model, cfg, station.start_time, station.station_id, source
+        )
+        yield StationResult(
+            source=source,
+            station_id=station.station_id,
+            name=station.station_id,
+            picks=picks,
+            probabilities=probabilities,
+            data=station.data,
+            sampling_rate_hz=rate,
+            start_time=station.start_time,
+            is_stream=True,
+        )
+
+
+def predict_stream(stream, model=None, *, return_probabilities: bool = False, **options):
+    """Picks of every station of an ObsPy ``stream`` (see :func:`iter_stream` for the options).
+
+    Returns:
+        Picks sorted by station, then index; with ``return_probabilities`` also
+        ``{station_id: (n_model_samples, 3) float32 noise/P/S at 100 Hz}``.
+    """
+    results = list(iter_stream(stream, model, **options))
+    picks = [p for result in results for p in result.picks]
+    if return_probabilities:
+        return picks, {result.station_id: result.probabilities for result in results}
+    return picks
+
+
+def _short_reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _named(path: Path, err: BaseException) -> InputError:
+    """An InputError for ``path`` whose one-line message names the file."""
+    if isinstance(err, InputError):
+        text = _short_reason(err)
+        return InputError(text if str(path) in text else f"{path}: {text}")
+    return InputError(f"{path}: could not be read ({_short_reason(err)})")
+
+
+def read_waveforms(path: str | os.PathLike):
+    """``obspy.read(path)``; an unreadable or empty file is an InputError naming it."""
+    import obspy
+
+    path = Path(path)
+    try:
+        stream = obspy.read(str(path))
+    except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
+        raise InputError(
+            f"{path}: not a waveform file ObsPy can read ({_short_reason(err)})"
+        ) from None
+    if len(stream) == 0:
+        raise InputError(f"{path}: holds no traces")
+    return stream
+
+
+def iter_file(
+    path: str | os.PathLike,
+    model=None,
+    *,
+    stations: Collection[str] | None = None,
+    npz_options: dict | None = None,
+    **options,
+) -> Iterator[StationResult]:
+    """Yield the results of one file: per record (NPZ / TFRecord / HDF5) or per station (ObsPy).
+
+    Args:
+        path: a waveform file or SeisBench folder.
+        stations: for stream files, the station ids to process (all when None); ignored for
+            window files.
+        npz_options: reader options for NPZ files (``layout``, ``component_order``).
+        **options: the keyword options of :func:`predict_array`.
+
+    Raises:
+        InputError: the file cannot be read (message names it, one line). For window files the
+            records before a bad one have already been yielded.
+    """
+    from picker.io import guess_format, read_records
+
+    path = Path(path)
+    source = path.name
+    cfg, margin_s = _config(options)
+    model = resolve_model(model)
+    try:
+        fmt = guess_format(path)
+    except InputError as err:
+        raise _named(path, err) from None
+    if fmt not in WINDOW_FORMATS:
+        stream = read_waveforms(path)
+        try:
+            yield from iter_stream(stream, model, source=source, stations=stations, **options)
+        except InputError as err:
+            raise _named(path, err) from None
+        return
+    records = read_records(path, fmt, **((npz_options or {}) if fmt == "npz" else {}))
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except Exception as err:  # any reader failure names the file and stops it
+            raise _named(path, err) from None
+        rate = record.sampling_rate_hz
+        valid = np.isfinite(record.data).all(axis=1)
+        station_id = record.station_id or record.name or path.stem
+        picks, probabilities = _predict(
+            np.where(valid[:, None], record.data, 0).astype(np.float32),
+            rate,
+            pickable_mask(valid, round(margin_s * rate)),
+            model,
+            cfg,
+            record.start_time,
+            station_id,
+            source,
+        )
+        yield StationResult(
+            source=source,
+            station_id=station_id,
+            name=record.name or station_id,
+            picks=picks,
+            probabilities=probabilities,
+            data=record.data,
+            sampling_rate_hz=rate,
+            start_time=record.start_time,
+        )
+
+
+def predict_file(path: str | os.PathLike, model=None, **options) -> list[Pick]:
+    """Picks of every record or station in one file (see :func:`iter_file`); source = file name."""
+    return [p for result in iter_file(path, model, **options) for p in result.picks]
+
+
+def pick_sort_key(pick: Pick) -> tuple:
+    """Output order of ``picker predict``: station, time, source, index, phase."""
+    return (pick.station_id, pick.time, pick.source, pick.index, pick.phase)
