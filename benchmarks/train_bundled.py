@@ -131,25 +131,42 @@ def noise_windows(records: list[Record]) -> list[np.ndarray]:
     return out
 
 
-def score(model, records: list[Record], seed: int = 7) -> dict:
-    from picker.evaluate import PickMetrics, evaluate_probabilities, window_probabilities
+def picks_on(model, data: np.ndarray, **options) -> dict[str, list[float]]:
+    """P and S pick times (s from the window start) by the product path, ``predict_array``."""
+    from picker.predict import predict_array
 
-    results = {}
+    picks = predict_array(data, 100.0, model, p_threshold=0.5, s_threshold=0.5, **options)
+    out: dict[str, list[float]] = {"P": [], "S": []}
+    for pick in picks:
+        out[pick.phase].append(pick.index / 100.0)
+    return out
+
+
+def score(model, records: list[Record], seed: int = 7, **options) -> dict:
+    """Metrics at 0.1 s on 3001-sample windows, pure-noise windows and whole records."""
+    from picker.evaluate import PickMetrics
+
+    def reference(p: int, s: int) -> dict[str, list[float]]:
+        return {"P": [p / 100.0] if p >= 0 else [], "S": [s / 100.0] if s >= 0 else []}
+
     windows, refs = holdout_windows(records, seed)
     noise = noise_windows(records)
-    probs = window_probabilities(model, windows + noise)
-    metrics = evaluate_probabilities(probs, refs + [(-1, -1)] * len(noise), 100.0)
-    results["windows_3001"] = metrics.to_dict() | {
-        "n_windows": len(windows),
-        "n_noise_windows": len(noise),
-    }
+    metrics = PickMetrics(0.1)
+    for window, (p, s) in zip(windows + noise, refs + [(-1, -1)] * len(noise), strict=True):
+        metrics.add_window(
+            reference(p, s), picks_on(model, window, **options), duration_s=len(window) / 100.0
+        )
     events = [r for r in records if r.p_arrival_sample >= 0]
-    probs = window_probabilities(model, [r.data for r in events], batch_size=1)
-    full: PickMetrics = evaluate_probabilities(
-        probs, [(r.p_arrival_sample, r.s_arrival_sample) for r in events], 100.0
-    )
-    results["whole_records"] = full.to_dict() | {"n_records": len(events)}
-    return results
+    full = PickMetrics(0.1)
+    for r in events:
+        full.add_window(
+            reference(r.p_arrival_sample, r.s_arrival_sample), picks_on(model, r.data, **options)
+        )
+    return {
+        "windows_3001": metrics.to_dict()
+        | {"n_windows": len(windows), "n_noise_windows": len(noise)},
+        "whole_records": full.to_dict() | {"n_records": len(events)},
+    }
 
 
 def main(argv=None) -> int:

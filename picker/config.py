@@ -29,7 +29,10 @@ class DataConfig:
     """Where training windows come from and how they are cut.
 
     ``train``/``validation`` list files, folders or globs (NPZ, TFRecord, HDF5). Records whose
-    rate differs from ``sampling_rate_hz`` are resampled. ``npz_layout`` and
+    rate differs from ``sampling_rate_hz`` are resampled. ``normalization`` ``sliding`` is what
+    prediction does (:func:`picker.continuous.model_input` with ``predict.highpass_hz`` and
+    ``predict.normalization_window_s``); ``std``/``peak`` scale each window by one number per
+    channel (and are only right for models run on such windows). ``npz_layout`` and
     ``npz_component_order`` tell the NPZ reader what a file cannot say itself.
     """
 
@@ -41,7 +44,7 @@ class DataConfig:
     shuffle_buffer: int = 1000
     cache: bool = True
     noise_window_fraction: float = 0.1
-    normalization: str = "std"
+    normalization: str = "sliding"
     npz_layout: str = "auto"
     npz_component_order: str = ""
     seed: int = 0
@@ -50,7 +53,7 @@ class DataConfig:
         _positive(self, "sampling_rate_hz", "window_samples", "batch_size")
         _non_negative(self, "shuffle_buffer")
         _fraction(self, "noise_window_fraction")
-        _choice(self, "normalization", ("std", "peak"))
+        _choice(self, "normalization", ("std", "peak", "sliding"))
         _choice(self, "npz_layout", ("auto", "channels_last", "channels_first"))
         if self.npz_component_order and sorted(self.npz_component_order.upper()) != ["E", "N", "Z"]:
             raise ConfigError(
@@ -139,7 +142,12 @@ class TrainConfig:
 
 @dataclass
 class PredictConfig:
-    """Pick extraction and chunking for ``picker predict``."""
+    """Pick extraction, chunking and the model's input preprocessing for ``picker predict``.
+
+    ``highpass_hz`` and ``normalization_window_s`` define the model's input (see
+    :func:`picker.continuous.model_input`); training with ``data.normalization: sliding`` uses
+    the same two values, so a model is always run on what it was trained on.
+    """
 
     p_threshold: float = 0.5
     s_threshold: float = 0.5
@@ -148,8 +156,10 @@ class PredictConfig:
     context_s: float = 30.0
     batch_size: int = 4
     normalization_window_s: float = 30.0
+    highpass_hz: float = 1.0
 
     def validate(self) -> None:
+        _non_negative(self, "highpass_hz")
         _fraction(self, "p_threshold", "s_threshold")
         _positive(self, "chunk_s", "batch_size", "normalization_window_s")
         _non_negative(self, "min_pick_distance_s", "context_s")

@@ -22,6 +22,7 @@ Stream → station arrays (:func:`iter_stations`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ __all__ = [
     "iter_stations",
     "pickable_mask",
     "plan_chunks",
+    "model_input",
     "sliding_normalize",
     "station_ids",
     "stream_to_stations",
@@ -282,6 +284,38 @@ def sliding_normalize(x: np.ndarray, window_samples: int) -> np.ndarray:
     live = std > 1e-6 * rms
     out = np.where(live, (x - mean) / np.where(live, std, 1.0), 0.0)
     return out.astype(np.float32)
+
+
+def model_input(
+    x: np.ndarray, sampling_rate_hz: float, normalization_window_s: float, highpass_hz: float
+) -> np.ndarray:
+    """The model's input preprocessing, shared by training and prediction.
+
+    A causal 2nd-order Butterworth high-pass at ``highpass_hz`` (0 = off; causal, so no energy
+    leaks ahead of an onset; it removes microseism and instrument drift), then
+    :func:`sliding_normalize` over ``normalization_window_s``.
+
+    Args:
+        x: ``(n_samples, 3)`` float, columns E, N, Z, at ``sampling_rate_hz``.
+
+    Returns:
+        ``(n_samples, 3)`` float32.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if highpass_hz > 0 and len(x) > 1:
+        from scipy.signal import sosfilt
+
+        sos = _highpass_sos(float(highpass_hz), float(sampling_rate_hz))
+        x = sosfilt(sos, x - x[:1], axis=0)
+    window = max(1, int(round(normalization_window_s * sampling_rate_hz)))
+    return sliding_normalize(x, window)
+
+
+@functools.lru_cache(maxsize=16)
+def _highpass_sos(highpass_hz: float, sampling_rate_hz: float) -> np.ndarray:
+    from scipy.signal import butter
+
+    return butter(2, highpass_hz, btype="highpass", fs=sampling_rate_hz, output="sos")
 
 
 def plan_chunks(

@@ -125,6 +125,17 @@ class WindowMaker:
             "p_gap": cfg.augment.gap,
         }
 
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Normalise a ``(window_samples, 3)`` crop as ``data.normalization`` says (float32)."""
+        if self.cfg.data.normalization == "sliding":
+            from picker.continuous import model_input
+
+            p = self.cfg.predict
+            return model_input(
+                x, self.cfg.data.sampling_rate_hz, p.normalization_window_s, p.highpass_hz
+            )
+        return augment.normalize(x, self.cfg.data.normalization).astype(np.float32)
+
     def window(self, data, p, s, rate, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
         """Crop one window (noise-only with probability ``noise_window_fraction``).
 
@@ -156,7 +167,7 @@ class WindowMaker:
             x, picks = augment.augment_window(
                 x, picks, rng, self.probabilities, other=other, other_picks=other_picks
             )
-        x = augment.normalize(x, self.cfg.data.normalization)
+        x = self.normalize(x)
         y = labels.make_labels(
             self.n_samples,
             picks[0],
@@ -310,7 +321,7 @@ def make_validation_arrays(
         crop, picks = maker.window(
             r.data, r.p_arrival_sample, r.s_arrival_sample, r.sampling_rate_hz, rng
         )
-        x = augment.normalize(crop, cfg.data.normalization).astype(np.float32)
+        x = maker.normalize(crop)
         y = labels.make_labels(
             maker.n_samples,
             picks[0],

@@ -199,32 +199,3 @@ __all__ = [
     "match_picks",
     "picks_by_phase",
 ]
-
-
-def window_probabilities(
-    model, windows: Sequence[np.ndarray], normalization: str = "std", batch_size: int = 32
-):
-    """Model probabilities ``(n_samples, 3)`` for each ``(n_samples, 3)`` E/N/Z window.
-
-    Windows are normalised like training windows and batched by length.
-    """
-    from picker.augment import normalize
-    from picker.model import class_axis
-
-    channels_first = class_axis(model) == 1
-    out: list[np.ndarray | None] = [None] * len(windows)
-    by_length: dict[int, list[int]] = {}
-    for i, w in enumerate(windows):
-        by_length.setdefault(len(w), []).append(i)
-    for indices in by_length.values():
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start : start + batch_size]
-            x = np.stack([normalize(windows[i], normalization) for i in chunk]).astype(np.float32)
-            if channels_first:
-                x = x.transpose(0, 2, 1)
-            y = np.asarray(model(x, training=False))
-            if channels_first:
-                y = y.transpose(0, 2, 1)
-            for i, prob in zip(chunk, y, strict=True):
-                out[i] = prob
-    return out

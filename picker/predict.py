@@ -8,8 +8,9 @@ Pipeline for one station or window (:func:`predict_array`):
 3. the model runs over chunks of ``chunk_s`` with ``context_s`` extra on both sides (cut at the
    data's ends, never padded); only each chunk's core is kept. Chunk and context lengths are
    rounded up to multiples of the model's total stride, so every chunk sits on the model's
-   down-sampling grid. Each chunk is normalised on its own with
-   :func:`~picker.continuous.sliding_normalize` (running std over ``normalization_window_s``).
+   down-sampling grid. Each chunk is preprocessed on its own with
+   :func:`~picker.continuous.model_input` (causal ``highpass_hz`` high-pass, then running std
+   over ``normalization_window_s``), exactly as training windows are.
    With ``context_s >= normalization_window_s / 2 +`` the model's receptive half-width, results
    do not depend on where chunks start; memory is bounded by ``batch_size`` chunks;
 4. P and S probabilities are set to 0 (noise 1) wherever no pick is allowed: inside gaps and
@@ -41,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.config import ConfigError, PredictConfig
-from picker.continuous import iter_stations, pickable_mask, plan_chunks, sliding_normalize
+from picker.continuous import iter_stations, model_input, pickable_mask, plan_chunks
 from picker.io.base import InputError
 from picker.picks import Pick, extract_picks, format_time
 
@@ -206,12 +207,16 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     plan = plan_chunks(
         len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), _model_stride(model)
     )
-    window = max(1, round(cfg.normalization_window_s * rate))
     out = np.zeros((len(x), 3), dtype=np.float32)
     pending: list[tuple[int, int, int, int]] = []
 
     def flush() -> None:
-        batch = np.stack([sliding_normalize(x[a:b], window) for a, b, _, _ in pending])
+        batch = np.stack(
+            [
+                model_input(x[a:b], rate, cfg.normalization_window_s, cfg.highpass_hz)
+                for a, b, _, _ in pending
+            ]
+        )
         y = _infer(run, batch)
         for (a, _, core_a, core_b), y_chunk in zip(pending, y, strict=True):
             out[core_a:core_b] = y_chunk[core_a - a : core_b - a]

@@ -48,6 +48,7 @@ def test_window_maker_labels_follow_the_crop(tiny_config):
             )
         }
     )
+    cfg.data.normalization = "std"
     record = synthetic_records(1, n_samples=1200, seed=2)[0]
     maker = WindowMaker(cfg, training=False, sparse=False)
     for seed in range(5):
@@ -138,3 +139,33 @@ def test_nan_and_inf_samples_never_reach_the_loss(tiny_config):
     for seed in range(10):
         x, y = maker(data, record.p_arrival_sample, -1, 100.0, data, -1, -1, 100.0, seed)
         assert np.isfinite(x).all() and np.isfinite(y).all()
+
+
+def test_sliding_normalisation_in_training_is_what_prediction_does(tiny_config):
+    from picker.continuous import model_input, sliding_normalize
+
+    cfg = tiny_config(
+        data={"normalization": "sliding"},
+        predict={"normalization_window_s": 1.0, "highpass_hz": 2.0},
+    )
+    maker = WindowMaker(cfg, training=False, sparse=False)
+    crop = synthetic_records(1, n_samples=512, seed=8)[0].data
+    np.testing.assert_array_equal(maker.normalize(crop), model_input(crop, 100.0, 1.0, 2.0))
+    np.testing.assert_array_equal(model_input(crop, 100.0, 1.0, 0.0), sliding_normalize(crop, 100))
+    assert not np.allclose(maker.normalize(crop).std(axis=0), 1.0, rtol=1e-3)
+
+
+def test_model_input_high_pass_is_causal_and_removes_microseism():
+    from picker.continuous import model_input
+
+    rate = 100.0
+    t = np.arange(6000) / rate
+    x = np.zeros((6000, 3), np.float32)
+    x[3000:, 2] = np.sin(2 * np.pi * 10 * t[3000:])  # onset at sample 3000
+    out = model_input(x, rate, 30.0, 1.0)
+    assert np.abs(out[:3000]).max() < 0.01 and np.abs(out[3000:3100, 2]).max() > 0.5
+    micro = 100 * np.sin(2 * np.pi * 0.2 * t)[:, None] + np.sin(2 * np.pi * 10 * t)[:, None]
+    filtered = model_input(np.repeat(micro, 3, axis=1), rate, 30.0, 1.0)[1000:, 2]
+    spectrum = np.abs(np.fft.rfft(filtered))
+    freqs = np.fft.rfftfreq(len(filtered), 1 / rate)
+    assert spectrum[np.argmin(abs(freqs - 10))] > 5 * spectrum[np.argmin(abs(freqs - 0.2))]
