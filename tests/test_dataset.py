@@ -163,7 +163,7 @@ def test_model_input_high_pass_is_causal_and_removes_microseism():
     x = np.zeros((6000, 3), np.float32)
     x[3000:, 2] = np.sin(2 * np.pi * 10 * t[3000:])  # onset at sample 3000
     out = model_input(x, rate, 30.0, 1.0)
-    assert np.abs(out[:3000]).max() < 0.01 and np.abs(out[3000:3100, 2]).max() > 0.5
+    assert np.abs(out[:3000]).max() < 0.05 and np.abs(out[3000:3100, 2]).max() > 0.5
     micro = 100 * np.sin(2 * np.pi * 0.2 * t)[:, None] + np.sin(2 * np.pi * 10 * t)[:, None]
     filtered = model_input(np.repeat(micro, 3, axis=1), rate, 30.0, 1.0)[1000:, 2]
     spectrum = np.abs(np.fft.rfft(filtered))
