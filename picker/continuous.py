@@ -291,7 +291,7 @@ def model_input(
 ) -> np.ndarray:
     """The model's input preprocessing, shared by training and prediction.
 
-    A causal 2nd-order Butterworth high-pass at ``highpass_hz`` (0 = off; causal, so no energy
+    A causal 4th-order Butterworth high-pass at ``highpass_hz`` (0 = off; causal, so no energy
     leaks ahead of an onset; it removes microseism and instrument drift), then
     :func:`sliding_normalize` over ``normalization_window_s``.
 
@@ -315,7 +315,7 @@ def model_input(
 def _highpass_sos(highpass_hz: float, sampling_rate_hz: float) -> np.ndarray:
     from scipy.signal import butter
 
-    return butter(2, highpass_hz, btype="highpass", fs=sampling_rate_hz, output="sos")
+    return butter(4, highpass_hz, btype="highpass", fs=sampling_rate_hz, output="sos")
 
 
 def plan_chunks(
