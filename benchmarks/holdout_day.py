@@ -1,0 +1,175 @@
+"""Score the picker on a day of continuous data built from held-out stations.
+
+    python benchmarks/holdout_day.py --data-root ../shared/data [--model PATH] [--write DIR]
+
+For each region (NCEDC, Martinique) the held-out event records of ``train_bundled.py``'s
+station split are joined end to end into one day-long 3-component 100 Hz stream: each record
+is scaled to unit pre-event noise per component, placed in its own slot of 86400 / n seconds,
+and the rest of the slot is filled with that record's own real pre-event noise (repeated, with
+random reversals), with 2 s cross-fades at every junction. The whole day then goes through
+``predict_array`` (the path ``picker predict`` uses) and the picks are scored against the
+analyst picks at 0.1 s tolerance and probability 0.5. False picks per hour count every pick
+that matches no reference pick.
+
+``--write DIR`` also saves each day as miniSEED with its reference picks CSV, for
+``picker predict`` / ``picker evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_bundled import is_holdout, load_real, pre_event_noise  # noqa: E402
+
+DAY_S = 86400.0
+RATE_HZ = 100.0
+FADE = 200  # samples of cross-fade at each junction
+
+
+def unit_noise_scale(record) -> np.ndarray:
+    """Per-component std of the pre-event noise (1 where a component is empty)."""
+    noise = pre_event_noise(record, margin=50)
+    noise = record.data[: max(200, record.p_arrival_sample - 50)] if noise is None else noise
+    std = noise.std(axis=0)
+    return np.where(std > 0, std, 1.0)
+
+
+def build_day(records, seed: int = 0) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """``(n_samples, 3)`` float32 day and reference pick times in seconds from its start."""
+    rng = np.random.default_rng(seed)
+    n_total = int(DAY_S * RATE_HZ)
+    slot = n_total // len(records)
+    day = np.zeros((n_total, 3), np.float32)
+    refs: dict[str, list[float]] = {"P": [], "S": []}
+    ramp = np.linspace(0.0, 1.0, FADE, dtype=np.float32)[:, None]
+    for k, record in enumerate(records):
+        data = (record.data - record.data.mean(axis=0)) / unit_noise_scale(record)
+        noise = pre_event_noise(record, margin=50)
+        noise = (
+            data[: max(200, record.p_arrival_sample - 50)]
+            if noise is None
+            else noise / unit_noise_scale(record)
+        )
+        pieces, filled = [], 0
+        while filled < slot:
+            piece = noise[::-1] if rng.random() < 0.5 else noise
+            pieces.append(piece - piece.mean(axis=0))
+            filled += len(piece)
+        filler = np.concatenate(pieces)[:slot]
+        length = min(len(data), slot - 2 * FADE)
+        offset = int(rng.integers(FADE, slot - length - FADE + 1))
+        segment = filler.copy()
+        window = data[:length]
+        # cross-fade the event record into the filler at both ends
+        segment[offset : offset + FADE] = (
+            segment[offset : offset + FADE] * (1 - ramp) + window[:FADE] * ramp
+        )
+        segment[offset + FADE : offset + length - FADE] = window[FADE : length - FADE]
+        end = offset + length
+        segment[end - FADE : end] = (
+            window[length - FADE :] * (1 - ramp) + segment[end - FADE : end] * ramp
+        )
+        start = k * slot
+        day[start : start + slot] = segment
+        for phase, sample in (("P", record.p_arrival_sample), ("S", record.s_arrival_sample)):
+            if 0 <= sample < length:
+                refs[phase].append((start + offset + sample) / RATE_HZ)
+    return day, refs
+
+
+def score_day(model, day: np.ndarray, refs: dict[str, list[float]]) -> dict:
+    from picker.evaluate import PickMetrics
+    from picker.predict import predict_array
+
+    started = time.perf_counter()
+    picks = predict_array(day, RATE_HZ, model, p_threshold=0.5, s_threshold=0.5)
+    elapsed = time.perf_counter() - started
+    predicted: dict[str, list[float]] = {"P": [], "S": []}
+    for pick in picks:
+        predicted[pick.phase].append(pick.index / RATE_HZ)
+    metrics = PickMetrics(0.1)
+    metrics.add_window(refs, predicted)
+    summary = metrics.summary()
+    for phase in summary:
+        summary[phase]["false_picks_per_hour"] = summary[phase]["fp"] / 24.0
+    return {"phases": summary, "n_events": len(refs["P"]), "predict_s": elapsed}
+
+
+def write_day(day, refs, folder: Path, name: str) -> None:
+    from obspy import Stream, Trace, UTCDateTime
+
+    from picker.picks import Pick, format_time, write_picks
+
+    start = UTCDateTime("2020-01-01T00:00:00")
+    traces = [
+        Trace(
+            day[:, i].copy(),
+            {
+                "network": "HO",
+                "station": name[:5].upper(),
+                "channel": f"HH{c}",
+                "sampling_rate": RATE_HZ,
+                "starttime": start,
+            },
+        )
+        for i, c in enumerate("ENZ")
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    Stream(traces).write(str(folder / f"{name}.mseed"), format="MSEED", encoding="FLOAT32")
+    sid = f"HO.{name[:5].upper()}..HH"
+    picks = [
+        Pick(f"{name}.mseed", sid, phase, format_time(start + t), int(round(t * RATE_HZ)), 1.0)
+        for phase in ("P", "S")
+        for t in refs[phase]
+    ]
+    write_picks(sorted(picks, key=lambda p: p.index), folder / f"{name}_picks.csv")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-root", default="../shared/data", type=Path)
+    parser.add_argument("--model", default=None, help=".keras model (default: the bundled one)")
+    parser.add_argument(
+        "--write", type=Path, help="also save the days as miniSEED + picks CSV here"
+    )
+    parser.add_argument("--json", type=Path, help="write the scores as JSON here")
+    args = parser.parse_args(argv)
+    if not args.data_root.is_dir():
+        print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
+        return 0
+    from picker.evaluate import format_table
+    from picker.keras_utils import load_model
+
+    model = load_model(args.model)
+    real = load_real(args.data_root)
+    report = {}
+    for region in ("ncedc", "martinique"):
+        events = [
+            r
+            for r, reg, st in real
+            if reg == region and is_holdout(reg, st) and r.p_arrival_sample >= 0
+        ]
+        day, refs = build_day(events)
+        if args.write:
+            write_day(day, refs, args.write, f"holdout_{region}")
+        report[region] = score_day(model, day, refs)
+        print(
+            f"\n{region} hold-out day: {report[region]['n_events']} events, predicted in {report[region]['predict_s']:.1f} s"
+        )
+        print(format_table(report[region]["phases"]))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
