@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean examples
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,18 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Picks with the bundled model on a real local earthquake (ObsPy's example record BW.RJOB).
 demo: $(STAMP)
-	$(BIN)/picker --help
+	$(BIN)/picker predict data/examples/rjob.mseed -o demo_output/picks.csv --plot demo_output
+	$(BIN)/picker predict data/examples/rjob.mseed -o demo_output/picks.xml --format quakeml --quiet
+	@echo
+	@echo "picks (demo_output/picks.csv):"
+	@cat demo_output/picks.csv
+	@echo
+	@echo "review figure(s):" && ls demo_output/*.png
+
+examples: $(STAMP)
+	$(BIN)/python data/make_examples.py
 
 test: $(STAMP)
 	$(BIN)/ruff check picker tests benchmarks
