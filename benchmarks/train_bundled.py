@@ -185,6 +185,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--label-width", type=float, default=10.0)
     parser.add_argument("--filters", default="8,16,32,64,128")
+    parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
     parser.add_argument(
         "--final", action="store_true", help="train on every station (shipped model)"
     )
@@ -256,6 +257,7 @@ def main(argv=None) -> int:
                 "epochs": args.epochs,
                 "steps_per_epoch": args.steps_per_epoch,
                 "learning_rate": 0.002,
+                "class_weights": [float(w) for w in args.class_weights.split(",")],
                 "early_stopping_patience": 0,
                 "reduce_lr_patience": 3,
                 "tensorboard": False,
