@@ -91,14 +91,26 @@ def find_peaks(
 
 
 def _suppress_close(peaks: np.ndarray, values: np.ndarray, min_distance: int) -> np.ndarray:
-    """Indices of peaks kept when neighbours closer than ``min_distance`` lose to higher ones."""
+    """Indices of peaks kept when neighbours closer than ``min_distance`` lose to higher ones.
+
+    Greedy, highest first (ties: earlier sample): a peak is kept when no already kept peak lies
+    within ``min_distance``. The kept positions stay sorted, so each check looks only at the
+    two nearest kept neighbours: O(k log k) for k peaks.
+    """
+    import bisect
+
     order = np.lexsort((peaks, -values))
     kept = np.zeros(len(peaks), bool)
     taken: list[int] = []
     for i in order:
-        if all(abs(int(peaks[i]) - t) >= min_distance for t in taken):
-            kept[i] = True
-            taken.append(int(peaks[i]))
+        position = int(peaks[i])
+        j = bisect.bisect_left(taken, position)
+        if j < len(taken) and taken[j] - position < min_distance:
+            continue
+        if j > 0 and position - taken[j - 1] < min_distance:
+            continue
+        kept[i] = True
+        taken.insert(j, position)
     return np.flatnonzero(kept)
 
 

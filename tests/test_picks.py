@@ -111,3 +111,25 @@ def test_bad_picks_file_names_the_file(tmp_path):
     bad.write_text("station_id,phase\nXX.A..HH,Q\n")
     with pytest.raises(ValueError, match=r"bad\.csv: not a readable csv picks file"):
         read_picks(bad)
+
+
+def test_fast_suppression_equals_brute_force():
+    from picker.picks import _suppress_close
+
+    def brute_force(peaks, values, distance):
+        kept, taken = np.zeros(len(peaks), bool), []
+        for i in np.lexsort((peaks, -values)):
+            if all(abs(int(peaks[i]) - t) >= distance for t in taken):
+                kept[i] = True
+                taken.append(int(peaks[i]))
+        return np.flatnonzero(kept)
+
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        n = int(rng.integers(1, 300))
+        peaks = np.sort(rng.choice(4000, n, replace=False))
+        values = rng.integers(0, 4, n).astype(float)  # many ties
+        distance = int(rng.integers(1, 80))
+        np.testing.assert_array_equal(
+            _suppress_close(peaks, values, distance), brute_force(peaks, values, distance)
+        )
