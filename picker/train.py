@@ -8,6 +8,13 @@ The output folder receives:
 * ``validation_report.json``: the final validation loss and pick metrics when validation data exist;
 * ``backup/``: Keras ``BackupAndRestore`` state, so an interrupted run resumes at its last epoch;
 * ``tensorboard/``: TensorBoard logs (``train.tensorboard``).
+
+Multi-worker training (``TF_CONFIG`` names a cluster; :class:`tf.distribute.MultiWorkerMirroredStrategy`):
+every worker runs the same program. Each trains on its own share of the data
+(:func:`picker.dataset.make_training_dataset`, ``worker``); only the chief writes the files
+above. The other workers write their checkpoints and logs into a temporary folder removed at the
+end, and keep their ``BackupAndRestore`` state in ``backup-worker<i>/`` beside the chief's
+``backup/`` (removed by Keras when training ends), so a restarted cluster resumes everywhere.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,12 +87,31 @@ def _tf_config_has_cluster() -> bool:
         return False
 
 
+def worker_position(strategy) -> tuple[int, int, bool]:
+    """``(worker index, number of workers, is chief)`` of this process under ``strategy``.
+
+    Workers are numbered chief first, then ``worker`` tasks by id (as tf.distribute does). The
+    chief is the ``chief`` task, or ``worker`` 0 when the cluster has no ``chief``. Single-process
+    strategies give ``(0, 1, True)``.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not spec or resolver.task_type not in ("chief", "worker"):
+        return 0, 1, True
+    n_chiefs, n_workers = len(spec.get("chief", [])), len(spec.get("worker", []))
+    task_id = int(resolver.task_id or 0)
+    if resolver.task_type == "chief":
+        return task_id, n_chiefs + n_workers, True
+    return n_chiefs + task_id, n_chiefs + n_workers, n_chiefs == 0 and task_id == 0
+
+
 @dataclass
 class TrainResult:
     output_dir: Path
     model_path: Path
     history: dict
     epochs_run: int
+    chief: bool = True  # False: a non-chief worker of a multi-worker run (it wrote no files)
 
 
 def train(
@@ -104,25 +133,53 @@ def train(
 
         raise ConfigError("data.train is empty: name the training files, folders or globs")
     gpus = setup_devices()
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs
+    strategy = make_strategy(cfg.train.distribute, gpus)
+    worker_index, n_workers, chief = worker_position(strategy)
+    from picker.config import save_config
+
+    out = Path(output_dir or cfg.train.output_dir)
+    if chief:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        write_dir = out
+    else:  # checkpoints and logs of a non-chief worker: thrown away at the end
+        write_dir = Path(tempfile.mkdtemp(prefix=f"picker-worker{worker_index}-"))
+    if n_workers > 1:
+        log.info("worker %d of %d (%s)", worker_index, n_workers, "chief" if chief else "not chief")
+    try:
+        return _fit(
+            cfg,
+            strategy,
+            gpus,
+            out,
+            write_dir,
+            (worker_index, n_workers),
+            chief,
+            train_records,
+            validation_records,
+        )
+    finally:
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, validation_records):
+    """Build, compile and fit the model; checkpoints and logs go to ``write_dir``."""
     import keras
 
-    from picker.config import save_config
     from picker.dataset import make_datasets
     from picker.keras_utils import save_model
     from picker.losses import make_loss
     from picker.model import build_model, class_axis, resolve_data_format
 
-    out = Path(output_dir or cfg.train.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
     keras.utils.set_random_seed(cfg.train.seed)
     if cfg.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
 
     data_format = resolve_data_format(cfg.model)
-    strategy = make_strategy(cfg.train.distribute, gpus)
     train_ds, val_ds = make_datasets(
-        cfg, data_format, strategy.num_replicas_in_sync, train_records, validation_records
+        cfg, data_format, strategy.num_replicas_in_sync, train_records, validation_records, worker
     )
     with strategy.scope():
         model = build_model(cfg.model)
@@ -132,15 +189,24 @@ def train(
         model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=loss)
 
     monitor = "val_loss" if val_ds is not None else "loss"
-    best_path = out / "model.keras"
+    best_path = write_dir / "model.keras"
+    backup = out / ("backup" if chief else f"backup-worker{worker[0]}")
+    pick_metrics = (
+        _pick_metrics_callback(cfg, validation_records, data_format) if val_ds is not None else None
+    )
+    # the best model is the one with the best validation picks (F1 of P and S), not the lowest loss
+    best_monitor, best_mode = ("val_pick_f1", "max") if pick_metrics else (monitor, "min")
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True),
+        *([pick_metrics] if pick_metrics else []),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path), monitor=best_monitor, mode=best_mode, save_best_only=True
+        ),
         keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, factor=0.5, patience=cfg.train.reduce_lr_patience
         ),
-        keras.callbacks.CSVLogger(str(out / "training_log.csv"), append=True),
+        keras.callbacks.CSVLogger(str(write_dir / "training_log.csv"), append=True),
     ]
     if cfg.train.early_stopping_patience:
         callbacks.append(
@@ -149,23 +215,102 @@ def train(
             )
         )
     if cfg.train.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False))
+        callbacks.append(
+            keras.callbacks.TensorBoard(str(write_dir / "tensorboard"), write_graph=False)
+        )
 
-    history = model.fit(
-        train_ds,
-        epochs=cfg.train.epochs,
-        steps_per_epoch=cfg.train.steps_per_epoch,
-        validation_data=val_ds,
-        validation_steps=cfg.train.validation_steps or None,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=2,
-    )
+    fixes = _keras_multi_worker_fixes(model, strategy) if worker[1] > 1 else nullcontext()
+    with fixes:
+        history = model.fit(
+            train_ds,
+            epochs=cfg.train.epochs,
+            steps_per_epoch=cfg.train.steps_per_epoch,
+            validation_data=val_ds,
+            validation_steps=cfg.train.validation_steps or None,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=2,
+        )
     if not best_path.exists():  # every epoch was NaN, or no epoch improved on a resumed run
         save_model(model, best_path)
     report = {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
-    _write_json(out / "validation_report.json", report)
-    return TrainResult(out, best_path, report["history"], len(history.epoch))
+    if pick_metrics is not None:  # pick metrics of the model that was kept
+        from picker.keras_utils import load_model
+
+        pick_metrics.set_model(load_model(best_path))
+        report["best_model_validation_picks"] = {
+            "tolerance_s": 0.1,
+            "threshold": 0.5,
+        } | pick_metrics.compute()
+    _write_json(write_dir / "validation_report.json", report)
+    return TrainResult(out, out / "model.keras", report["history"], len(history.epoch), chief)
+
+
+@contextmanager
+def _keras_multi_worker_fixes(model, strategy):
+    """Work around two Keras 3 bugs with ``MultiWorkerMirroredStrategy`` while fitting ``model``.
+
+    See keras-team/keras#20585 and tensorflow/tensorflow#72388. With the TensorFlow back end:
+
+    1. Before training, Keras reduces one whole ``(x, y)`` batch with ``strategy.reduce`` to learn
+       the input shapes, which fails for this strategy ("Attempt to convert a value
+       (PerReplica...)"). Only shapes matter: the model is handed the first local replica's batch.
+    2. Keras averages the per-replica logs (scalar loss and metrics) across workers with
+       ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars ("Invalid reduction
+       dimension 0"). Scalars are averaged with ``axis=None`` (an all-reduce mean over every
+       replica), so all workers see the same logs and callbacks decide alike.
+
+    Both fixes are undone on exit (the second patches a Keras module function while inside).
+    """
+    import tensorflow as tf
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    build, reduce_per_replica = model._maybe_symbolic_build, tf_trainer.reduce_per_replica
+
+    def first_replica(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None and data_batch is None:
+            for _, _, batches in iterator:
+                return build(data_batch=tree.map_structure(first_replica, next(batches)))
+        return build(iterator=iterator, data_batch=data_batch)
+
+    def reduce_logs(values, strategy_, reduction="auto"):
+        if reduction not in ("auto", "mean"):
+            return reduce_per_replica(values, strategy_, reduction)
+
+        def mean(value):
+            rank = getattr(getattr(value, "shape", None), "rank", 0)
+            return strategy_.reduce("MEAN", value, axis=0 if rank else None)
+
+        return tree.map_structure(mean, values)
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    tf_trainer.reduce_per_replica = reduce_logs
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = reduce_per_replica
+        del model._maybe_symbolic_build
+
+
+def _pick_metrics_callback(cfg: Config, validation_records: Sequence[Record], data_format: str):
+    """:class:`~picker.callbacks.PickMetricsCallback` on the fixed validation windows."""
+    from picker.callbacks import PickMetricsCallback
+    from picker.dataset import make_validation_arrays
+
+    x, _, windows = make_validation_arrays(cfg.data.validation, cfg, validation_records)
+    channels_first = data_format == "channels_first"
+    return PickMetricsCallback(
+        x.transpose(0, 2, 1) if channels_first else x,
+        [(w.p_arrival_sample, w.s_arrival_sample) for w in windows],
+        cfg.data.sampling_rate_hz,
+        channels_first=channels_first,
+    )
 
 
 def _write_json(path: Path, payload: dict) -> None:

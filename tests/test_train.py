@@ -1,3 +1,4 @@
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,6 +29,9 @@ def test_a_few_steps_lower_the_loss_and_write_the_output_folder(tmp_path, npz_fo
     assert losses[-1] < losses[0]
     for name in ("model.keras", "config.yaml", "training_log.csv", "validation_report.json"):
         assert (tmp_path / "run" / name).exists(), name
+    report = json.loads((tmp_path / "run" / "validation_report.json").read_text())
+    assert {"P", "S"} <= set(report["best_model_validation_picks"])
+    assert "val_pick_f1" in (tmp_path / "run" / "training_log.csv").read_text()
     model = load_model(result.model_path)
     x = np.zeros((1, 512, 3), np.float32)
     assert model.predict(x, verbose=0).shape == (1, 512, 3)
