@@ -190,9 +190,22 @@ def main(argv=None) -> int:
         "--final", action="store_true", help="train on every station (shipped model)"
     )
     parser.add_argument("--score-only", type=Path, help="score this model on the hold-out and exit")
+    parser.add_argument(
+        "--install",
+        type=Path,
+        help="re-save this model (no optimizer state) as the bundled model and exit",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.install:
+        from picker.keras_utils import BUNDLED_MODEL, load_model, save_model
+
+        save_model(load_model(args.install), BUNDLED_MODEL)
+        print(
+            f"installed {args.install} as {BUNDLED_MODEL} ({BUNDLED_MODEL.stat().st_size / 1e6:.1f} MB)"
+        )
+        return 0
     if not args.data_root.is_dir():
         print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
         return 0

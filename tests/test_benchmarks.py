@@ -1,0 +1,218 @@
+"""Smoke tests of the benchmark scripts' building blocks on tiny inputs (no benchmark is run).
+
+The scripts live in ``benchmarks/`` (not a package; they import each other by module name), so
+the folder goes on ``sys.path`` for this module.
+"""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield SimpleNamespace(
+            **{
+                name: importlib.import_module(name)
+                for name in (
+                    "common",
+                    "continuous_day",
+                    "flops",
+                    "compare_seisbench_runs",
+                    "seisbench_phasenet",
+                )
+            }
+        )
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+# ----------------------------------------------------------------------------- common
+
+
+def test_run_timed_measures_the_child_alone(bench, tmp_path):
+    code = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"
+    m = bench.common.run_timed([sys.executable, "-c", code], log_path=tmp_path / "log")
+    assert m.returncode == 0
+    assert 200 <= m.max_rss_mib < 400  # the 200 MiB buffer, not this (test) process's memory
+    assert m.wall_s > 0 and m.cpu_s >= 0
+
+
+def test_run_timed_reports_failures(bench, tmp_path):
+    cmd = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
+    with pytest.raises(bench.common.CommandFailed, match="exit 3"):
+        bench.common.run_timed(cmd, log_path=tmp_path / "log")
+    assert bench.common.run_timed(cmd, check=False).returncode == 3
+
+
+def test_median_and_table(bench):
+    M = bench.common.Measurement
+    m = bench.common.median_measurement([M(1, 1, 0, 10), M(3, 2, 1, 30), M(2, 4, 0, 20)])
+    assert (m.wall_s, m.user_s, m.sys_s, m.max_rss_mib, m.cpu_s) == (2, 2, 0, 20, 2)
+    table = bench.common.markdown_table(["a", "b"], [("x", 1.23456), ("y", 1234.5)])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| x | 1.23 |", "| y | 1,234 |"]
+    info = bench.common.machine_info()
+    assert info["cores"] >= 1 and "python" in bench.common.machine_line(info)
+
+
+# ----------------------------------------------------------------------------- continuous_day
+
+
+@pytest.mark.parametrize("encoding, dtype", [("STEIM2", np.int32), ("FLOAT32", np.float32)])
+def test_station_file_has_three_components_at_100_hz(bench, tmp_path, encoding, dtype):
+    import obspy
+
+    path = tmp_path / "x.mseed"
+    picks = bench.continuous_day.write_station_file(
+        path, "2024-01-01", 700.0, seed=1, encoding=encoding
+    )
+    stream = obspy.read(str(path))
+    assert sorted(tr.stats.channel for tr in stream) == ["HHE", "HHN", "HHZ"]
+    for tr in stream:
+        assert tr.stats.sampling_rate == 100.0
+        assert tr.stats.npts == 70000
+        assert tr.data.dtype == dtype
+        assert tr.stats.mseed.encoding == encoding
+        assert tr.id.startswith("SY.BENCH..")
+    assert picks and {phase for phase, _ in picks} <= {"P", "S"}
+    if encoding == "STEIM2":  # noise std ~ COUNTS_PER_UNIT counts
+        noise_std = np.median([np.std(tr.data[:500]) for tr in stream])
+        assert 0.2 * 1000 < noise_std < 5 * 1000
+
+
+def test_dataset_days_are_consecutive_and_reused(bench, tmp_path):
+    import obspy
+
+    manifest = bench.continuous_day.make_dataset(tmp_path, days=2, hours=0.02, encoding="STEIM2")
+    assert len(manifest["day_files"]) == 2 and manifest["long_file"]
+    first, second = (obspy.read(p) for p in manifest["day_files"])
+    assert second[0].stats.starttime == first[0].stats.endtime + 0.01
+    long = obspy.read(manifest["long_file"])
+    assert len(long) == 3 and all(tr.stats.npts == 2 * 7200 for tr in long)
+    assert manifest["station_days_per_file"] == pytest.approx(0.02 / 24)
+    stamp = Path(manifest["day_files"][0]).stat().st_mtime_ns
+    assert bench.continuous_day.make_dataset(tmp_path, 2, 0.02, "STEIM2") == manifest
+    assert Path(manifest["day_files"][0]).stat().st_mtime_ns == stamp  # not remade
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+
+
+def test_plan_and_report(bench, tmp_path):
+    cd = bench.continuous_day
+    manifest = {
+        "params": {},
+        "day_files": ["a.mseed", "b.mseed"],
+        "long_file": "ab.mseed",
+        "tiny_file": "t.mseed",
+        "station_days_per_file": 1.0,
+    }
+    items = cd.plan(manifest, "m.keras", tmp_path, python="py", skip=["help"])
+    names = [item["name"] for item in items]
+    assert names == ["import", "tiny", "day", "archive", "long"]
+    archive = items[names.index("archive")]
+    assert archive["cmd"][:4] == ["py", "-m", "picker.cli", "predict"]
+    assert archive["cmd"][4:6] == ["a.mseed", "b.mseed"] and archive["station_days"] == 2
+    M = bench.common.Measurement
+    fake = {"import": [M(0.2, 0.2, 0, 40)], "tiny": [M(4, 4, 0, 800)], "day": [M(14, 20, 1, 1800)]}
+    fake |= {"archive": [M(24, 38, 2, 1900)], "long": [M(24, 38, 2, 3000)]}
+    rows = cd.summarise(items, fake)
+    day = rows[names.index("day")]
+    assert day["station_days_per_wall_hour"] == pytest.approx(3600 / 14)
+    ratios = dict((name, measured) for name, _, measured in cd.scaling(rows))
+    assert ratios["archive / day: wall time"].startswith("1.71 (2.00 without start-up)")
+    assert ratios["long / day: peak RSS"] == "1.67"
+    assert "station-days / wall h" in cd.report({**bench.common.machine_info()}, rows, 1, {}, "m")
+
+
+def test_standin_model_rarely_picks(bench):
+    model = bench.continuous_day.standin_model()
+    bias = model.get_layer("logits").get_weights()[1]
+    assert bias.tolist() == [bench.continuous_day.STANDIN_NOISE_BIAS, 0.0, 0.0]
+    x = np.random.default_rng(0).standard_normal((1, 2048, 3)).astype(np.float32)
+    assert float(np.asarray(model(x))[0, :, 1:].max()) < 0.5
+
+
+# ----------------------------------------------------------------------------- flops
+
+
+def test_flops_of_one_conv1d_layer_match_a_hand_count(bench):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((None, 3)), keras.layers.Conv1D(4, 5, padding="same", use_bias=False)]
+    )
+    counted = bench.flops.count_flops(model, 64)
+    assert counted["total"] == 2 * 64 * 4 * 5 * 3  # 2 FLOPs per multiply-add
+    assert counted["per_sample"] == 2 * 4 * 5 * 3 and not counted["unknown"]
+
+
+def test_flops_of_transpose_batchnorm_relu_and_bias(bench):
+    import keras
+
+    inputs = keras.Input((None, 3))
+    x = keras.layers.Conv1D(6, 3, strides=2, padding="same", use_bias=True)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.Conv1DTranspose(4, 3, strides=2, padding="same", use_bias=False)(x)
+    model = keras.Model(inputs, x)
+    layers = {kind: flops for _, kind, _, flops in bench.flops.count_flops(model, 32)["layers"]}
+    assert layers["Conv1D"] == 2 * 16 * 6 * 3 * 3 + 16 * 6  # 16 outputs after stride 2, + bias
+    assert layers["BatchNormalization"] == 2 * 16 * 6
+    assert layers["Activation"] == 16 * 6
+    assert layers["Conv1DTranspose"] == 2 * 16 * 6 * 3 * 4  # each of 16 inputs -> 3 taps
+
+
+def test_flops_of_the_picker_model_are_linear_and_complete(bench):
+    from picker.config import ModelConfig
+    from picker.model import build_model
+
+    model = build_model(ModelConfig(filters=[4, 8, 8], kernel_size=5, stride=4))
+    stride = bench.flops.model_stride(model)
+    assert stride == 16
+    small, large = (bench.flops.count_flops(model, n) for n in (16 * 8, 16 * 32))
+    assert not small["unknown"]
+    assert small["per_sample"] == pytest.approx(large["per_sample"])
+    # stem: 3 -> 4 channels, kernel 5, full rate, no bias
+    stem = next(row for row in small["layers"] if row[0] == "stem_conv")
+    assert stem[3] == 2 * 128 * 4 * 5 * 3
+
+
+def test_theoretical_peak_states_its_assumption(bench):
+    peak = bench.flops.theoretical_peak(cores=2)
+    assert peak["per_cycle"] in (8, 32, 64) and peak["assumption"]
+    if peak["mhz"]:
+        assert peak["flops"] == pytest.approx(2 * peak["mhz"] * 1e6 * peak["per_cycle"])
+
+
+# ----------------------------------------------------------------------------- compare_seisbench
+
+
+def test_compare_commands_and_report(bench, tmp_path):
+    runs = bench.compare_seisbench_runs
+    sb = runs.commands("seisbench", ["a"], tmp_path / "o.csv", seisbench_python="sp", model="m")
+    assert sb[:2] == ["sp", str(BENCHMARKS / "seisbench_phasenet.py")] and "a" in sb
+    pk = runs.commands(
+        "picker", ["a"], tmp_path / "o.csv", seisbench_python="sp", model="m", threshold=0.4
+    )
+    assert pk[1:4] == ["-m", "picker.cli", "predict"] and pk[-2:] == ["--threshold", "0.4"]
+    median = {"wall_s": 10.0, "cpu_s": 18.0, "max_rss_mib": 1000.0}
+    results = [
+        {"case": "day", "tool": "seisbench", "station_days": 1.0, "median": median, "picks": 3},
+        {
+            "case": "day",
+            "tool": "picker",
+            "station_days": 1.0,
+            "median": {"wall_s": 5.0, "cpu_s": 9.0, "max_rss_mib": 1500.0},
+            "picks": 4,
+        },
+    ]
+    text = runs.report({**bench.common.machine_info()}, results, 3, "m")
+    assert "| day | 0.50 | 0.50 | 1.50 |" in text
