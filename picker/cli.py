@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_info)
 
     _add_predict_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_plot_parser(sub)
+    _add_merge_parser(sub)
     return parser
 
 
@@ -196,6 +199,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not cfg.data.train:
         raise ConfigError(f"{args.config}: data.train is empty: name the training files or folders")
     result = train(cfg, args.output)
+    if not result.chief:
+        log.info(
+            "trained %d epoch(s) as a non-chief worker; the chief wrote the model",
+            result.epochs_run,
+        )
+        return EXIT_OK
     log.info("trained %d epoch(s); model written to %s", result.epochs_run, result.model_path)
     return EXIT_OK
 
@@ -247,6 +256,14 @@ def _add_predict_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, help="chunks per model call (default 4)")
     p.add_argument("--chunk-s", type=float, help="chunk length in seconds (default 3600)")
     p.add_argument("--shard", metavar="I/N", help="process only shard I (0-based) of N")
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        metavar="SCHEDULER",
+        help="run the units on a Dask cluster (tcp://host:8786; bare --dask: 2 local workers); "
+        "needs pip install picker[dask]",
+    )
     _add_reader_options(p)
     p.add_argument("--strict", action="store_true", help="stop at the first bad input")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -325,6 +342,32 @@ def _plot_result(result, folder: str) -> None:
         log.warning("%s %s: figure not written (%s)", result.source, result.station_id, exc)
 
 
+def _predict_dask(args, selection: dict, options: dict, failures: FailureLog):
+    """``predict --dask``: the selection's units on a Dask cluster → (picks, files done, results)."""
+    from picker.config import ConfigError
+    from picker.dask_backend import dask_client, predict_units, units_of
+
+    if args.plot or args.probabilities:
+        raise ConfigError("--dask writes picks only; drop --plot and --probabilities")
+    units = units_of(selection)
+    progress = _Progress(len(units), enabled=not args.quiet and sys.stderr.isatty())
+    picks, failed, n_results = [], set(), 0
+    npz_options = _reader_options(args, "npz")
+    with dask_client(args.dask or None) as client:
+        log.info("%d unit(s) on Dask cluster %s", len(units), client.scheduler.address)
+        for result in predict_units(client, units, args.model, npz_options=npz_options, **options):
+            progress.done += 1
+            progress.show(f"{result.path.name} {result.station or ''}")
+            picks.extend(result.picks)
+            n_results += result.n_results
+            if result.error:
+                progress.close()
+                failed.add(result.path)
+                failures.add(result.error)
+    progress.close()
+    return picks, len(selection) - len(failed), n_results
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import contextlib
 
@@ -358,6 +401,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     else:
         selection = predict_files.select_shard(predict_files.list_units(paths), *shard)
         log.info("shard %d/%d: %d of %d file(s)", shard[0], shard[1], len(selection), len(paths))
+    if args.dask is not None:
+        picks, n_files, n_results = _predict_dask(args, selection, options, failures)
+        picks.sort(key=predict.pick_sort_key)
+        write_picks(picks, args.output, args.format)
+        log.info(
+            "wrote %d pick(s) from %d station(s)/record(s) to %s",
+            len(picks),
+            n_results,
+            args.output,
+        )
+        return failures.summary(n_files, "file(s)")
 
     picks = []
     n_files = n_results = 0
@@ -395,6 +449,243 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output
     )
     return failures.summary(n_files, "file(s)")
+
+
+# ----------------------------------------------------------------------------- evaluate and plot
+
+
+def _add_evaluate_parser(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score the picker (and classical baselines) on labelled data",
+        description=(
+            "Score the model on labelled NPZ / TFRecord / HDF5 windows (their own P and S "
+            "arrivals; windows with neither are noise windows for the false picks per hour) "
+            "or on continuous data against --reference picks (matched per NET.STA.LOC and "
+            "phase on absolute times; false picks per hour of data). Prints precision, recall, "
+            "F1 and residuals per phase; -o writes metrics.json, metrics.csv and figures."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="DATA", help="files, folders or globs")
+    p.add_argument("--model", help=".keras model (default: the bundled model)")
+    p.add_argument(
+        "--tolerance", type=float, default=0.1, help="pick time tolerance in s (default 0.1)"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="P and S probability threshold (default 0.5)"
+    )
+    p.add_argument(
+        "--sweep", action="store_true", help="also sweep the threshold 0.05..0.95 (PR curve)"
+    )
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score ObsPy's STA/LTA (windows and continuous) and AR-AIC (windows only)",
+    )
+    p.add_argument("-o", "--output", metavar="REPORT_DIR", help="write the report files here")
+    p.add_argument(
+        "--reference",
+        metavar="PICKS.csv",
+        help="reference picks for continuous data (CSV/JSON/XML)",
+    )
+    _add_reader_options(p)
+    p.add_argument("--strict", action="store_true", help="stop at the first bad input")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_evaluate)
+
+
+def _add_plot_parser(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="write review figures: traces, probabilities, picks",
+        description=(
+            "One figure per window, or per station and time span of continuous data: the three "
+            "components, predicted picks (solid), reference picks (dashed: the windows' own "
+            "picks and --picks) and the P / S probabilities. --start and --duration give one "
+            "span; --duration alone tiles the data; neither draws whole files."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--model", help=".keras model (default: the bundled model)")
+    p.add_argument("--picks", metavar="PICKS.csv", help="reference picks to draw (CSV/JSON/XML)")
+    p.add_argument("--start", metavar="ISO", help="span start (UTC) for continuous data")
+    p.add_argument("--duration", type=float, metavar="S", help="span length in seconds")
+    p.add_argument("--format", default="png", choices=("png", "pdf"), help="default png")
+    p.add_argument(
+        "--no-predict", action="store_true", help="draw only the data and reference picks"
+    )
+    _add_reader_options(p)
+    p.add_argument("--strict", action="store_true", help="stop at the first bad input")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_plot)
+
+
+def _load_cli_model(path: str | None):
+    """The ``--model`` (or the bundled model, with a clear error when it is not installed)."""
+    from picker.keras_utils import BUNDLED_MODEL, ModelFileError, load_model
+    from picker.train import setup_devices
+
+    setup_devices()
+    if path is None and not BUNDLED_MODEL.exists():
+        raise ModelFileError(
+            f"{BUNDLED_MODEL}: the bundled model is not installed; pass --model PATH.keras"
+        )
+    return load_model(path)
+
+
+def _input_paths(inputs: Sequence[str], failures: FailureLog) -> list:
+    """Expanded inputs, sorted and unique; a missing input is a failure, not a stop."""
+    from picker.io import expand_inputs
+    from picker.io.base import InputError
+
+    paths = []
+    for item in inputs:
+        try:
+            paths.extend(expand_inputs([item]))
+        except InputError as exc:
+            failures.add(str(exc))
+    return sorted(set(paths))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from picker import predict
+    from picker.config import ConfigError
+    from picker.evaluate import format_sources_table, format_sweep_table
+    from picker.evaluate_files import Evaluator, write_report
+    from picker.io.base import InputError
+    from picker.picks import read_picks
+
+    if not args.tolerance >= 0:
+        raise ConfigError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")
+    predict.check_options(p_threshold=args.threshold, s_threshold=args.threshold)
+    reference = read_picks(args.reference) if args.reference else None
+    evaluator = Evaluator(
+        _load_cli_model(args.model),
+        tolerance_s=args.tolerance,
+        threshold=args.threshold,
+        sweep=args.sweep,
+        baselines=args.baselines,
+        reference=reference,
+        npz_options=_reader_options(args, "npz"),
+    )
+    failures = FailureLog(args.strict)
+    n_files = 0
+    for path in _input_paths(args.inputs, failures):
+        try:
+            n_units = evaluator.add_file(path)
+            log.info("%s: %d window(s) / station span(s)", path, n_units)
+            n_files += 1
+        except InputError as exc:
+            failures.add(str(exc))
+    report = evaluator.report()
+    print(f"tolerance {report.tolerance_s:g} s, threshold {report.threshold:g}")
+    print(format_sources_table(report.summaries()))
+    if report.sweep is not None:
+        print(format_sweep_table(report.sweep.rows(), report.sweep.best()))
+    if args.output:
+        written = write_report(report, args.output)
+        log.info("wrote %d report file(s) to %s", len(written), args.output)
+    return failures.summary(n_files, "file(s)")
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from picker.config import ConfigError
+    from picker.io.base import InputError
+    from picker.picks import read_picks
+    from picker.plot_files import plot_file
+
+    start = None
+    if args.start is not None:
+        from obspy import UTCDateTime
+
+        try:
+            start = UTCDateTime(args.start)
+        except Exception:
+            raise ConfigError(f"--start must be an ISO-8601 time, got {args.start!r}") from None
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
+    reference = read_picks(args.picks) if args.picks else []
+    model = None if args.no_predict else _load_cli_model(args.model)
+    failures = FailureLog(args.strict)
+    n_files = n_figures = 0
+    for path in _input_paths(args.inputs, failures):
+        try:
+            written = plot_file(
+                path,
+                args.output,
+                model,
+                predict=not args.no_predict,
+                reference=reference,
+                start=start,
+                duration_s=args.duration,
+                fmt=args.format,
+                npz_options=_reader_options(args, "npz"),
+            )
+            n_figures += len(written)
+            n_files += 1
+        except InputError as exc:
+            failures.add(str(exc))
+        except (OSError, RuntimeError) as exc:
+            failures.add(f"{path}: figure not written ({exc})")
+    log.info("wrote %d figure(s) to %s", n_figures, args.output)
+    return failures.summary(n_files, "file(s)")
+
+
+# ----------------------------------------------------------------------------- merge
+
+
+def _add_merge_parser(sub) -> None:
+    p = sub.add_parser(
+        "merge",
+        help="merge the picks files of sharded runs into one",
+        description=(
+            "Merge picks files (CSV, JSON, QuakeML; e.g. the outputs of predict --shard I/N) "
+            "into one file sorted like predict's output. Picks of the same station and phase "
+            "within --tolerance-s of each other are one pick: the more probable is kept. A bad "
+            "input is named and nothing is written."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="SHARD_PICKS", help="picks files to merge")
+    p.add_argument("-o", "--output", required=True, help="merged picks file (.csv, .json, .xml)")
+    p.add_argument(
+        "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
+    )
+    p.add_argument(
+        "--tolerance-s", type=float, default=0.05, help="duplicate time tolerance (default 0.05)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_merge)
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from picker.config import ConfigError
+    from picker.io.base import InputError
+    from picker.merge import merge_picks, read_shard
+    from picker.picks import write_picks
+
+    if not args.tolerance_s >= 0:
+        raise ConfigError(f"--tolerance-s must be >= 0, got {args.tolerance_s}")
+    failures = FailureLog()
+    shards = []
+    for path in args.inputs:
+        try:
+            shards.append(read_shard(path))
+        except InputError as exc:
+            failures.add(str(exc))
+    if failures.failures:
+        log.error("nothing written to %s", args.output)
+        return failures.summary(len(shards), "picks file(s)")
+    picks, n_duplicates = merge_picks(shards, args.tolerance_s)
+    write_picks(picks, args.output, args.format)
+    log.info(
+        "wrote %d pick(s) from %d file(s) to %s (%d duplicate(s) dropped)",
+        len(picks),
+        len(shards),
+        args.output,
+        n_duplicates,
+    )
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

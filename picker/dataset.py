@@ -194,13 +194,21 @@ class _RecordWindows:
         )  # fmt: skip
 
 
-def _tfrecord_source(tfrecord_files: list[str], cfg: Config, seed: int):
-    """An endless, shuffled dataset of ``(data (T, 3), p, s, rate)`` parsed from TFRecord files."""
+def _tfrecord_source(
+    tfrecord_files: list[str], cfg: Config, seed: int, worker: tuple[int, int] = (0, 1)
+):
+    """An endless, shuffled dataset of ``(data (T, 3), p, s, rate)`` parsed from TFRecord files.
+
+    With ``worker`` ``(i, n)``, ``n > 1``, only every ``n``-th serialized record from ``i`` is
+    parsed (used when there are fewer files than workers).
+    """
     import tensorflow as tf
 
     from picker.io.tfrecord import parse_example_tf
 
     ds = tf.data.TFRecordDataset(tfrecord_files, num_parallel_reads=tf.data.AUTOTUNE)
+    if worker[1] > 1:
+        ds = ds.shard(worker[1], worker[0])
     ds = ds.map(parse_example_tf, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(
         lambda e: (
@@ -221,12 +229,21 @@ def _count(path: str) -> int:
     return count_tfrecord([path])
 
 
+def _worker_share(items: list, worker: tuple[int, int]) -> list:
+    """Worker ``i`` of ``n``'s share of ``items``: every ``n``-th from ``i`` (all if fewer than n)."""
+    index, count = worker
+    if not 0 <= index < count:
+        raise ValueError(f"worker must be (index, count) with 0 <= index < count, got {worker}")
+    return items[index::count] if len(items) >= count else list(items)
+
+
 def make_training_dataset(
     paths: Sequence[str],
     cfg: Config,
     data_format: str = "channels_last",
     batch_size=None,
     records: Sequence[Record] = (),
+    worker: tuple[int, int] = (0, 1),
 ):
     """An endless, augmented, batched training dataset of ``(x, y)`` (see module docstring).
 
@@ -234,6 +251,12 @@ def make_training_dataset(
     each record is drawn equally often, so repeating a record in the list weights it up.
     In-memory records travel through tf.data as indices; TFRecord files are parsed in parallel.
     Mixed sources are sampled in proportion to their record counts.
+
+    ``worker`` ``(i, n)``: multi-worker training. Worker ``i`` keeps every ``n``-th record and
+    TFRecord file (every ``n``-th serialized record when there are fewer files than workers),
+    draws its own random windows (seed offset by ``i``), and the dataset's tf.distribute
+    auto-sharding is switched off, so no worker runs the window pipeline for the others.
+    With ``n == 1`` the auto-shard policy is ``DATA`` (there are no files to shard by).
     """
     import tensorflow as tf
 
@@ -243,7 +266,10 @@ def make_training_dataset(
         raise ValueError(
             "no training data: data.train names no readable NPZ, HDF5 or TFRecord source"
         )
-    seed = cfg.data.seed
+    records = _worker_share(records, worker)
+    record_shard = worker if 0 < len(tfrecord_files) < worker[1] else (0, 1)
+    tfrecord_files = _worker_share(tfrecord_files, worker)
+    seed = cfg.data.seed + 1_000_003 * worker[0]
     sparse = cfg.train.loss == "sparse"
     maker = WindowMaker(cfg, training=True, sparse=sparse)
     n = cfg.data.window_samples
@@ -273,8 +299,8 @@ def make_training_dataset(
         weights.append(count)
     if tfrecord_files:
         first, second = (
-            _tfrecord_source(tfrecord_files, cfg, seed),
-            _tfrecord_source(tfrecord_files, cfg, seed + 1),
+            _tfrecord_source(tfrecord_files, cfg, seed, record_shard),
+            _tfrecord_source(tfrecord_files, cfg, seed + 1, record_shard),
         )
         ds = tf.data.Dataset.zip((first, second, tf.data.Dataset.random(seed=seed + 2)))
         ds = ds.map(
@@ -284,7 +310,7 @@ def make_training_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         parts.append(ds)
-        weights.append(sum(_count(f) for f in tfrecord_files))
+        weights.append(sum(_count(f) for f in tfrecord_files) / record_shard[1])
     if len(parts) == 1:
         ds = parts[0]
     else:
@@ -293,7 +319,11 @@ def make_training_dataset(
             parts, weights=[w / total for w in weights], seed=seed
         )
     ds = ds.batch(batch_size or cfg.data.batch_size, drop_remainder=True)
-    return _finish(ds, data_format, sparse)
+    ds = _random_batch_lengths(ds, cfg, seed)
+    policy = tf.data.experimental.AutoShardPolicy
+    return _with_shard_policy(
+        _finish(ds, data_format, sparse), policy.OFF if worker[1] > 1 else policy.DATA
+    )
 
 
 def make_validation_arrays(
@@ -357,7 +387,37 @@ def make_validation_dataset(
 
     x, y, _ = make_validation_arrays(paths, cfg, records)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size or cfg.data.batch_size)
-    return _finish(ds, data_format, cfg.train.loss == "sparse")
+    ds = _finish(ds, data_format, cfg.train.loss == "sparse")
+    return _with_shard_policy(ds, tf.data.experimental.AutoShardPolicy.DATA)
+
+
+def _with_shard_policy(ds, policy):
+    """``ds`` with the tf.distribute auto-shard ``policy`` (only read by multi-worker runs)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy
+    return ds.with_options(options)
+
+
+def _random_batch_lengths(ds, cfg: Config, seed: int):
+    """Cut each training batch to a random length in ``(window - total_stride, window]``.
+
+    The model zero-pads its input up to a multiple of its total stride; with one fixed window
+    length it would only ever see one pad length and could mistake the end of a record with
+    another pad length for an arrival. Varied lengths teach it every pad length.
+    """
+    import tensorflow as tf
+
+    stride = int(cfg.model.stride) ** (len(cfg.model.filters) - 1)
+    longest = cfg.data.window_samples
+    shortest = max(1, longest - stride + 1)
+    if shortest == longest:
+        return ds
+    lengths = tf.data.Dataset.random(seed=seed + 7).map(
+        lambda r: shortest + r % (longest - shortest + 1)
+    )
+    return tf.data.Dataset.zip((ds, lengths)).map(lambda xy, n: (xy[0][:, :n], xy[1][:, :n]))
 
 
 def _finish(ds, data_format: str, sparse: bool):
@@ -377,16 +437,21 @@ def make_datasets(
     n_replicas: int = 1,
     train_records: Sequence[Record] = (),
     validation_records: Sequence[Record] = (),
+    worker: tuple[int, int] = (0, 1),
 ):
     """(training dataset, validation dataset or None) for ``picker train``.
 
-    The global batch is ``data.batch_size × n_replicas`` so each replica sees ``data.batch_size``.
+    The global batch is ``data.batch_size × n_replicas`` so each replica sees ``data.batch_size``;
+    ``n_replicas`` is the strategy's ``num_replicas_in_sync`` (all replicas of all workers:
+    tf.distribute splits every batch into that many per-replica pieces).
     ``train_records`` / ``validation_records`` add in-memory records to the configured paths.
+    ``worker`` ``(index, count)`` shards the training data between workers (see
+    :func:`make_training_dataset`); the validation set is sharded by tf.distribute (``DATA``).
     """
     if not cfg.data.train and not train_records:
         raise ConfigError("data.train is empty: name the training files, folders or globs")
     batch = cfg.data.batch_size * max(1, n_replicas)
-    train = make_training_dataset(cfg.data.train, cfg, data_format, batch, train_records)
+    train = make_training_dataset(cfg.data.train, cfg, data_format, batch, train_records, worker)
     val = None
     if cfg.data.validation or validation_records:
         val = make_validation_dataset(

@@ -5,14 +5,26 @@ A reference pick is found (true positive) when a predicted pick of the same phas
 Every other predicted pick is a false positive; a reference pick with none is a false negative.
 Residuals (predicted − reference) of the true positives are reported in milliseconds. On
 pick-free (noise) windows every pick is false; their rate is reported per hour of noise.
+
+Continuous data (:func:`evaluate_picks`) are matched per station and phase on absolute times.
+Stations are compared by ``NET.STA.LOC`` (:func:`station_key`): the band / instrument code is
+ignored, so reference picks made on ``HH`` match predictions made on ``EH`` or ``BH``. There the
+false picks per hour are all false picks per hour of data processed.
+
+Threshold sweeps (:class:`ThresholdSweep`) re-extract picks from the same probabilities at each
+threshold with :func:`picker.picks.extract_picks`, exactly as ``picker predict`` would at that
+threshold: the model runs once per window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+#: Thresholds of ``picker evaluate --sweep``: 0.05, 0.10, ..., 0.95.
+SWEEP_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
 
 @dataclass
@@ -178,6 +190,182 @@ def evaluate_probabilities(
     return metrics
 
 
+# ----------------------------------------------------------------------------- continuous data
+
+
+def station_key(station_id: str) -> str:
+    """The part of a station id picks are matched on: ``NET.STA.LOC``.
+
+    ``"XX.STA..HH"`` → ``"XX.STA."``; the location placeholder ``--`` counts as empty. Ids with
+    fewer than three dot-separated parts (file stems, ``"XX.STA"``) are compared as they are.
+    """
+    parts = station_id.strip().split(".")
+    if len(parts) < 3:
+        return station_id.strip()
+    location = "" if parts[2].strip() in ("--", "-") else parts[2].strip()
+    return f"{parts[0].strip()}.{parts[1].strip()}.{location}"
+
+
+def _times_ns(picks: Iterable, what: str) -> dict[tuple[str, str], list[int]]:
+    """``{(station_key, phase): [time in ns]}``; a pick without a time is a ValueError."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for pick in picks:
+        time = pick.utc()
+        if time is None:
+            raise ValueError(f"{what} pick without a time: {pick.station_id} {pick.phase}")
+        groups.setdefault((station_key(pick.station_id), pick.phase), []).append(int(time.ns))
+    return groups
+
+
+def evaluate_picks(
+    reference: Sequence,
+    predicted: Sequence,
+    tolerance_s: float = 0.1,
+    *,
+    data_hours: float | None = None,
+) -> PickMetrics:
+    """Metrics of picks on continuous data, matched per station and phase on absolute times.
+
+    Args:
+        reference: :class:`~picker.picks.Pick` objects (``time`` set) taken as the truth.
+        predicted: picks to score (``time`` set).
+        tolerance_s: largest |predicted − reference| of a true positive, in seconds.
+        data_hours: hours of data the predictions were made on; when given, every false pick
+            counts towards ``false_picks_per_hour`` (false picks per hour of data processed).
+
+    Stations match on :func:`station_key` (``NET.STA.LOC``; the band code is ignored). Only pass
+    reference picks inside the data processed: the others would all be false negatives.
+
+    Raises:
+        ValueError: a pick without a time.
+    """
+    ref = _times_ns(reference, "reference")
+    pred = _times_ns(predicted, "predicted")
+    metrics = PickMetrics(tolerance_s)
+    for key in sorted(set(ref) | set(pred)):
+        ref_ns, pred_ns = ref.get(key, []), pred.get(key, [])
+        origin = min(ref_ns + pred_ns)
+        counts = match_picks(
+            [(t - origin) / 1e9 for t in ref_ns], [(t - origin) / 1e9 for t in pred_ns], tolerance_s
+        )
+        if key[1] in metrics.phases:
+            metrics.phases[key[1]].add(counts)
+    if data_hours is not None:
+        for counts in metrics.phases.values():
+            counts.noise_false_picks = counts.fp
+            counts.noise_hours = float(data_hours)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- threshold sweep
+
+
+def model_index_to_seconds(
+    model_indices: np.ndarray,
+    sampling_rate_hz: float,
+    n_samples: int,
+    model_rate_hz: float = 100.0,
+) -> np.ndarray:
+    """Seconds from sample 0 of picks found on model-rate probabilities, as ``picker predict``.
+
+    A model sample ``i`` becomes the input sample ``round(i * rate / model_rate)`` (clipped to
+    ``[0, n_samples - 1]``), then seconds at the input rate, so the times equal the ``index /
+    rate`` of the picks :func:`picker.predict.predict_array` returns.
+    """
+    index = np.round(np.asarray(model_indices, np.int64) * (sampling_rate_hz / model_rate_hz))
+    return np.clip(index, 0, max(n_samples - 1, 0)) / sampling_rate_hz
+
+
+class ThresholdSweep:
+    """Pick metrics at many thresholds from probabilities computed once per window.
+
+    At each threshold the picks are exactly those ``picker predict`` would make at it. Raising
+    the threshold removes every peak below it, so recall does not grow — with one exception of
+    the peak extraction itself: a stretch above a low threshold holding two peaks more than
+    ``min_pick_distance_s`` apart (a dip between them) gives one pick, but two once the dip falls
+    below the threshold.
+
+    Args:
+        tolerance_s: matching tolerance in seconds.
+        thresholds: P and S thresholds to try, each in [0, 1].
+        min_pick_distance_s: as ``predict_array``'s (same-phase peaks closer keep the higher).
+        model_rate_hz: rate of the probabilities (the model's, 100 Hz).
+    """
+
+    def __init__(
+        self,
+        tolerance_s: float,
+        thresholds: Sequence[float] = SWEEP_THRESHOLDS,
+        *,
+        min_pick_distance_s: float = 0.5,
+        model_rate_hz: float = 100.0,
+    ):
+        self.thresholds = [float(t) for t in thresholds]
+        self.metrics = {t: PickMetrics(tolerance_s) for t in self.thresholds}
+        self.min_distance_samples = round(min_pick_distance_s * model_rate_hz)
+        self.model_rate_hz = model_rate_hz
+
+    def add(
+        self,
+        probabilities: np.ndarray,
+        reference: dict[str, Sequence[float]],
+        *,
+        sampling_rate_hz: float,
+        n_samples: int,
+        duration_s: float | None = None,
+    ) -> None:
+        """Add one window or station span.
+
+        Args:
+            probabilities: ``(n_model_samples, 3)`` noise/P/S at ``model_rate_hz``, sample 0 at
+                the input's sample 0.
+            reference: ``{"P": [s], "S": [s]}`` seconds from the input's sample 0.
+            sampling_rate_hz, n_samples: the input's rate and length (pick times are mapped to
+                input samples as in ``picker predict``).
+            duration_s: as in :meth:`PickMetrics.add_window` (noise windows).
+        """
+        from picker.picks import extract_picks
+
+        for threshold, metrics in self.metrics.items():
+            found = extract_picks(
+                probabilities,
+                p_threshold=threshold,
+                s_threshold=threshold,
+                min_distance_samples=self.min_distance_samples,
+            )
+            predicted: dict[str, list[float]] = {"P": [], "S": []}
+            if found:
+                seconds = model_index_to_seconds(
+                    np.array([i for _, i, _ in found]),
+                    sampling_rate_hz,
+                    n_samples,
+                    self.model_rate_hz,
+                )
+                for (phase, _, _), t in zip(found, seconds, strict=True):
+                    predicted[phase].append(float(t))
+            metrics.add_window(reference, predicted, duration_s)
+
+    def rows(self) -> list[dict]:
+        """One dict per threshold and phase: threshold, phase, precision, recall, f1, tp, fp, fn."""
+        out = []
+        for threshold, metrics in self.metrics.items():
+            for phase, m in metrics.summary().items():
+                out.append(
+                    {"threshold": threshold, "phase": phase}
+                    | {k: m[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn")}
+                )
+        return out
+
+    def best(self) -> dict[str, dict[str, float]]:
+        """Per phase the F1-optimal threshold (the lowest one on ties) and its metrics."""
+        best: dict[str, dict[str, float]] = {}
+        for row in self.rows():
+            current = best.get(row["phase"])
+            if current is None or row["f1"] > current["f1"]:
+                best[row["phase"]] = {k: v for k, v in row.items() if k != "phase"}
+        return best
+
+
 def format_table(summary: dict[str, dict[str, float]]) -> str:
     """A plain-text table of :meth:`PickMetrics.summary`."""
     head = f"{'phase':<6}{'prec':>7}{'recall':>8}{'F1':>7}{'TP':>6}{'FP':>6}{'FN':>6}{'mean ms':>9}{'std ms':>8}{'MAE ms':>8}{'FP/h':>7}"
@@ -190,12 +378,51 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def format_sources_table(summaries: dict[str, dict[str, dict[str, float]]]) -> str:
+    """:func:`format_table` for several sources (model, baselines): a ``source`` column first."""
+    lines: list[str] = []
+    for source, summary in summaries.items():
+        table = format_table(summary).splitlines()
+        if not lines:
+            lines.append(f"{'source':<8}{table[0]}")
+        lines.extend(f"{source:<8}{row}" for row in table[1:])
+    return "\n".join(lines)
+
+
+def format_sweep_table(rows: Sequence[dict], best: dict[str, dict[str, float]]) -> str:
+    """A plain-text table of :meth:`ThresholdSweep.rows` plus the F1-optimal threshold per phase."""
+    by_threshold: dict[float, dict[str, dict]] = {}
+    for row in rows:
+        by_threshold.setdefault(row["threshold"], {})[row["phase"]] = row
+    phases = sorted({row["phase"] for row in rows})
+    head = f"{'thresh':<8}" + "".join(
+        f"{ph + ' prec':>9}{ph + ' rec':>8}{ph + ' F1':>7}" for ph in phases
+    )
+    lines = [head]
+    for threshold, per_phase in by_threshold.items():
+        cells = "".join(
+            f"{per_phase[ph]['precision']:>9.3f}{per_phase[ph]['recall']:>8.3f}{per_phase[ph]['f1']:>7.3f}"
+            for ph in phases
+        )
+        lines.append(f"{threshold:<8.2f}{cells}")
+    for phase, b in best.items():
+        lines.append(f"best {phase}: threshold {b['threshold']:.2f} (F1 {b['f1']:.3f})")
+    return "\n".join(lines)
+
+
 __all__ = [
+    "SWEEP_THRESHOLDS",
     "PhaseCounts",
     "PickMetrics",
+    "ThresholdSweep",
     "asdict",
+    "evaluate_picks",
     "evaluate_probabilities",
+    "format_sources_table",
+    "format_sweep_table",
     "format_table",
     "match_picks",
+    "model_index_to_seconds",
     "picks_by_phase",
+    "station_key",
 ]
