@@ -323,20 +323,19 @@ class _Progress:
 def _plot_result(result, folder: str) -> None:
     from pathlib import Path
 
-    from picker.plot import plot_picks
+    from picker.plot import figure_name, plot_picks
     from picker.predict import MODEL_SAMPLING_RATE_HZ
 
-    name = f"{Path(result.source).stem}__{result.name}"
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
     try:
         plot_picks(
             result.data,
             result.sampling_rate_hz,
             result.probabilities,
             result.picks,
-            Path(folder) / f"{safe or 'station'}.png",
+            Path(folder) / figure_name(Path(result.source).stem, result.name),
             f"{result.station_id}  ({result.source})",
             probabilities_rate_hz=MODEL_SAMPLING_RATE_HZ,
+            start_time=result.start_time,
         )
     except (OSError, ValueError, RuntimeError) as exc:
         log.warning("%s %s: figure not written (%s)", result.source, result.station_id, exc)
