@@ -27,7 +27,14 @@ from pathlib import Path
 from picker.config import ConfigError
 from picker.picks import Pick
 
-__all__ = ["LOCAL_WORKERS", "UnitResult", "dask_client", "predict_units", "units_of"]
+__all__ = [
+    "LOCAL_WORKERS",
+    "UnitResult",
+    "check_address",
+    "dask_client",
+    "predict_units",
+    "units_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,7 @@ def units_of(selection: dict[Path, Collection[str] | None]) -> list[tuple[Path, 
     from picker.predict_files import list_units
 
     whole = [path for path, stations in selection.items() if stations is None]
-    split = {path: units for path, units in _group(list_units(whole)).items()}
+    split = _group(list_units(whole))
     units: list[tuple[Path, str | None]] = []
     for path, stations in selection.items():
         if stations is None:
