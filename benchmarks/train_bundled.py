@@ -186,6 +186,7 @@ def main(argv=None) -> int:
     parser.add_argument("--label-width", type=float, default=10.0)
     parser.add_argument("--filters", default="8,16,32,64,128")
     parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
+    parser.add_argument("--glitch", type=float, default=0.0, help="probability of a glitch")
     parser.add_argument(
         "--final", action="store_true", help="train on every station (shipped model)"
     )
@@ -258,6 +259,7 @@ def main(argv=None) -> int:
                 "drop_channels": 0.3,
                 "gaussian_noise": 0.3,
                 "gap": 0.05,
+                "glitch": args.glitch,
             },
             "model": {
                 "filters": filters,

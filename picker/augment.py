@@ -56,11 +56,12 @@ DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
         "noise_snr_db_range": (0.0, 30.0),  # 20 log10(std(x) / std(noise)) per channel, uniform
         "p_gap": 0.0,  # probability of zeroing a span
         "gap_max_fraction": 0.2,  # longest gap as a fraction of the window
+        "p_glitch": 0.0,  # probability of a step, spike or boxcar glitch (labelled noise)
     }
 )
 """Keys accepted by :func:`augment_window` and their defaults (every augmentation off)."""
 
-_PROBABILITY_KEYS = ("p_stack", "p_scale", "p_flip", "p_drop", "p_noise", "p_gap")
+_PROBABILITY_KEYS = ("p_stack", "p_scale", "p_flip", "p_drop", "p_noise", "p_gap", "p_glitch")
 _TWO_PI = np.float32(2.0 * np.pi)
 _REAL = (int, float, np.integer, np.floating)
 
@@ -289,6 +290,29 @@ def add_gap(
     y = x.copy()
     y[start : start + length] = 0.0
     return y, (start, start + length)
+
+
+def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Add an instrument glitch at a random sample of random channels; picks do not move.
+
+    One of: a ``step`` (a constant offset from there on), a ``spike`` (one sample) or a
+    ``boxcar`` (an offset over 5–200 samples), 3–30 times the channel's std. Real records
+    hold such glitches; a picker must not call them arrivals.
+
+    Returns:
+        ``(y, kind)``: ``y`` float32 ``(n_samples, 3)``, ``kind`` the glitch type.
+    """
+    x = _check_window(x)
+    n = x.shape[0]
+    kind = ("step", "spike", "boxcar")[int(rng.integers(3))]
+    start = int(rng.integers(0, n))
+    stop = {"step": n, "spike": start + 1, "boxcar": start + int(rng.integers(5, 201))}[kind]
+    channels = rng.random(3) < 0.5
+    channels[int(rng.integers(3))] = True
+    size = _channel_stats(x)[1] * rng.uniform(3.0, 30.0) * rng.choice([-1.0, 1.0], 3)
+    y = x.copy()
+    y[start:stop] += np.where(channels, size, 0.0).astype(np.float32)
+    return y, kind
 
 
 # --------------------------------------------------------------------------- time axis
@@ -526,9 +550,9 @@ def augment_window(
     other_picks=None,
 ) -> tuple[np.ndarray, Picks]:
     """Apply each augmentation with its probability, in the order stack -> scale -> polarity ->
-    channel drop -> noise -> gap. Normalisation is not included.
+    channel drop -> noise -> gap -> glitch. Normalisation is not included.
 
-    Six uniforms are drawn on every call (one per augmentation), so the random stream does not
+    Seven uniforms are drawn on every call (one per augmentation), so the random stream does not
     depend on which augmentations fire. Stacking needs ``other``; without it ``p_stack`` is
     ignored.
 
@@ -551,7 +575,7 @@ def augment_window(
     cfg = check_augment_config(config)
     x = _check_window(x)
     picks = as_picks(picks)
-    u = rng.random(6)
+    u = rng.random(7)
     y = x
     if other is not None and u[0] < cfg["p_stack"]:
         y, picks = stack_event(
@@ -574,6 +598,8 @@ def augment_window(
         y = add_gaussian_noise(y, rng, cfg["noise_snr_db_range"])
     if u[5] < cfg["p_gap"]:
         y, _ = add_gap(y, rng, cfg["gap_max_fraction"])
+    if u[6] < cfg["p_glitch"]:
+        y, _ = add_glitch(y, rng)
     if y is x:
         y = x.copy()
     return y, picks

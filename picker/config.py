@@ -83,6 +83,7 @@ class AugmentConfig:
     drop_channels: float = 0.2
     gaussian_noise: float = 0.3
     gap: float = 0.05
+    glitch: float = 0.0
 
     def validate(self) -> None:
         _fraction(self, *[f.name for f in dataclasses.fields(self)])

@@ -67,9 +67,11 @@ def resample_window(
     from scipy.signal import resample_poly
 
     ratio = Fraction(rate_out_hz / rate_in_hz).limit_denominator(1000)
-    out = resample_poly(data.astype(np.float64), ratio.numerator, ratio.denominator, axis=0).astype(
-        np.float32
-    )
+    # "edge": the data continue with their end values, so an offset makes no step at the ends
+    # (a step there would look like an arrival at the first or last sample)
+    out = resample_poly(
+        data.astype(np.float64), ratio.numerator, ratio.denominator, axis=0, padtype="edge"
+    ).astype(np.float32)
     factor = rate_out_hz / rate_in_hz
 
     def scale(sample: int) -> int:
@@ -123,6 +125,7 @@ class WindowMaker:
             "p_drop": cfg.augment.drop_channels,
             "p_noise": cfg.augment.gaussian_noise,
             "p_gap": cfg.augment.gap,
+            "p_glitch": cfg.augment.glitch,
         }
 
     def normalize(self, x: np.ndarray) -> np.ndarray:

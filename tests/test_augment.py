@@ -488,3 +488,24 @@ def test_sample_outside_uniform_over_gaps():
     assert set(draws) == {0, 1, 8, 9}
     assert aug._sample_outside(0, 9, [(-5, 20)], rng) is None
     assert math.isclose(np.mean(np.array(draws) < 2), 0.5, abs_tol=0.1)
+
+
+def test_glitch_adds_a_step_spike_or_boxcar_without_moving_picks():
+    from picker.augment import add_glitch, augment_window
+
+    x = np.random.default_rng(0).standard_normal((1000, 3)).astype(np.float32)
+    kinds = set()
+    for seed in range(30):
+        y, kind = add_glitch(x, np.random.default_rng(seed))
+        kinds.add(kind)
+        diff = y - x
+        changed = np.flatnonzero(np.abs(diff).max(axis=1) > 0)
+        assert len(changed) >= 1 and np.all(np.diff(changed) == 1)  # one contiguous span
+        if kind == "spike":
+            assert len(changed) == 1
+        if kind == "step":
+            assert changed[-1] == 999
+        assert np.abs(diff[changed]).max() >= 3 * x.std(axis=0).min() * 0.99
+    assert kinds == {"step", "spike", "boxcar"}
+    y, picks = augment_window(x, ([100.0], [300.0]), np.random.default_rng(1), {"p_glitch": 1.0})
+    assert picks == ([100.0], [300.0]) and not np.array_equal(y, x)
