@@ -148,18 +148,9 @@ def plot_file(
 
 def _window_views(path: Path, fmt: str, model, reference, npz_options, options):
     """Yield ``(name parts, TraceView)`` per record of a window file."""
-    from picker.io import read_records
-    from picker.predict import MODEL_SAMPLING_RATE_HZ, predict_array
+    from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_window_records, predict_array
 
-    records = read_records(path, fmt, **((npz_options or {}) if fmt == "npz" else {}))
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except Exception as err:  # any reader failure names the file and stops it
-            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InputError(text if str(path) in text else f"{path}: {text[:160]}") from None
+    for record in iter_window_records(path, fmt, npz_options):
         rate = record.sampling_rate_hz
         station_id = record.station_id or record.name or path.stem
         own = [

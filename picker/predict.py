@@ -407,18 +407,9 @@ def _named(path: Path, err: BaseException) -> InputError:
 
 def read_waveforms(path: str | os.PathLike):
     """``obspy.read(path)``; an unreadable or empty file is an InputError naming it."""
-    import obspy
+    from picker.io.stream import read_obspy
 
-    path = Path(path)
-    try:
-        stream = obspy.read(str(path))
-    except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
-        raise InputError(
-            f"{path}: not a waveform file ObsPy can read ({_short_reason(err)})"
-        ) from None
-    if len(stream) == 0:
-        raise InputError(f"{path}: holds no traces")
-    return stream
+    return read_obspy(path)
 
 
 def iter_file(
@@ -442,7 +433,7 @@ def iter_file(
         InputError: the file cannot be read (message names it, one line). For window files the
             records before a bad one have already been yielded.
     """
-    from picker.io import guess_format, read_records
+    from picker.io import guess_format
 
     path = Path(path)
     source = path.name
@@ -459,14 +450,7 @@ def iter_file(
         except InputError as err:
             raise _named(path, err) from None
         return
-    records = read_records(path, fmt, **((npz_options or {}) if fmt == "npz" else {}))
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except Exception as err:  # any reader failure names the file and stops it
-            raise _named(path, err) from None
+    for record in iter_window_records(path, fmt, npz_options):
         rate = record.sampling_rate_hz
         valid = np.isfinite(record.data).all(axis=1)
         station_id = record.station_id or record.name or path.stem
@@ -490,6 +474,22 @@ def iter_file(
             sampling_rate_hz=rate,
             start_time=record.start_time,
         )
+
+
+def iter_window_records(path: Path, fmt: str, npz_options: dict | None = None) -> Iterator:
+    """The records of a window file (NPZ / TFRecord / HDF5); any reader failure becomes an
+    :class:`InputError` naming the file (records before it are still yielded)."""
+    from picker.io import read_records
+
+    records = read_records(path, fmt, **((npz_options or {}) if fmt == "npz" else {}))
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except Exception as err:  # any reader failure names the file and stops it
+            raise _named(path, err) from None
+        yield record
 
 
 def predict_file(path: str | os.PathLike, model=None, **options) -> list[Pick]:
