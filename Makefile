@@ -26,15 +26,15 @@ examples: $(STAMP)
 	$(BIN)/python data/make_examples.py
 
 test: $(STAMP)
-	$(BIN)/ruff check picker tests benchmarks
-	$(BIN)/ruff format --check picker tests benchmarks
+	$(BIN)/ruff check picker tests benchmarks data notebooks
+	$(BIN)/ruff format --check picker tests benchmarks data notebooks
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check picker tests benchmarks
+	$(BIN)/ruff check picker tests benchmarks data notebooks
 
 format: $(STAMP)
-	$(BIN)/ruff format picker tests benchmarks
+	$(BIN)/ruff format picker tests benchmarks data notebooks
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_output
