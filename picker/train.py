@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -112,6 +113,7 @@ class TrainResult:
     history: dict
     epochs_run: int
     chief: bool = True  # False: a non-chief worker of a multi-worker run (it wrote no files)
+    diverged: bool = False  # True: stopped on a NaN / Inf loss (model.keras: last good one)
 
 
 def train(
@@ -231,10 +233,20 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
             shuffle=False,
             verbose=2,
         )
-    if not best_path.exists():  # every epoch was NaN, or no epoch improved on a resumed run
+    losses = history.history.get("loss") or [0.0]
+    diverged = not math.isfinite(float(losses[-1]))  # TerminateOnNaN stopped the run
+    if diverged:
+        kept = f"{best_path} holds the last good model" if best_path.exists() else "no model kept"
+        log.error(
+            "training stopped in epoch %d: the loss became NaN or Inf (lower "
+            "train.learning_rate, check the data for NaN/Inf samples); %s",
+            history.epoch[-1] + 1 if history.epoch else 1,
+            kept,
+        )
+    elif not best_path.exists():  # no epoch improved on a resumed run
         save_model(model, best_path)
     report = {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
-    if pick_metrics is not None:  # pick metrics of the model that was kept
+    if pick_metrics is not None and best_path.exists():  # pick metrics of the kept model
         from picker.keras_utils import load_model
 
         pick_metrics.set_model(load_model(best_path))
@@ -243,7 +255,9 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
             "threshold": 0.5,
         } | pick_metrics.compute()
     _write_json(write_dir / "validation_report.json", report)
-    return TrainResult(out, out / "model.keras", report["history"], len(history.epoch), chief)
+    return TrainResult(
+        out, out / "model.keras", report["history"], len(history.epoch), chief, diverged
+    )
 
 
 @contextmanager

@@ -46,6 +46,12 @@ def add_parser(sub) -> None:
         help="run the units on a Dask cluster (tcp://host:8786; bare --dask: 2 local workers); "
         "needs pip install picker[dask]",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the inputs an interrupted run already finished: their picks come from the "
+        "journal OUT.progress.jsonl (same file size, mtime and settings)",
+    )
     cli._add_input_options(p)
     p.set_defaults(handler=_cmd_predict)
 
@@ -130,15 +136,21 @@ def _predict_dask(args, selection: dict, options: dict, failures: cli.FailureLog
     return picks, len(selection) - len(failed), n_results
 
 
-def _predict_local(args, model, selection: dict, options: dict, failures: cli.FailureLog):
-    """The selection's files in this process → (picks, files done, stations/records done)."""
+def _predict_local(
+    args, model, selection: dict, options: dict, failures: cli.FailureLog, journal=None
+):
+    """The selection's files in this process → (picks, files done, stations/records done).
+
+    A file found in ``journal`` (``--resume``) is not computed again; every file finished here is
+    recorded in it.
+    """
     import contextlib
 
     from picker import predict, predict_files
     from picker.io.base import InputError
 
     picks = []
-    n_files = n_results = 0
+    n_files = n_results = n_resumed = 0
     progress = cli._Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         writer = None
@@ -146,6 +158,14 @@ def _predict_local(args, model, selection: dict, options: dict, failures: cli.Fa
             writer = stack.enter_context(predict_files.ProbabilityWriter(args.probabilities))
         for path, stations in selection.items():
             progress.show(path.name)
+            journaled = journal.finished(path, stations) if journal is not None else None
+            if journaled is not None:
+                picks.extend(journaled)
+                n_files += 1
+                n_resumed += 1
+                progress.done += 1
+                continue
+            file_picks = []
             try:
                 for result in predict.iter_file(
                     path,
@@ -154,7 +174,7 @@ def _predict_local(args, model, selection: dict, options: dict, failures: cli.Fa
                     npz_options=cli._reader_options(args, "npz"),
                     **options,
                 ):
-                    picks.extend(result.picks)
+                    file_picks.extend(result.picks)
                     n_results += 1
                     progress.show(f"{path.name} {result.station_id}")
                     if writer is not None and result.is_stream:
@@ -162,20 +182,30 @@ def _predict_local(args, model, selection: dict, options: dict, failures: cli.Fa
                     if args.plot:
                         _plot_result(result, args.plot)
                 n_files += 1
+                if journal is not None:
+                    journal.record(path, stations, file_picks)
             except InputError as exc:
                 progress.close()
                 failures.add(str(exc))
+            finally:  # the picks of a file that failed half-way are kept, as before
+                picks.extend(file_picks)
             progress.done += 1
         progress.close()
+    if n_resumed:
+        cli.log.info("%d file(s) taken from the journal of an earlier run (--resume)", n_resumed)
     return picks, n_files, n_results
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from picker import predict, predict_files
+    from picker.config import ConfigError
+    from picker.journal import Journal
     from picker.picks import write_picks
 
     options = _predict_options(args)
     predict.check_options(**options)
+    if args.resume and (args.dask is not None or args.probabilities):
+        raise ConfigError("--resume works without --dask and --probabilities")
     shard = _parse_shard(args.shard)
     model = cli._load_cli_model(args.model)
 
@@ -190,11 +220,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
     if args.dask is not None:
         picks, n_files, n_results = _predict_dask(args, selection, options, failures)
+        journal = None
     else:
-        picks, n_files, n_results = _predict_local(args, model, selection, options, failures)
+        journal = Journal(args.output, _settings(args, options), resume=args.resume)
+        try:
+            picks, n_files, n_results = _predict_local(
+                args, model, selection, options, failures, journal
+            )
+        finally:
+            journal.close()
     picks.sort(key=predict.pick_sort_key)
     write_picks(picks, args.output, args.format)
     cli.log.info(
         "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output
     )
+    if journal is not None and not failures.failures:
+        journal.close(remove=True)  # all done: nothing to resume
     return failures.summary(n_files, "file(s)")
+
+
+def _settings(args: argparse.Namespace, options: dict) -> str:
+    """Fingerprint of what changes an input's picks: the model file, options, NPZ reading."""
+    from pathlib import Path
+
+    from picker.journal import settings_fingerprint
+
+    model = None
+    if args.model:
+        stat = Path(args.model).stat()
+        model = [str(Path(args.model).resolve()), stat.st_size, stat.st_mtime_ns]
+    return settings_fingerprint(
+        {"model": model, "options": options, "npz": cli._reader_options(args, "npz")}
+    )

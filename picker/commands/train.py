@@ -30,6 +30,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not cfg.data.train:
         raise ConfigError(f"{args.config}: data.train is empty: name the training files or folders")
     result = train(cfg, args.output)
+    if result.diverged:  # train logged why and what was kept
+        return cli.EXIT_FAILED_INPUTS
     if not result.chief:
         cli.log.info(
             "trained %d epoch(s) as a non-chief worker; the chief wrote the model",

@@ -21,7 +21,9 @@ This module does not import TensorFlow.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,11 +43,15 @@ from picker.io.base import (
 
 __all__ = [
     "merge_component",
+    "read_obspy",
     "read_stream_records",
     "record_to_stream",
     "stream_to_records",
     "write_stream_record",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 def _band_code(channel: str) -> str:
@@ -148,6 +154,33 @@ def _short_reason(err: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def read_obspy(path: str | os.PathLike, *, format: str | None = None) -> Stream:
+    """``obspy.read(path)``: an unreadable or empty file is an :class:`InputError` naming it.
+
+    A partly corrupt file (e.g. miniSEED with a damaged or truncated record) keeps what ObsPy
+    could read; ObsPy's warnings about the skipped parts become one warning naming the file.
+    """
+    path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            stream = obspy.read(str(path), format=format)
+        except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
+            raise InputError(
+                f"{path}: not a waveform file ObsPy can read ({_short_reason(err)})"
+            ) from None
+    if len(stream) == 0:
+        raise InputError(f"{path}: holds no traces")
+    if caught:
+        log.warning(
+            "%s: read with %d ObsPy warning(s), parts of the file may be missing (%s)",
+            path,
+            len(caught),
+            _short_reason(caught[0].message),
+        )
+    return stream
+
+
 def read_stream_records(
     path: str | os.PathLike, *, format: str | None = None, **_
 ) -> Iterator[Record]:
@@ -161,14 +194,7 @@ def read_stream_records(
         InputError: unreadable file, no traces, or a bad station group; the message names the file.
     """
     path = Path(path)
-    try:
-        stream = obspy.read(str(path), format=format)
-    except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
-        raise InputError(
-            f"{path}: not a waveform file ObsPy can read ({_short_reason(err)})"
-        ) from None
-    if len(stream) == 0:
-        raise InputError(f"{path}: holds no traces")
+    stream = read_obspy(path, format=format)
     try:
         records = stream_to_records(stream, name=path.stem)
     except InputError as err:
