@@ -247,7 +247,7 @@ def predict_array(
     p_threshold: float = 0.5,
     s_threshold: float = 0.5,
     min_pick_distance_s: float = 0.5,
-    chunk_s: float = 3600.0,
+    chunk_s: float = 600.0,
     context_s: float = 30.0,
     normalization_window_s: float = 30.0,
     batch_size: int = 4,

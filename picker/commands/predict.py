@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
         help="write P/S probability traces (channels <band>P, <band>S, 100 Hz) of stream inputs",
     )
     p.add_argument("--batch-size", type=int, help="chunks per model call (default 4)")
-    p.add_argument("--chunk-s", type=float, help="chunk length in seconds (default 3600)")
+    p.add_argument("--chunk-s", type=float, help="chunk length in seconds (default 600)")
     p.add_argument("--shard", metavar="I/N", help="process only shard I (0-based) of N")
     p.add_argument(
         "--dask",
