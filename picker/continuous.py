@@ -22,13 +22,13 @@ Stream → station arrays (:func:`iter_stations`):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from obspy import Stream, Trace, UTCDateTime
 
+from picker.highpass import highpass
 from picker.io.base import InputError, enz_columns, make_station_id
 
 __all__ = [
@@ -75,17 +75,20 @@ class StationData:
         return self.station_id.rsplit(".", 1)[-1]
 
 
-def _station_key(trace: Trace) -> str:
+def station_key(trace: Trace) -> str:
+    """The station id ``NET.STA.LOC.BAND`` of a trace (its channel code minus the component)."""
     stats = trace.stats
     return make_station_id(stats.network, stats.station, stats.location, stats.channel[:-1])
 
 
 def station_ids(stream: Stream) -> list[str]:
     """The sorted station ids (``NET.STA.LOC.CH``) of the traces in ``stream``."""
-    return sorted({_station_key(tr) for tr in stream})
+    return sorted({station_key(tr) for tr in stream})
 
 
-def iter_stations(stream: Stream, only: Collection[str] | None = None) -> Iterator[StationData]:
+def iter_stations(
+    stream: Stream, only: Collection[str] | None = None, *, consume: bool = False
+) -> Iterator[StationData]:
     """Yield one :class:`StationData` per station in ``stream`` (rules in the module docstring).
 
     Every station is checked (rates, component codes) before the first one is built, so a bad
@@ -94,6 +97,8 @@ def iter_stations(stream: Stream, only: Collection[str] | None = None) -> Iterat
     Args:
         stream: traces of any number of stations; may have gaps and overlaps.
         only: station ids to build (all when None).
+        consume: remove each station's traces from ``stream`` once it is built (frees the raw
+            samples while the station is processed).
 
     Yields:
         Stations sorted by station id.
@@ -103,12 +108,19 @@ def iter_stations(stream: Stream, only: Collection[str] | None = None) -> Iterat
     """
     groups: dict[str, list[Trace]] = {}
     for trace in stream:
-        key = _station_key(trace)
+        key = station_key(trace)
         if only is None or key in only:
             groups.setdefault(key, []).append(trace)
     checked = [(key, *_check_group(key, traces)) for key, traces in sorted(groups.items())]
-    for key, rate, by_component, columns in checked:
-        yield _build_station(key, rate, by_component, columns)
+    del groups
+    for i in range(len(checked)):
+        key, rate, by_component, columns = checked[i]
+        checked[i] = None
+        box = [_build_station(key, rate, by_component, columns)]
+        if consume:
+            stream.traces = [tr for tr in stream.traces if station_key(tr) != key]
+        del by_component
+        yield box.pop()  # no reference kept here while the caller works on it
 
 
 def stream_to_stations(stream: Stream, only: Collection[str] | None = None) -> list[StationData]:
@@ -154,9 +166,10 @@ def _build_station(
     channels = ["", "", ""]
     for code, column in zip(codes, columns, strict=True):
         members = [(offset(tr), tr) for tr in by_component[code]]
-        values, mask = _merge_component(members, n_samples)
-        data[:, column] = _demean_segments(values, mask)
-        valid[column] = mask
+        if not (len(members) == 1 and _place_whole(*members[0], data[:, column], valid[column])):
+            values, mask = _merge_component(members, n_samples)
+            data[:, column] = _demean_segments(values, mask)
+            valid[column] = mask
         present[column] = True
         channels[column] = by_component[code][0].stats.channel.strip()
     return StationData(
@@ -168,6 +181,26 @@ def _build_station(
         start_time=start,
         channels=tuple(channels),
     )
+
+
+def _place_whole(offset: int, tr: Trace, column: np.ndarray, valid: np.ndarray) -> bool:
+    """Fast path for a component that is one gap-free trace: write it demeaned at ``offset``.
+
+    Returns False (and writes nothing) when the trace has masked or non-finite samples; the
+    general merge handles those. Same result as merging then :func:`_demean_segments`, without
+    the float64 copies of the whole component.
+    """
+    samples = tr.data
+    if np.ma.isMaskedArray(samples) or (
+        samples.dtype.kind in "fc" and not np.isfinite(samples).all()
+    ):
+        return False
+    stop = offset + len(samples)
+    if len(samples):
+        mean = np.float64(samples.mean(dtype=np.float64))
+        np.subtract(samples, mean, out=column[offset:stop], casting="unsafe")
+    valid[offset:stop] = True
+    return True
 
 
 def _merge_component(
@@ -264,26 +297,55 @@ def sliding_normalize(x: np.ndarray, window_samples: int) -> np.ndarray:
     Returns:
         ``(n_samples, 3)`` float32.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != 3:
         raise ValueError(f"x must have shape (n_samples, 3), got {x.shape}")
-    n = x.shape[0]
+    rows = np.array(x.T, dtype=np.float64, order="C")
+    return np.ascontiguousarray(_normalize_rows(rows, window_samples).T)
+
+
+def _normalize_rows(rows: np.ndarray, window_samples: int) -> np.ndarray:
+    """:func:`sliding_normalize` of ``(channels, n_samples)`` float64 rows, in place.
+
+    Channel-major layout keeps every cumulative sum contiguous. Returns float32, same layout.
+    """
+    n = rows.shape[1]
     half = max(int(window_samples) // 2, 0)
-    x = x - x.mean(axis=0)
-    rms = np.sqrt(np.mean(x * x, axis=0))
-    zero = np.zeros((1, 3))
-    c1 = np.concatenate([zero, np.cumsum(x, axis=0)])
-    c2 = np.concatenate([zero, np.cumsum(x * x, axis=0)])
+    rows -= rows.mean(axis=1, keepdims=True)
+    rms = np.sqrt(np.einsum("ij,ij->i", rows, rows) / max(n, 1))[:, None]
     index = np.arange(n)
-    lo = np.clip(index - half, 0, n)
-    hi = np.clip(index + half + 1, 0, n)
-    count = (hi - lo)[:, None].astype(np.float64)
-    mean = (c1[hi] - c1[lo]) / count
-    var = np.maximum((c2[hi] - c2[lo]) / count - mean * mean, 0.0)
-    std = np.sqrt(var)
+    inv_count = 1.0 / (np.minimum(index + half + 1, n) - np.maximum(index - half, 0))
+    mean = _window_sums(rows, half)
+    mean *= inv_count
+    std = _window_sums(rows * rows, half)
+    std *= inv_count
+    std -= mean * mean
+    np.maximum(std, 0.0, out=std)
+    np.sqrt(std, out=std)
     live = std > 1e-6 * rms
-    out = np.where(live, (x - mean) / np.where(live, std, 1.0), 0.0)
-    return out.astype(np.float32)
+    rows -= mean
+    np.divide(rows, std, out=rows, where=live)
+    rows[~live] = 0.0
+    return rows.astype(np.float32)
+
+
+def _window_sums(rows: np.ndarray, half: int) -> np.ndarray:
+    """Sums of each row of ``rows`` (k, n) over ``[i - half, i + half]`` cut at the ends."""
+    k, n = rows.shape
+    cumulative = np.zeros((k, n + 1))
+    np.cumsum(rows, axis=1, out=cumulative[:, 1:])
+    inside = max(n - half - 1, 0)  # samples whose window end is inside the array
+    out = np.empty((k, n))
+    out[:, :inside] = cumulative[:, half + 1 : half + 1 + inside]
+    out[:, inside:] = cumulative[:, n:]
+    cut = min(half, n)  # samples whose window start is cut at 0 subtract cumulative[0] = 0
+    out[:, cut:] -= cumulative[:, : n - cut]
+    return out
+
+
+#: :func:`model_input` works on groups of about this many samples (rows x samples): twice as
+#: fast as whole training batches at once, whose float64 temporaries overflow the CPU caches.
+GROUP_SAMPLES = 1 << 16
 
 
 def model_input(
@@ -292,30 +354,37 @@ def model_input(
     """The model's input preprocessing, shared by training and prediction.
 
     A causal 4th-order Butterworth high-pass at ``highpass_hz`` (0 = off; causal, so no energy
-    leaks ahead of an onset; it removes microseism and instrument drift), then
-    :func:`sliding_normalize` over ``normalization_window_s``.
+    leaks ahead of an onset; it removes microseism and instrument drift; applied from rest
+    after subtracting the first sample, :func:`picker.highpass.highpass`), then
+    :func:`sliding_normalize` over ``normalization_window_s``. Each window of a batch is
+    processed on its own (a batch is just faster than a loop).
 
     Args:
-        x: ``(n_samples, 3)`` float, columns E, N, Z, at ``sampling_rate_hz``.
+        x: ``(n_samples, 3)`` or ``(batch, n_samples, 3)`` float, columns E, N, Z, at
+            ``sampling_rate_hz``.
 
     Returns:
-        ``(n_samples, 3)`` float32.
+        float32 of ``x``'s shape.
     """
-    x = np.asarray(x, dtype=np.float64)
-    if highpass_hz > 0 and len(x) > 1:
-        from scipy.signal import sosfilt
-
-        sos = _highpass_sos(float(highpass_hz), float(sampling_rate_hz))
-        x = sosfilt(sos, x - x[:1], axis=0)
+    x = np.asarray(x)
+    if x.ndim not in (2, 3) or x.shape[-1] != 3:
+        raise ValueError(
+            f"x must have shape (n_samples, 3) or (batch, n_samples, 3), got {x.shape}"
+        )
+    n = x.shape[-2]
+    if n == 0 or x.size == 0:
+        return np.zeros(x.shape, np.float32)
+    rows = np.array(np.swapaxes(x, -1, -2), dtype=np.float64, order="C").reshape(-1, n)
     window = max(1, int(round(normalization_window_s * sampling_rate_hz)))
-    return sliding_normalize(x, window)
-
-
-@functools.lru_cache(maxsize=16)
-def _highpass_sos(highpass_hz: float, sampling_rate_hz: float) -> np.ndarray:
-    from scipy.signal import butter
-
-    return butter(4, highpass_hz, btype="highpass", fs=sampling_rate_hz, output="sos")
+    out = np.empty(rows.shape, np.float32)
+    group = max(3, GROUP_SAMPLES // n)  # rows at a time: the working set stays in cache
+    for start in range(0, len(rows), group):
+        part = rows[start : start + group]
+        if highpass_hz > 0 and n > 1:
+            part -= part[:, :1]
+            part = highpass(part, float(highpass_hz), float(sampling_rate_hz), order=4, axis=1)
+        out[start : start + group] = _normalize_rows(part, window)
+    return np.ascontiguousarray(np.swapaxes(out.reshape(*x.shape[:-2], 3, n), -1, -2))
 
 
 def plan_chunks(
