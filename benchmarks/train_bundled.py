@@ -190,6 +190,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--final", action="store_true", help="train on every station (shipped model)"
     )
+    parser.add_argument(
+        "--blind",
+        action="store_true",
+        help="train as --final does (no validation set, last-epoch choice by training loss) "
+        "but without the hold-out stations, and score them: measures the --final recipe",
+    )
     parser.add_argument("--score-only", type=Path, help="score this model on the hold-out and exit")
     parser.add_argument(
         "--install",
@@ -201,11 +207,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.install:
         from picker.keras_utils import BUNDLED_MODEL, load_model, save_model
+        from picker.onnx_export import export_onnx
+        from picker.onnx_model import BUNDLED_ONNX
 
-        save_model(load_model(args.install), BUNDLED_MODEL)
-        print(
-            f"installed {args.install} as {BUNDLED_MODEL} ({BUNDLED_MODEL.stat().st_size / 1e6:.1f} MB)"
-        )
+        model = load_model(args.install)
+        save_model(model, BUNDLED_MODEL)
+        export_onnx(model, BUNDLED_ONNX)
+        for path in (BUNDLED_MODEL, BUNDLED_ONNX):
+            print(f"installed {args.install} as {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     if not args.data_root.is_dir():
         print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
@@ -241,7 +250,7 @@ def main(argv=None) -> int:
         if r.p_arrival_sample < 0 and r.s_arrival_sample < 0
     ]
     train_records = train_real * args.real_weight + synthetic + noise_records * args.real_weight
-    validation = hold_nc + hold_mq if not args.final else []
+    validation = [] if args.final or args.blind else hold_nc + hold_mq
     filters = [int(f) for f in args.filters.split(",")]
     cfg = config_from_dict(
         {

@@ -72,7 +72,8 @@ def find_peaks(
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-    prob = np.nan_to_num(np.asarray(probability, dtype=np.float32).ravel(), nan=0.0)
+    prob = np.array(probability, dtype=np.float32).ravel()  # a copy: NaN are zeroed in place
+    np.nan_to_num(prob, copy=False, nan=0.0)
     above = prob >= max(threshold, np.finfo(np.float32).tiny)
     if not above.any():
         return np.zeros(0, np.int64), np.zeros(0, np.float32)

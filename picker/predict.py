@@ -120,18 +120,41 @@ def check_options(**options) -> None:
     _config(options)
 
 
+def bundled_runs_on_onnx() -> bool:
+    """True when the bundled model runs on ONNX Runtime (its export and ``onnxruntime`` exist)."""
+    import importlib.util
+
+    from picker.onnx_model import BUNDLED_ONNX
+
+    return BUNDLED_ONNX.is_file() and importlib.util.find_spec("onnxruntime") is not None
+
+
 @functools.lru_cache(maxsize=1)
 def _bundled_model():
+    """The bundled model: its ONNX export when ONNX Runtime is installed, else the Keras file."""
+    if bundled_runs_on_onnx():
+        from picker.onnx_model import BUNDLED_ONNX, OnnxModel
+
+        return OnnxModel(BUNDLED_ONNX)
     from picker.keras_utils import load_model
 
     return load_model(None)
 
 
 def resolve_model(model=None):
-    """A Keras model from ``model``: None → the bundled model, a path → loaded, else as is."""
+    """A runnable model from ``model``.
+
+    None → the bundled model (its ONNX export, run by ONNX Runtime without TensorFlow, when
+    ``onnxruntime`` is installed); a ``.onnx`` path → :class:`~picker.onnx_model.OnnxModel`;
+    another path → the Keras model loaded from it; a model object → as is.
+    """
     if model is None:
         return _bundled_model()
     if isinstance(model, str | os.PathLike):
+        if str(model).lower().endswith(".onnx"):
+            from picker.onnx_model import OnnxModel
+
+            return OnnxModel(model)
         from picker.keras_utils import load_model
 
         return load_model(model)
@@ -144,10 +167,14 @@ _FUNCTIONS: dict[int, tuple[object, object]] = {}
 def _model_function(model):
     """One ``tf.function`` per model, input ``(batch, n_samples, 3)`` channels-last float32.
 
-    Channels-first models (``class_axis(model) == 1``) are transposed inside, so the caller
+    An :class:`~picker.onnx_model.OnnxModel` needs none: its ``predict`` is returned. Channels-first models (``class_axis(model) == 1``) are transposed inside, so the caller
     always passes and receives channels-last arrays. The fixed input signature means one trace
     for every chunk length.
     """
+    from picker.onnx_model import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        return model.predict
     cached = _FUNCTIONS.get(id(model))
     if cached is not None and cached[0] is model:
         return cached[1]
@@ -180,6 +207,8 @@ def _model_function(model):
 
 def _model_stride(model) -> int:
     """Least common multiple of the model's ``PadToMultiple`` multiples (1 when it has none)."""
+    if isinstance(getattr(model, "total_stride", None), int):
+        return model.total_stride  # OnnxModel
     stride = 1
     stack = list(getattr(model, "layers", []))
     while stack:
@@ -319,12 +348,21 @@ def _predict(x, rate, pickable, model, cfg, start_time, station_id, source):
         return [], np.zeros((0, 3), np.float32)
     x_model, _, _ = resample_window(x, rate, MODEL_SAMPLING_RATE_HZ)
     probabilities = run_model(model, np.asarray(x_model, np.float32), cfg)
-    index_in = np.clip(
-        np.round(np.arange(len(probabilities)) * (rate / MODEL_SAMPLING_RATE_HZ)), 0, n_in - 1
-    ).astype(np.int64)
-    blocked = ~pickable[index_in]
-    probabilities[blocked, 1:] = 0.0
-    probabilities[blocked, 0] = 1.0
+    ratio = rate / MODEL_SAMPLING_RATE_HZ
+
+    def index_in(model_index: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(model_index * ratio), 0, n_in - 1).astype(np.int64)
+
+    step = 1 << 20  # blocks of model samples: no day-long float64 index arrays
+    for start in range(0, len(probabilities), step):
+        stop = min(start + step, len(probabilities))
+        if ratio == 1.0:
+            blocked = ~pickable[start:stop]
+        else:
+            blocked = ~pickable[index_in(np.arange(start, stop))]
+        block = probabilities[start:stop]
+        block[blocked, 1:] = 0.0
+        block[blocked, 0] = 1.0
     found = extract_picks(
         probabilities,
         p_threshold=cfg.p_threshold,
@@ -333,7 +371,7 @@ def _predict(x, rate, pickable, model, cfg, start_time, station_id, source):
     )
     picks = []
     for phase, i_model, value in found:
-        index = int(index_in[i_model])
+        index = int(index_in(np.array(i_model)))
         time = format_time(start_time + index / rate) if start_time is not None else ""
         picks.append(Pick(source, station_id, phase, time, index, round(float(value), 6)))
     return picks, probabilities
@@ -343,7 +381,13 @@ def _predict(x, rate, pickable, model, cfg, start_time, station_id, source):
 
 
 def iter_stream(
-    stream, model=None, *, source: str = "", stations: Collection[str] | None = None, **options
+    stream,
+    model=None,
+    *,
+    source: str = "",
+    stations: Collection[str] | None = None,
+    consume: bool = False,
+    **options,
 ) -> Iterator[StationResult]:
     """Yield one :class:`StationResult` per station of an ObsPy ``stream``.
 
@@ -352,6 +396,8 @@ def iter_stream(
         model: as in :func:`predict_array`.
         source: copied into every pick (the file name when called from a file).
         stations: station ids to process (all when None).
+        consume: remove each station's traces from ``stream`` once its array is built, so the
+            raw samples are freed early (for a stream read only for this).
         **options: the keyword options of :func:`predict_array` (thresholds, chunking, ...).
 
     Raises:
@@ -359,23 +405,27 @@ def iter_stream(
     """
     cfg, margin_s = _config(options)
     model = resolve_model(model)
-    for station in iter_stations(stream, stations):
+    for station in iter_stations(stream, stations, consume=consume):
         rate = station.sampling_rate_hz
         pickable = pickable_mask(station.valid[station.present], round(margin_s * rate))
         picks, probabilities = _predict(
             station.data, rate, pickable, model, cfg, station.start_time, station.station_id, source
         )
-        yield StationResult(
-            source=source,
-            station_id=station.station_id,
-            name=station.station_id,
-            picks=picks,
-            probabilities=probabilities,
-            data=station.data,
-            sampling_rate_hz=rate,
-            start_time=station.start_time,
-            is_stream=True,
-        )
+        box = [
+            StationResult(
+                source=source,
+                station_id=station.station_id,
+                name=station.station_id,
+                picks=picks,
+                probabilities=probabilities,
+                data=station.data,
+                sampling_rate_hz=rate,
+                start_time=station.start_time,
+                is_stream=True,
+            )
+        ]
+        del station, pickable, picks, probabilities
+        yield box.pop()  # no reference kept here while the caller works on it
 
 
 def predict_stream(stream, model=None, *, return_probabilities: bool = False, **options):
@@ -444,9 +494,23 @@ def iter_file(
     except InputError as err:
         raise _named(path, err) from None
     if fmt not in WINDOW_FORMATS:
-        stream = read_waveforms(path)
+        from picker import long_files
+
+        plan = long_files.plan_days(path, cfg.context_s)
         try:
-            yield from iter_stream(stream, model, source=source, stations=stations, **options)
+            if plan is None:
+                stream = read_waveforms(path)
+                yield from iter_stream(
+                    stream, model, source=source, stations=stations, consume=True, **options
+                )
+            else:  # a long miniSEED file: one UTC day at a time, bounded memory
+                yield from long_files.iter_long_file(
+                    path,
+                    *plan,
+                    lambda day: iter_stream(day, model, source=source, consume=True, **options),
+                    context_s=cfg.context_s,
+                    stations=stations,
+                )
         except InputError as err:
             raise _named(path, err) from None
         return

@@ -2,7 +2,9 @@
 
 The output folder receives:
 
-* ``model.keras``: the best model by validation loss (training loss without validation data);
+* ``model.keras``: the best model by validation pick F1 (by training loss without validation data);
+* ``model.onnx``: the same model exported for ONNX Runtime (``picker predict --model``, no
+  TensorFlow needed; :mod:`picker.onnx_export`);
 * ``config.yaml``: the resolved config;
 * ``training_log.csv``: per-epoch losses and learning rate (appended across resumed runs);
 * ``validation_report.json``: the final validation loss and pick metrics when validation data exist;
@@ -255,6 +257,11 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
             "threshold": 0.5,
         } | pick_metrics.compute()
     _write_json(write_dir / "validation_report.json", report)
+    if best_path.exists():
+        from picker.keras_utils import load_model
+        from picker.onnx_export import export_onnx
+
+        export_onnx(load_model(best_path), write_dir / "model.onnx")
     return TrainResult(
         out, out / "model.keras", report["history"], len(history.epoch), chief, diverged
     )

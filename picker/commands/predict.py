@@ -181,6 +181,7 @@ def _predict_local(
                         writer.write(result)
                     if args.plot:
                         _plot_result(result, args.plot)
+                    del result  # free its arrays before the next station or file is read
                 n_files += 1
                 if journal is not None:
                     journal.record(path, stations, file_picks)

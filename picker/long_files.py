@@ -1,0 +1,130 @@
+"""Long miniSEED files (a week, a month in one file) predicted day by day in bounded memory.
+
+A file larger than :data:`LONG_FILE_BYTES` whose headers (read without decoding any samples)
+span more than :data:`LONG_FILE_SPAN_S` is cut into UTC days. Each day is decoded on its own
+with ObsPy's record selection (``starttime`` / ``endtime``: libmseed unpacks only the records
+that overlap), with ``context_s`` of extra data on both sides, predicted like any stream, and
+cropped back to the day. So peak memory is that of one day whatever the file's length, and the
+picks are those of the whole file processed at once: the day edges fall inside the model's
+chunks with full context, the same guarantee as for chunk edges (±1 sample).
+
+Each station-day is one :class:`~picker.predict.StationResult` (name ``STATION_ID.YYYYMMDDT000000``)
+whose probabilities and data cover the day only. Pick ``index`` still counts samples from the
+station's first sample in the whole file, as when the file is read at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Collection, Iterator
+from pathlib import Path
+
+from picker.io.stream import read_obspy
+
+#: Files smaller than this are read at once (a 100 Hz 3-component station-day of STEIM2 data is
+#: typically 20-50 MB).
+LONG_FILE_BYTES = 64 * 1024 * 1024
+#: Files whose data span more than this are cut into days.
+LONG_FILE_SPAN_S = 1.5 * 86400.0
+#: Length of one piece.
+DAY_S = 86400.0
+
+
+def plan_days(path: str | os.PathLike, context_s: float):
+    """``(days, first_sample_times)`` for a long miniSEED file, or None to read it at once.
+
+    Returns:
+        ``days``: ``(day_start, day_end)`` UTCDateTime pairs (UTC midnights, clipped to the data)
+        that hold data; ``first_sample_times``: the first sample time of each station id in the
+        whole file. None when the file is small, not miniSEED, or spans at most
+        :data:`LONG_FILE_SPAN_S`.
+    """
+    from picker.continuous import station_key
+
+    path = Path(path)
+    if path.stat().st_size < LONG_FILE_BYTES:
+        return None
+    headers = read_obspy(path, headonly=True)
+    if any(getattr(tr.stats, "_format", "") != "MSEED" for tr in headers):
+        return None
+    start = min(tr.stats.starttime for tr in headers)
+    end = max(tr.stats.endtime for tr in headers)
+    if end - start <= LONG_FILE_SPAN_S:
+        return None
+    first: dict[str, object] = {}
+    for tr in headers:
+        key = station_key(tr)
+        first[key] = min(first.get(key, tr.stats.starttime), tr.stats.starttime)
+    midnight = start.__class__(start.year, start.month, start.day)
+    days = []
+    for k in range(math.ceil((end - midnight) / DAY_S) + 1):
+        day_start, day_end = midnight + k * DAY_S, midnight + (k + 1) * DAY_S
+        if any(
+            tr.stats.starttime < day_end + context_s and tr.stats.endtime >= day_start - context_s
+            for tr in headers
+        ):
+            days.append((max(day_start, start), min(day_end, end + 1.0)))
+    return days, first
+
+
+def iter_long_file(
+    path: Path,
+    days,
+    first_sample_times: dict,
+    predict_stream_results,
+    *,
+    context_s: float,
+    stations: Collection[str] | None = None,
+) -> Iterator:
+    """Yield per station-day results of ``path`` (see the module docstring).
+
+    Args:
+        days, first_sample_times: from :func:`plan_days`.
+        predict_stream_results: ``f(stream) -> iterator of StationResult`` for one decoded day.
+        context_s: data read beyond each day's edges (at least the prediction's chunk context).
+        stations: station ids to process (all when None).
+    """
+    for day_start, day_end in days:
+        stream = read_obspy(
+            path, format="MSEED", starttime=day_start - context_s, endtime=day_end + context_s
+        )
+        if stations is not None:
+            from picker.continuous import station_key
+
+            stream.traces = [tr for tr in stream if station_key(tr) in stations]
+        day_results = predict_stream_results(stream)
+        del stream  # the day's traces are consumed station by station
+        for result in day_results:
+            box = [_crop(result, day_start, day_end, first_sample_times[result.station_id])]
+            del result
+            if box[0] is not None:
+                yield box.pop()  # no reference kept here while the caller works on it
+
+
+def _crop(result, day_start, day_end, first_sample_time):
+    """``result`` restricted to ``[day_start, day_end)``; pick indices from the file's start."""
+    from picker.predict import MODEL_SAMPLING_RATE_HZ
+
+    rate = result.sampling_rate_hz
+    lo = max(0, math.ceil(round((day_start - result.start_time) * rate, 6)))
+    hi = min(len(result.data), math.ceil(round((day_end - result.start_time) * rate, 6)))
+    if hi <= lo:
+        return None
+    shift = int(round((result.start_time - first_sample_time) * rate))
+    picks = [
+        dataclasses.replace(pick, index=pick.index + shift)
+        for pick in result.picks
+        if lo <= pick.index < hi
+    ]
+    model_rate = MODEL_SAMPLING_RATE_HZ
+    lo_m, hi_m = round(lo * model_rate / rate), round(hi * model_rate / rate)
+    return dataclasses.replace(
+        result,
+        name=f"{result.station_id}.{day_start.strftime('%Y%m%dT%H%M%S')}",
+        picks=picks,
+        probabilities=result.probabilities[lo_m:hi_m],  # views: the day's arrays are only
+        data=result.data[lo:hi],  # ``context_s`` longer than the slices
+        start_time=result.start_time + lo / rate,
+    )

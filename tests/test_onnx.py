@@ -1,0 +1,111 @@
+"""The ONNX export and its ONNX Runtime path compute what the Keras model computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from picker import predict as pr
+from picker.cli import main
+from picker.config import ModelConfig
+from picker.keras_utils import BUNDLED_MODEL, load_model
+from picker.model import build_model
+from picker.onnx_export import export_onnx, weights_sha256
+from picker.onnx_model import BUNDLED_ONNX, OnnxModel, OnnxModelError
+from picker.synthetic import synthetic_continuous
+
+
+def randomised(model, rng):
+    """``model`` with random weights and non-trivial batch-norm statistics."""
+    weights = []
+    for w in model.weights:
+        value = rng.normal(0.0, 0.3, w.shape).astype(np.float32)
+        if "moving_variance" in w.path:
+            value = np.abs(value) + 0.5
+        weights.append(value)
+    model.set_weights(weights)
+    return model
+
+
+@pytest.mark.parametrize(
+    "filters, kernel, stride, layout",
+    [
+        ((4, 8, 8), 5, 4, "channels_last"),
+        ((4, 8, 16), 7, 2, "channels_first"),
+        ((3, 6), 3, 4, "channels_last"),
+    ],
+)
+def test_export_matches_keras(tmp_path, rng, filters, kernel, stride, layout):
+    cfg = ModelConfig(filters=list(filters), kernel_size=kernel, stride=stride, data_format=layout)
+    model = randomised(build_model(cfg), rng)
+    path = export_onnx(model, tmp_path / "m.onnx")
+    onnx_model = OnnxModel(path)
+    assert onnx_model.total_stride == stride ** (len(filters) - 1)
+    assert onnx_model.source_sha256 == weights_sha256(model)
+    for n_samples in (1, 37, 256, 1001):
+        x = rng.normal(0, 1, (2, n_samples, 3)).astype(np.float32)
+        keras_in = np.transpose(x, (0, 2, 1)) if layout == "channels_first" else x
+        expected = np.asarray(model(keras_in, training=False))
+        if layout == "channels_first":
+            expected = np.transpose(expected, (0, 2, 1))
+        got = onnx_model.predict(x)
+        assert got.shape == (2, n_samples, 3)
+        np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_bundled_export_is_in_step_with_the_keras_model():
+    assert BUNDLED_ONNX.is_file(), "run benchmarks/train_bundled.py --install to export it"
+    assert OnnxModel(BUNDLED_ONNX).source_sha256 == weights_sha256(load_model(BUNDLED_MODEL))
+
+
+def test_bundled_model_runs_on_onnx_and_gives_the_keras_picks():
+    assert pr.bundled_runs_on_onnx()
+    assert isinstance(pr.resolve_model(None), OnnxModel)
+    stream, truth = synthetic_continuous(120.0, 100.0, [20.0, 70.0], np.random.default_rng(3))
+    keras_picks = pr.predict_stream(stream, load_model(BUNDLED_MODEL))
+    onnx_picks = pr.predict_stream(stream)
+    assert [(p.phase, p.index) for p in onnx_picks] == [(p.phase, p.index) for p in keras_picks]
+    assert len(onnx_picks) >= 2 and len(truth) == 4
+    for a, b in zip(onnx_picks, keras_picks, strict=True):
+        assert a.probability == pytest.approx(b.probability, abs=1e-4)
+
+
+def test_bad_onnx_files_are_named(tmp_path):
+    with pytest.raises(OnnxModelError, match="missing.onnx: model file not found"):
+        OnnxModel(tmp_path / "missing.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(OnnxModelError, match="garbage.onnx: not a readable ONNX model"):
+        OnnxModel(garbage)
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Identity", ["waveform"], ["probabilities"])
+    value = helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, 4, 3])
+    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, 4, 3])
+    foreign = helper.make_model(helper.make_graph([node], "g", [value], [out]))
+    foreign.ir_version = 8
+    (tmp_path / "foreign.onnx").write_bytes(foreign.SerializeToString())
+    with pytest.raises(OnnxModelError, match="foreign.onnx: not a picker model export"):
+        OnnxModel(tmp_path / "foreign.onnx")
+    with pytest.raises(ValueError, match="only picker U-Nets"):
+        import keras
+
+        inputs = keras.Input((None, 3))
+        export_onnx(keras.Model(inputs, keras.layers.Softmax()(inputs)), tmp_path / "x.onnx")
+
+
+def test_cli_predicts_with_an_onnx_model(tmp_path, rng):
+    cfg = ModelConfig(filters=[4, 8], kernel_size=5, stride=4, data_format="channels_last")
+    model = randomised(build_model(cfg), rng)
+    export_onnx(model, tmp_path / "tiny.onnx")
+    model.save(tmp_path / "tiny.keras")
+    stream, _ = synthetic_continuous(60.0, 100.0, [20.0], rng)
+    stream.write(str(tmp_path / "day.mseed"), format="MSEED")
+    outputs = {}
+    for suffix in ("onnx", "keras"):
+        out = tmp_path / f"picks_{suffix}.csv"
+        args = ["predict", str(tmp_path / "day.mseed"), "-o", str(out), "--quiet"]
+        assert main([*args, "--model", str(tmp_path / f"tiny.{suffix}"), "--threshold", "0.3"]) == 0
+        outputs[suffix] = out.read_text()
+    assert outputs["onnx"] == outputs["keras"]
+    assert outputs["onnx"].startswith("source,station_id,phase,time,index,probability")
