@@ -1,4 +1,4 @@
-"""tf.data pipelines: source → parse → crop → augment → normalise → label → batch → prefetch.
+"""tf.data pipelines: source → parse → crop → augment → label → batch → normalise → prefetch.
 
 Sources are NPZ files, HDF5 (SeisBench / STEAD) and TFRecord files, freely mixed. NPZ and HDF5
 records are read once into memory (resampled to ``data.sampling_rate_hz``); TFRecord files are
@@ -6,8 +6,11 @@ streamed, parsed in parallel and cached when ``data.cache`` is on.
 
 Each training element pairs a record with a second, independently shuffled record (the
 "other"), so event stacking works the same for every source. The per-window work (crop,
-augmentations, normalisation, labels) is the NumPy code in :mod:`picker.augment` and
-:mod:`picker.labels`, run through ``tf.numpy_function`` with ``AUTOTUNE`` parallel calls.
+augmentations, labels) is the NumPy code in :mod:`picker.augment` and :mod:`picker.labels`,
+run for a whole batch per ``tf.numpy_function`` call (``AUTOTUNE`` parallel batches); tf.data's
+per-element overhead was most of the cost. Normalisation (the model input preprocessing of
+:func:`picker.continuous.model_input`) is vectorised over the batch: the same numbers as window
+by window.
 
 Batches are ``x``: ``(batch, window_samples, 3)`` float32 E/N/Z (``(batch, 3, window_samples)``
 for channels-first) and ``y``: soft labels of the same layout over (noise, P, S), or integer
@@ -113,10 +116,12 @@ class WindowMaker:
     float32 soft labels (noise, P, S) or ``(window_samples,)`` int32 classes when ``sparse``.
     """
 
-    def __init__(self, cfg: Config, training: bool, sparse: bool):
+    def __init__(self, cfg: Config, training: bool, sparse: bool, defer_normalization=False):
+        """``defer_normalization``: return raw crops; :meth:`normalize_batch` runs per batch."""
         self.cfg = cfg
         self.training = training
         self.sparse = sparse
+        self.defer_normalization = defer_normalization
         self.n_samples = cfg.data.window_samples
         self.probabilities = {
             "p_stack": cfg.augment.stack_event,
@@ -138,6 +143,12 @@ class WindowMaker:
                 x, self.cfg.data.sampling_rate_hz, p.normalization_window_s, p.highpass_hz
             )
         return augment.normalize(x, self.cfg.data.normalization).astype(np.float32)
+
+    def normalize_batch(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`normalize` of every window of a ``(batch, window_samples, 3)`` batch."""
+        if self.cfg.data.normalization == "sliding":
+            return self.normalize(x)  # model_input is vectorised over the batch
+        return np.stack([self.normalize(window) for window in x]).astype(np.float32)
 
     def window(self, data, p, s, rate, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
         """Crop one window (noise-only with probability ``noise_window_fraction``).
@@ -170,7 +181,7 @@ class WindowMaker:
             x, picks = augment.augment_window(
                 x, picks, rng, self.probabilities, other=other, other_picks=other_picks
             )
-        x = self.normalize(x)
+        x = x if self.defer_normalization else self.normalize(x)
         y = labels.make_labels(
             self.n_samples,
             picks[0],
@@ -182,19 +193,56 @@ class WindowMaker:
         return x.astype(np.float32), y
 
 
-class _RecordWindows:
-    """``WindowMaker`` over in-memory records looked up by index (no arrays through tf.data)."""
+class _RecordBatches:
+    """A whole batch of windows from in-memory records looked up by index, in one NumPy call.
+
+    One ``tf.numpy_function`` call per batch instead of per window: tf.data's per-element
+    overhead was most of the pipeline's cost.
+    """
 
     def __init__(self, maker: WindowMaker, records: list[Record]):
         self.maker = maker
         self.records = records
 
-    def __call__(self, index, other_index, seed):
-        r, o = self.records[int(index)], self.records[int(other_index)]
-        return self.maker(
-            r.data, r.p_arrival_sample, r.s_arrival_sample, r.sampling_rate_hz,
-            o.data, o.p_arrival_sample, o.s_arrival_sample, o.sampling_rate_hz, seed,
-        )  # fmt: skip
+    def __call__(self, indices, other_indices, seeds):
+        windows = []
+        for index, other_index, seed in zip(indices, other_indices, seeds, strict=True):
+            r, o = self.records[int(index)], self.records[int(other_index)]
+            windows.append(self.maker(
+                r.data, r.p_arrival_sample, r.s_arrival_sample, r.sampling_rate_hz,
+                o.data, o.p_arrival_sample, o.s_arrival_sample, o.sampling_rate_hz, seed,
+            ))  # fmt: skip
+        return _stack(self.maker, windows)
+
+
+class _PaddedBatches:
+    """A whole batch of windows from zero-padded batches of parsed TFRecord records."""
+
+    def __init__(self, maker: WindowMaker):
+        self.maker = maker
+
+    def __call__(self, data, lengths, p, s, rate, other, other_lengths, op, os_, orate, seeds):
+        windows = [
+            self.maker(
+                data[i, : lengths[i]],
+                p[i],
+                s[i],
+                rate[i],
+                other[i, : other_lengths[i]],
+                op[i],
+                os_[i],
+                orate[i],
+                seeds[i],
+            )  # fmt: skip
+            for i in range(len(seeds))
+        ]
+        return _stack(self.maker, windows)
+
+
+def _stack(maker: WindowMaker, windows: list) -> tuple[np.ndarray, np.ndarray]:
+    """(normalised x (batch, n, 3) float32, labels) from a list of raw ``(x, y)`` windows."""
+    x = maker.normalize_batch(np.stack([w[0] for w in windows]))
+    return x.astype(np.float32), np.stack([w[1] for w in windows])
 
 
 def _tfrecord_source(
@@ -252,8 +300,9 @@ def make_training_dataset(
 
     ``records`` adds in-memory records (e.g. synthetic events) to those read from ``paths``;
     each record is drawn equally often, so repeating a record in the list weights it up.
-    In-memory records travel through tf.data as indices; TFRecord files are parsed in parallel.
-    Mixed sources are sampled in proportion to their record counts.
+    In-memory records travel through tf.data as indices; TFRecord files are parsed in parallel
+    and zero-padded into batches. Each batch of windows is made by one NumPy call. With both
+    kinds of source, each batch comes from one of them, chosen in proportion to record counts.
 
     ``worker`` ``(i, n)``: multi-worker training. Worker ``i`` keeps every ``n``-th record and
     TFRecord file (every ``n``-th serialized record when there are fewer files than workers),
@@ -274,25 +323,27 @@ def make_training_dataset(
     tfrecord_files = _worker_share(tfrecord_files, worker)
     seed = cfg.data.seed + 1_000_003 * worker[0]
     sparse = cfg.train.loss == "sparse"
-    maker = WindowMaker(cfg, training=True, sparse=sparse)
+    maker = WindowMaker(cfg, training=True, sparse=sparse, defer_normalization=True)
     n = cfg.data.window_samples
     y_dtype = tf.int32 if sparse else tf.float32
 
+    batch = batch_size or cfg.data.batch_size
+
     def shaped(x, y):
-        x.set_shape((n, 3))
-        y.set_shape((n,) if sparse else (n, 3))
+        x.set_shape((batch, n, 3))
+        y.set_shape((batch, n) if sparse else (batch, n, 3))
         return x, y
 
     parts, weights = [], []
     if records:
-        by_index = _RecordWindows(maker, records)
+        by_index = _RecordBatches(maker, records)
         count = len(records)
 
         def indices(offset):
             return tf.data.Dataset.range(count).shuffle(count, seed=seed + offset).repeat()
 
         ds = tf.data.Dataset.zip((indices(0), indices(1), tf.data.Dataset.random(seed=seed)))
-        ds = ds.map(
+        ds = ds.batch(batch, drop_remainder=True).map(
             lambda i, j, k: shaped(
                 *tf.numpy_function(by_index, [i, j, k], (tf.float32, y_dtype), stateful=False)
             ),
@@ -301,14 +352,20 @@ def make_training_dataset(
         parts.append(ds)
         weights.append(count)
     if tfrecord_files:
+
+        def with_length(data, p, s, rate):
+            return data, tf.shape(data)[0], p, s, rate
+
         first, second = (
-            _tfrecord_source(tfrecord_files, cfg, seed, record_shard),
-            _tfrecord_source(tfrecord_files, cfg, seed + 1, record_shard),
+            _tfrecord_source(tfrecord_files, cfg, seed, record_shard).map(with_length),
+            _tfrecord_source(tfrecord_files, cfg, seed + 1, record_shard).map(with_length),
         )
         ds = tf.data.Dataset.zip((first, second, tf.data.Dataset.random(seed=seed + 2)))
-        ds = ds.map(
+        ds = ds.padded_batch(batch, drop_remainder=True).map(
             lambda a, b, k: shaped(
-                *tf.numpy_function(maker, [*a, *b, k], (tf.float32, y_dtype), stateful=False)
+                *tf.numpy_function(
+                    _PaddedBatches(maker), [*a, *b, k], (tf.float32, y_dtype), stateful=False
+                )
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
@@ -316,12 +373,11 @@ def make_training_dataset(
         weights.append(sum(_count(f) for f in tfrecord_files) / record_shard[1])
     if len(parts) == 1:
         ds = parts[0]
-    else:
+    else:  # whole batches come from one source, chosen in proportion to the record counts
         total = float(sum(weights))
         ds = tf.data.Dataset.sample_from_datasets(
             parts, weights=[w / total for w in weights], seed=seed
         )
-    ds = ds.batch(batch_size or cfg.data.batch_size, drop_remainder=True)
     ds = _random_batch_lengths(ds, cfg, seed)
     policy = tf.data.experimental.AutoShardPolicy
     return _with_shard_policy(

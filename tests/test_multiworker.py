@@ -164,13 +164,13 @@ def test_training_data_is_split_between_workers(tiny_config, tmp_path, monkeypat
     from picker import dataset
 
     seen = []
-    original = dataset._RecordWindows.__init__
+    original = dataset._RecordBatches.__init__
 
     def spy(self, maker, records):
         seen.append([r.name for r in records])
         original(self, maker, records)
 
-    monkeypatch.setattr(dataset._RecordWindows, "__init__", spy)
+    monkeypatch.setattr(dataset._RecordBatches, "__init__", spy)
     records = synthetic_records(5, n_samples=600, seed=3)
     cfg = tiny_config()
     policy = tf.data.experimental.AutoShardPolicy
