@@ -216,32 +216,51 @@ class _RecordBatches:
 
 
 class _PaddedBatches:
-    """A whole batch of windows from zero-padded batches of parsed TFRecord records."""
+    """A whole batch of windows from a zero-padded batch of parsed TFRecord records.
+
+    Window ``i``'s "other" record (for event stacking) is record ``i + 1`` of the same batch
+    (cyclically): another record drawn at random, without parsing a second stream.
+    """
 
     def __init__(self, maker: WindowMaker):
         self.maker = maker
 
-    def __call__(self, data, lengths, p, s, rate, other, other_lengths, op, os_, orate, seeds):
+    def __call__(self, data, lengths, p, s, rate, seeds):
+        n = len(seeds)
         windows = [
             self.maker(
                 data[i, : lengths[i]],
                 p[i],
                 s[i],
                 rate[i],
-                other[i, : other_lengths[i]],
-                op[i],
-                os_[i],
-                orate[i],
+                data[j, : lengths[j]],
+                p[j],
+                s[j],
+                rate[j],
                 seeds[i],
             )  # fmt: skip
-            for i in range(len(seeds))
+            for i, j in ((i, (i + 1) % n) for i in range(n))
         ]
         return _stack(self.maker, windows)
 
 
+def _tf_preprocessing(cfg: Config) -> bool:
+    """True when training batches get the sliding normalisation as TensorFlow ops."""
+    from picker.preprocess_tf import supported
+
+    return cfg.data.normalization == "sliding" and supported(
+        cfg.data.sampling_rate_hz, cfg.predict.highpass_hz
+    )
+
+
 def _stack(maker: WindowMaker, windows: list) -> tuple[np.ndarray, np.ndarray]:
-    """(normalised x (batch, n, 3) float32, labels) from a list of raw ``(x, y)`` windows."""
-    x = maker.normalize_batch(np.stack([w[0] for w in windows]))
+    """(x (batch, n, 3) float32, labels) from a list of ``(x, y)`` windows.
+
+    ``x`` is normalised here unless the sliding normalisation runs as TensorFlow ops later.
+    """
+    x = np.stack([w[0] for w in windows])
+    if not _tf_preprocessing(maker.cfg):
+        x = maker.normalize_batch(x)
     return x.astype(np.float32), np.stack([w[1] for w in windows])
 
 
@@ -356,15 +375,12 @@ def make_training_dataset(
         def with_length(data, p, s, rate):
             return data, tf.shape(data)[0], p, s, rate
 
-        first, second = (
-            _tfrecord_source(tfrecord_files, cfg, seed, record_shard).map(with_length),
-            _tfrecord_source(tfrecord_files, cfg, seed + 1, record_shard).map(with_length),
-        )
-        ds = tf.data.Dataset.zip((first, second, tf.data.Dataset.random(seed=seed + 2)))
+        source = _tfrecord_source(tfrecord_files, cfg, seed, record_shard).map(with_length)
+        ds = tf.data.Dataset.zip((source, tf.data.Dataset.random(seed=seed + 2)))
         ds = ds.padded_batch(batch, drop_remainder=True).map(
-            lambda a, b, k: shaped(
+            lambda a, k: shaped(
                 *tf.numpy_function(
-                    _PaddedBatches(maker), [*a, *b, k], (tf.float32, y_dtype), stateful=False
+                    _PaddedBatches(maker), [*a, k], (tf.float32, y_dtype), stateful=False
                 )
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -377,6 +393,14 @@ def make_training_dataset(
         total = float(sum(weights))
         ds = tf.data.Dataset.sample_from_datasets(
             parts, weights=[w / total for w in weights], seed=seed
+        )
+    if _tf_preprocessing(cfg):  # TensorFlow ops: parallel, outside the GIL
+        from picker.preprocess_tf import model_input_tf
+
+        rate, p = cfg.data.sampling_rate_hz, cfg.predict
+        ds = ds.map(
+            lambda x, y: (model_input_tf(x, rate, p.normalization_window_s, p.highpass_hz), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
     ds = _random_batch_lengths(ds, cfg, seed)
     policy = tf.data.experimental.AutoShardPolicy
