@@ -2,7 +2,7 @@
 # picker vs SeisBench PhaseNet on the same continuous miniSEED, alternating whole-process runs.
 #
 #   benchmarks/compare_seisbench.sh [--setup-only] [--days 7] [--hours 24] [--repeat 3]
-#       [--workdir DIR] [--model PATH.keras] [--threshold T] [--paths FILE ...] [--json OUT]
+#       [--workdir DIR] [--model PATH.onnx|PATH.keras] [--threshold T] [--paths FILE ...] [--json OUT]
 #
 # 1. Makes the SeisBench environment unless it is already there: a venv at $SEISBENCH_VENV
 #    (default benchmarks/.seisbench-venv) made with $BASE_PYTHON (default python3.11, the

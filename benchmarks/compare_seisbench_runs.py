@@ -1,7 +1,7 @@
 """picker vs SeisBench PhaseNet on the same files, alternating runs (driver of compare_seisbench.sh).
 
     python benchmarks/compare_seisbench_runs.py --seisbench-python VENV/bin/python
-        [--days 7] [--hours 24] [--repeat 3] [--workdir DIR] [--model PATH.keras]
+        [--days 7] [--hours 24] [--repeat 3] [--workdir DIR] [--model PATH.onnx|PATH.keras]
         [--threshold T] [--paths FILE ...] [--json OUT.json]
 
 Use ``benchmarks/compare_seisbench.sh``, which makes the SeisBench environment first and then
@@ -77,7 +77,9 @@ def main(argv=None) -> int:
     parser.add_argument("--encoding", default="STEIM2", choices=("STEIM2", "FLOAT32"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", help="shared with continuous_day.py (default: temporary)")
-    parser.add_argument("--model", help="picker .keras model (default as in continuous_day.py)")
+    parser.add_argument(
+        "--model", help="picker .onnx or .keras model (default as in continuous_day.py)"
+    )
     parser.add_argument("--threshold", type=float, help="P and S threshold for both tools")
     parser.add_argument("--paths", nargs="+", help="existing one-day files instead of synthetic")
     parser.add_argument("--json", help="also write every run to this JSON file")

@@ -1,7 +1,7 @@
 """Throughput of ``picker predict`` on continuous miniSEED: one station-day, an archive, a long file.
 
     python benchmarks/continuous_day.py [--days 7] [--hours 24] [--repeat 3] [--workdir DIR]
-        [--model PATH.keras] [--paths FILE ...] [--json OUT.json] [--generate-only]
+        [--model PATH.onnx|PATH.keras] [--paths FILE ...] [--json OUT.json] [--generate-only]
 
 Data: ``--days`` files of ``--hours`` (default 24) of 3-component (HHE, HHN, HHZ) 100 Hz data of
 one synthetic station (``SY.BENCH``), consecutive in time, made with
@@ -19,15 +19,15 @@ Each measurement runs ``python -m picker.cli ...`` as a whole new process and re
 medians. Measured:
 
 * ``picker --help`` and ``python -c "import picker.predict"`` (start-up without TensorFlow);
-* ``picker predict`` on the 1-minute file (start-up + TensorFlow + model load + first trace);
+* ``picker predict`` on the 1-minute file (start-up: imports, model load, first chunk);
 * ``picker predict`` on one station-day;
 * ``picker predict`` on all days in one call (the archive);
 * ``picker predict`` on the long file (time should grow linearly, peak memory should not grow).
 
-``--model`` picks the model; without it the bundled model is used when installed, else an
-untrained stand-in of the default size (:func:`standin_model`: same layers and compute, its
-noise logit biased so that it rarely picks, as a trained model on quiet data) is saved in the
-work folder. Picks are counted as a sanity check only. Prints Markdown tables; ``--json`` also
+``--model`` picks the model; without it the bundled model is used when installed (its ONNX
+export, which ``picker predict`` runs by default), else an untrained stand-in of the default
+size (:func:`standin_model`: same layers and compute, its noise logit biased so that it rarely
+picks, as a trained model on quiet data) is exported to the work folder. Picks are counted as a sanity check only. Prints Markdown tables; ``--json`` also
 writes every run.
 """
 
@@ -184,10 +184,11 @@ def make_dataset(workdir: Path, days: int, hours: float, encoding: str, seed: in
 
 
 def bundled_model_path() -> Path:
-    """Where the bundled model lives (computed without importing TensorFlow)."""
+    """Where the bundled model's ONNX export lives: what ``picker predict`` runs by default
+    (computed without importing TensorFlow)."""
     import picker
 
-    return Path(picker.__file__).resolve().parent / "models" / "picker_default.keras"
+    return Path(picker.__file__).resolve().parent / "models" / "picker_default.onnx"
 
 
 #: Logit bias of the noise class in the untrained stand-in model (see :func:`standin_model`).
@@ -219,13 +220,13 @@ def resolve_model(model: str | None, workdir: Path, python: str = sys.executable
     bundled = bundled_model_path()
     if bundled.exists():
         return str(bundled)
-    path = workdir / "untrained_standin.keras"
+    path = workdir / "untrained_standin.onnx"  # run like the bundled model: ONNX Runtime
     if not path.exists():
         code = (
             f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
             "from continuous_day import standin_model; "
-            "from picker.keras_utils import save_model; "
-            f"save_model(standin_model(), {str(path)!r})"
+            "from picker.onnx_export import export_onnx; "
+            f"export_onnx(standin_model(), {str(path)!r})"
         )
         run_timed([python, "-c", code], log_path=workdir / "build_model.log")
         print(f"no bundled model: using the untrained stand-in model {path}", file=sys.stderr)
@@ -412,7 +413,9 @@ def main(argv=None) -> int:
     parser.add_argument("--encoding", default="STEIM2", choices=("STEIM2", "FLOAT32"))
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--workdir", help="folder for data, picks and logs (default: temporary)")
-    parser.add_argument("--model", help=".keras model (default: bundled, else untrained default)")
+    parser.add_argument(
+        "--model", help=".onnx or .keras model (default: bundled, else untrained default)"
+    )
     parser.add_argument(
         "--paths", nargs="+", help="existing one-day files to measure instead of synthetic ones"
     )

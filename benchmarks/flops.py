@@ -22,7 +22,8 @@ but not every element-wise op).
 Achieved FLOP/s (medians of ``--repeat`` timed runs after one warm-up, random input of
 ``--seconds`` at 100 Hz, TensorFlow's default threads):
 
-* model forward: one ``tf.function`` call on ``(1, n, 3)``, as ``picker predict`` runs a chunk;
+* model forward: one ``tf.function`` call on ``(1, n, 3)`` (the Keras path), and the same in
+  ONNX Runtime (the path ``picker predict`` takes for the bundled model and ``.onnx`` files);
 * ``predict_array``: the whole in-memory pipeline on the same data (causal high-pass, sliding
   normalisation, model, pick extraction); effective FLOP/s = model FLOPs / time;
 
@@ -40,7 +41,9 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from common import cpu_flags, cpu_mhz, machine_info, machine_line, markdown_table, write_json
@@ -247,7 +250,22 @@ def measure(model, seconds: float, repeat: int) -> dict:
     batch = tf.constant(x[None])
     forward_s, _ = _median_time(lambda: forward(batch).numpy(), repeat)
     predict_s, _ = _median_time(lambda: predict_array(x, SAMPLING_RATE_HZ, model), repeat)
-    return {"n_samples": n, "forward_s": forward_s, "predict_s": predict_s}
+    with tempfile.TemporaryDirectory() as tmp:  # the ONNX Runtime path picker predict takes
+        from picker.onnx_export import export_onnx
+        from picker.onnx_model import OnnxModel
+
+        onnx_model = OnnxModel(export_onnx(model, Path(tmp) / "model.onnx"))
+        onnx_forward_s, _ = _median_time(lambda: onnx_model.predict(x[None]), repeat)
+        onnx_predict_s, _ = _median_time(
+            lambda: predict_array(x, SAMPLING_RATE_HZ, onnx_model), repeat
+        )
+    return {
+        "n_samples": n,
+        "forward_s": forward_s,
+        "predict_s": predict_s,
+        "onnx_forward_s": onnx_forward_s,
+        "onnx_predict_s": onnx_predict_s,
+    }
 
 
 def main(argv=None) -> int:
@@ -314,6 +332,16 @@ def main(argv=None) -> int:
             f"{timing['predict_s']:.3f} s",
             f"{predict_rate / 1e9:.1f} GFLOP/s effective; model forward is "
             f"{pct(timing['forward_s'], timing['predict_s'])} of the time",
+        ),
+        (
+            f"model forward, ONNX Runtime, (1, {n_padded}, 3)",
+            f"{timing['onnx_forward_s']:.3f} s",
+            f"{model_flops / timing['onnx_forward_s'] / 1e9:.1f} GFLOP/s",
+        ),
+        (
+            f"predict_array, ONNX Runtime (picker predict's path), {args.seconds:g} s",
+            f"{timing['onnx_predict_s']:.3f} s",
+            f"{model_flops / timing['onnx_predict_s'] / 1e9:.1f} GFLOP/s effective",
         ),
         (f"NumPy float32 matmul {args.matmul}", f"{peak['numpy'] / 1e9:.1f} GFLOP/s", "best run"),
         (
