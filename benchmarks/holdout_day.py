@@ -158,7 +158,9 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-root", default="../shared/data", type=Path)
-    parser.add_argument("--model", default=None, help=".keras model (default: the bundled one)")
+    parser.add_argument(
+        "--model", default=None, help=".onnx or .keras model (default: the bundled one)"
+    )
     parser.add_argument(
         "--write", type=Path, help="also save the days as miniSEED + picks CSV here"
     )
@@ -168,9 +170,9 @@ def main(argv=None) -> int:
         print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
         return 0
     from picker.evaluate import format_table
-    from picker.keras_utils import load_model
+    from picker.predict import resolve_model
 
-    model = load_model(args.model)
+    model = resolve_model(args.model)  # bundled: its ONNX export, as picker predict runs it
     real = load_real(args.data_root)
     report = {}
     for region in ("ncedc", "martinique"):

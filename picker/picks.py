@@ -72,15 +72,21 @@ def find_peaks(
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-    prob = np.array(probability, dtype=np.float32).ravel()  # a copy: NaN are zeroed in place
-    np.nan_to_num(prob, copy=False, nan=0.0)
-    above = prob >= max(threshold, np.finfo(np.float32).tiny)
+    prob = np.asarray(probability, dtype=np.float32)  # no copy: a column view is fine
+    prob = prob if prob.ndim == 1 else prob.ravel()
+    above = prob >= max(threshold, np.finfo(np.float32).tiny)  # False for NaN
     if not above.any():
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    edges = np.diff(above.astype(np.int8), prepend=0, append=0)
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    # argmax within each above-threshold run, vectorised with reduceat on the run maxima
-    run_max = np.maximum.reduceat(prob, starts)[: len(starts)]
+    change = np.flatnonzero(above[1:] != above[:-1]) + 1  # first sample after each switch
+    starts = change[above[change]]
+    stops = change[~above[change]]
+    if above[0]:
+        starts = np.concatenate([[0], starts])
+    if above[-1]:
+        stops = np.concatenate([stops, [len(above)]])
+    # argmax within each above-threshold run, vectorised with reduceat on the run maxima (each
+    # reduceat segment runs to the next start; the samples after the run count as 0, NaN too)
+    run_max = np.maximum.reduceat(np.where(above, prob, 0.0), starts)[: len(starts)]
     peaks = np.empty(len(starts), np.int64)
     for i, (start, stop, top) in enumerate(zip(starts, stops, run_max, strict=True)):
         peaks[i] = start + int(np.argmax(prob[start:stop] >= top))

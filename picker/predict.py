@@ -228,37 +228,41 @@ def _infer(run, batch: np.ndarray) -> np.ndarray:
 def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     """Chunked, bounded-memory inference on one ``(n_samples, 3)`` E/N/Z array at model rate.
 
+    Chunks of equal length go through the model ``cfg.batch_size`` at a time. The next batch is
+    preprocessed (:func:`~picker.continuous.model_input`) in a helper thread while the model
+    runs the current one; both release the GIL, so they overlap on the cores.
+
     Returns:
         ``(n_samples, 3)`` float32 noise/P/S probabilities.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     rate = MODEL_SAMPLING_RATE_HZ
     run = _model_function(model)
     plan = plan_chunks(
         len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), _model_stride(model)
     )
-    out = np.zeros((len(x), 3), dtype=np.float32)
-    pending: list[tuple[int, int, int, int]] = []
-
-    def flush() -> None:
-        batch = np.stack(
-            [
-                model_input(x[a:b], rate, cfg.normalization_window_s, cfg.highpass_hz)
-                for a, b, _, _ in pending
-            ]
-        )
-        y = _infer(run, batch)
-        for (a, _, core_a, core_b), y_chunk in zip(pending, y, strict=True):
-            out[core_a:core_b] = y_chunk[core_a - a : core_b - a]
-        pending.clear()
-
+    batches: list[list[tuple[int, int, int, int]]] = []
     for entry in plan:
-        if pending and (
-            len(pending) >= cfg.batch_size or entry[1] - entry[0] != pending[0][1] - pending[0][0]
-        ):
-            flush()
-        pending.append(entry)
-    if pending:
-        flush()
+        last = batches[-1] if batches else None
+        if last and len(last) < cfg.batch_size and entry[1] - entry[0] == last[0][1] - last[0][0]:
+            last.append(entry)
+        else:
+            batches.append([entry])
+
+    def prepare(batch: list[tuple[int, int, int, int]]) -> np.ndarray:
+        chunks = np.stack([x[a:b] for a, b, _, _ in batch])
+        return model_input(chunks, rate, cfg.normalization_window_s, cfg.highpass_hz)
+
+    out = np.zeros((len(x), 3), dtype=np.float32)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(prepare, batches[0]) if batches else None
+        for i, batch in enumerate(batches):
+            inputs = upcoming.result()
+            upcoming = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
+            y = _infer(run, inputs)
+            for (a, _, core_a, core_b), y_chunk in zip(batch, y, strict=True):
+                out[core_a:core_b] = y_chunk[core_a - a : core_b - a]
     return out
 
 
