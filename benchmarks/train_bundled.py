@@ -207,13 +207,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.install:
         from picker.keras_utils import BUNDLED_MODEL, load_model, save_model
-        from picker.onnx_export import export_onnx
-        from picker.onnx_model import BUNDLED_ONNX
+        from picker.onnx_export import calibration_windows, export_onnx, quantize_int8
+        from picker.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
 
         model = load_model(args.install)
         save_model(model, BUNDLED_MODEL)
         export_onnx(model, BUNDLED_ONNX)
-        for path in (BUNDLED_MODEL, BUNDLED_ONNX):
+        quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, calibration_windows())
+        for path in (BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8):
             print(f"installed {args.install} as {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     if not args.data_root.is_dir():
@@ -232,9 +233,9 @@ def main(argv=None) -> int:
         len(hold_mq),
     )
     if args.score_only:
-        from picker.keras_utils import load_model
+        from picker.predict import resolve_model
 
-        model = load_model(args.score_only)
+        model = resolve_model(args.score_only)  # .keras on TensorFlow, .onnx on ONNX Runtime
         report = {
             "ncedc_holdout": score(model, hold_nc),
             "martinique_holdout": score(model, hold_mq),

@@ -202,3 +202,70 @@ def export_onnx(model, path: str | os.PathLike) -> Path:
     with atomic_output(path) as tmp:
         Path(tmp).write_bytes(proto.SerializeToString())
     return path
+
+
+def calibration_windows(n_windows: int = 48, n_samples: int = 6144, seed: int = 0) -> np.ndarray:
+    """Model inputs for int8 calibration: synthetic events in coloured noise, preprocessed.
+
+    Returns:
+        ``(n_windows, n_samples, 3)`` float32 after :func:`picker.continuous.model_input` (the
+        causal 1 Hz high-pass and 30 s sliding normalisation of the bundled model).
+    """
+    from picker.continuous import model_input
+    from picker.synthetic import synthetic_continuous
+
+    rng = np.random.default_rng(seed)
+    windows = []
+    while len(windows) < n_windows:
+        duration_s = n_samples / 100.0
+        snr_db = float(rng.uniform(0.0, 30.0))
+        event_s = [float(rng.uniform(5.0, duration_s - 20.0))]
+        stream, _ = synthetic_continuous(duration_s, 100.0, event_s, rng, snr_db=snr_db)
+        data = np.stack(
+            [tr.data for tr in sorted(stream, key=lambda tr: "ENZ".index(tr.stats.channel[-1]))],
+            axis=1,
+        )
+        windows.append(model_input(data[:n_samples], 100.0, 30.0, 1.0))
+    return np.stack(windows).astype(np.float32)
+
+
+def quantize_int8(source: str | os.PathLike, path: str | os.PathLike, windows: np.ndarray) -> Path:
+    """Write an int8 (QDQ, per-channel weights) version of the ONNX model ``source`` at ``path``.
+
+    Activation ranges come from running ``windows`` ``(n, n_samples, 3)`` (model inputs) through
+    the float model. The int8 model is faster on CPUs with VNNI/AMX but computes slightly
+    different probabilities: measure it before use (``benchmarks/train_bundled.py
+    --score-only MODEL.onnx``).
+    """
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"waveform": w[None]} for w in windows])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        with atomic_output(path) as out:
+            quantize_static(
+                str(prepared),
+                str(out),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+            )
+    return path

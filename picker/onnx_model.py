@@ -15,6 +15,8 @@ import numpy as np
 
 #: The bundled model's ONNX export, beside the Keras file it was exported from.
 BUNDLED_ONNX = Path(__file__).resolve().parent / "models" / "picker_default.onnx"
+#: Its int8 version (:func:`picker.onnx_export.quantize_int8`; ``picker predict --int8``).
+BUNDLED_INT8 = BUNDLED_ONNX.with_name("picker_default.int8.onnx")
 
 
 class OnnxModelError(ValueError):

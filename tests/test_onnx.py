@@ -109,3 +109,39 @@ def test_cli_predicts_with_an_onnx_model(tmp_path, rng):
         outputs[suffix] = out.read_text()
     assert outputs["onnx"] == outputs["keras"]
     assert outputs["onnx"].startswith("source,station_id,phase,time,index,probability")
+
+
+def test_bundled_int8_export_is_in_step_and_picks_like_float32(tmp_path):
+    from picker.onnx_model import BUNDLED_INT8
+
+    int8 = OnnxModel(BUNDLED_INT8)
+    assert int8.source_sha256 == weights_sha256(load_model(BUNDLED_MODEL))
+    stream, _ = synthetic_continuous(120.0, 100.0, [20.0, 70.0], np.random.default_rng(3))
+    float_picks = pr.predict_stream(stream)
+    int8_picks = pr.predict_stream(stream, int8)
+    assert [p.phase for p in int8_picks] == [p.phase for p in float_picks]
+    for a, b in zip(int8_picks, float_picks, strict=True):
+        assert abs(a.index - b.index) <= 3 and abs(a.probability - b.probability) < 0.1
+
+
+def test_quantize_a_tiny_model(tmp_path, rng):
+    from picker.onnx_export import quantize_int8
+
+    cfg = ModelConfig(filters=[4, 8], kernel_size=5, stride=4, data_format="channels_last")
+    model = randomised(build_model(cfg), rng)
+    source = export_onnx(model, tmp_path / "tiny.onnx")
+    windows = rng.normal(0, 1, (4, 512, 3)).astype(np.float32)
+    quantized = OnnxModel(quantize_int8(source, tmp_path / "tiny.int8.onnx", windows))
+    assert quantized.total_stride == 4 and quantized.source_sha256 == weights_sha256(model)
+    x = rng.normal(0, 1, (1, 512, 3)).astype(np.float32)
+    np.testing.assert_allclose(quantized.predict(x), OnnxModel(source).predict(x), atol=0.1)
+
+
+def test_cli_int8_flag(tmp_path):
+    stream, _ = synthetic_continuous(60.0, 100.0, [20.0], np.random.default_rng(5))
+    stream.write(str(tmp_path / "day.mseed"), format="MSEED")
+    out = tmp_path / "picks.csv"
+    assert main(["predict", str(tmp_path / "day.mseed"), "-o", str(out), "--int8", "--quiet"]) == 0
+    assert out.read_text().count("\n") >= 2  # header + picks
+    bad = ["predict", str(tmp_path / "day.mseed"), "-o", str(out), "--int8", "--model", "x.onnx"]
+    assert main(bad) == 2

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="DATA", help="files, folders or globs")
-    p.add_argument("--model", help=".keras model (default: the bundled model)")
+    p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
     p.add_argument(
         "--tolerance", type=float, default=0.1, help="pick time tolerance in s (default 0.1)"
     )

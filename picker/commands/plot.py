@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--model", help=".keras model (default: the bundled model)")
+    p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
     p.add_argument("--picks", metavar="PICKS.csv", help="reference picks to draw (CSV/JSON/XML)")
     p.add_argument("--start", metavar="ISO", help="span start (UTC) for continuous data")
     p.add_argument("--duration", type=float, metavar="S", help="span length in seconds")

@@ -25,7 +25,13 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
     )
-    p.add_argument("--model", help=".keras model (default: the bundled model)")
+    p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="the bundled model's int8 export: about 1.7x faster model, slightly different "
+        "numbers (hold-out F1 in picker/models/MODEL_CARD.md)",
+    )
     p.add_argument("--threshold", type=float, help="probability threshold for P and S")
     p.add_argument("--p-threshold", type=float, help="P threshold (default 0.5)")
     p.add_argument("--s-threshold", type=float, help="S threshold (default 0.5)")
@@ -205,6 +211,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     options = _predict_options(args)
     predict.check_options(**options)
+    if args.int8:
+        from picker.onnx_model import BUNDLED_INT8
+
+        if args.model:
+            raise ConfigError("--int8 picks the bundled model's int8 export; drop --model")
+        args.model = str(BUNDLED_INT8)
     if args.resume and (args.dask is not None or args.probabilities):
         raise ConfigError("--resume works without --dask and --probabilities")
     shard = _parse_shard(args.shard)
