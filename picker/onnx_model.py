@@ -45,6 +45,10 @@ class OnnxModel:
         options.intra_op_num_threads = int(threads or os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle ORT threads would spin between operators and runs, taking the cores from the
+        # thread that preprocesses the next batch meanwhile (picker.predict.run_model): without
+        # spinning a 7-day archive ran in 12.2 s instead of 15.2 s here.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(self.path), options, providers=["CPUExecutionProvider"]
