@@ -86,10 +86,19 @@ def iter_long_file(
         context_s: data read beyond each day's edges (at least the prediction's chunk context).
         stations: station ids to process (all when None).
     """
+    table = record_table(path)
     for day_start, day_end in days:
-        stream = read_obspy(
-            path, format="MSEED", starttime=day_start - context_s, endtime=day_end + context_s
-        )
+        start, end = day_start - context_s, day_end + context_s
+        if table is None:  # ObsPy's own selection: it maps the whole file while it reads
+            stream = read_obspy(path, format="MSEED", starttime=start, endtime=end)
+        else:  # only the bytes of the records that overlap the day are read
+            stream = read_obspy(
+                _day_bytes(path, table, float(start.timestamp), float(end.timestamp)),
+                format="MSEED",
+                starttime=start,
+                endtime=end,
+                name=path,
+            )
         if stations is not None:
             from picker.continuous import station_key
 
@@ -101,6 +110,81 @@ def iter_long_file(
             del result
             if box[0] is not None:
                 yield box.pop()  # no reference kept here while the caller works on it
+
+
+def record_table(path: Path):
+    """``(offsets, starts, ends, record_length)`` of the records of a fixed-record-length miniSEED file.
+
+    Times are POSIX seconds (float64) of the first and last sample, from the fixed header only
+    (BTIME, sample count, rate factor and multiplier; blockette 100 rates and time corrections
+    are ignored, which moves a record's span by far less than the context read around each day).
+    None when the file is not uniform (record length not constant, or a header that does not
+    parse), in which case ObsPy's own time selection is used.
+    """
+    import numpy as np
+    from obspy.io.mseed.util import get_record_information
+
+    try:
+        first = get_record_information(str(path))
+    except Exception:  # ObsPy raises several types for a bad header
+        return None
+    length, order = int(first["record_length"]), first["byteorder"]
+    size = path.stat().st_size
+    if length < 64 or size % length:
+        return None
+    header = np.dtype(
+        [
+            ("sequence", "V6"), ("quality", "S1"), ("skip", "V13"),
+            ("year", order + "u2"), ("doy", order + "u2"), ("hour", "u1"), ("minute", "u1"),
+            ("second", "u1"), ("unused", "u1"), ("fract", order + "u2"), ("npts", order + "u2"),
+            ("factor", order + "i2"), ("multiplier", order + "i2"), ("rest", f"V{length - 36}"),
+        ]
+    )  # fmt: skip
+    fields = ("quality", "year", "doy", "hour", "minute", "second", "fract", "npts")
+    fields += ("factor", "multiplier")
+    parts: dict[str, list] = {name: [] for name in fields}
+    with open(path, "rb") as f:  # 16 MB at a time; only the header fields are kept
+        while len(block := np.fromfile(f, dtype=header, count=max(1, (16 << 20) // length))):
+            for name in fields:
+                parts[name].append(block[name].copy())
+    h = {name: np.concatenate(values) for name, values in parts.items()}
+    if not np.isin(h["quality"], [b"D", b"R", b"Q", b"M"]).all():
+        return None
+    if not ((h["year"] >= 1900) & (h["year"] < 2200) & (h["doy"] >= 1) & (h["doy"] <= 366)).all():
+        return None
+    days = (h["year"].astype("int64") - 1970).astype("M8[Y]").astype("M8[D]").astype("int64")
+    starts = (days + h["doy"] - 1) * 86400.0 + h["hour"] * 3600.0 + h["minute"] * 60.0
+    starts += h["second"] + h["fract"] * 1e-4
+    factor, multiplier = h["factor"].astype(float), h["multiplier"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(factor > 0, factor, -1.0 / factor)
+        rate *= np.where(multiplier > 0, multiplier, -1.0 / multiplier)
+        rate = np.where((factor == 0) | (multiplier == 0), 0.0, rate)
+    duration = np.where(
+        (rate > 0) & (h["npts"] > 0), (h["npts"] - 1) / np.where(rate > 0, rate, 1.0), 0.0
+    )
+    offsets = np.arange(len(starts), dtype=np.int64) * length
+    return offsets, starts, starts + duration, length
+
+
+def _day_bytes(path: Path, table, start_s: float, end_s: float):
+    """The records of ``path`` overlapping ``[start_s, end_s]`` as one in-memory file."""
+    import io
+
+    import numpy as np
+
+    offsets, starts, ends, length = table
+    chosen = offsets[(ends >= start_s) & (starts <= end_s)]
+    out = io.BytesIO()
+    with open(path, "rb") as f:
+        # contiguous runs of chosen records are read in one go
+        breaks = np.flatnonzero(np.diff(chosen) != length) + 1
+        for run in np.split(chosen, breaks):
+            if len(run):
+                f.seek(int(run[0]))
+                out.write(f.read(int(run[-1] - run[0]) + length))
+    out.seek(0)
+    return out
 
 
 def _crop(result, day_start, day_end, first_sample_time):

@@ -90,3 +90,28 @@ def test_short_or_small_files_are_read_at_once(long_file, monkeypatch):
     monkeypatch.setattr(long_files, "LONG_FILE_BYTES", long_file.stat().st_size + 1)
     monkeypatch.setattr(long_files, "LONG_FILE_SPAN_S", 60.0)
     assert long_files.plan_days(long_file, 30.0) is None  # too small to bother
+
+
+def test_record_table_matches_obspy_headers(long_file):
+    from obspy.io.mseed.util import get_record_information
+
+    offsets, starts, ends, length = long_files.record_table(long_file)
+    assert length == 512 and len(offsets) == long_file.stat().st_size // 512
+    with open(long_file, "rb") as f:
+        for i in range(0, len(offsets), 97):
+            info = get_record_information(f, int(offsets[i]))
+            assert starts[i] == pytest.approx(info["starttime"].timestamp, abs=1e-4)
+            assert ends[i] == pytest.approx(info["endtime"].timestamp, abs=1e-4)
+
+
+def test_non_uniform_files_fall_back_to_obspy_selection(long_file, monkeypatch):
+    oracle = make_oracle()
+    _pieces(monkeypatch, on=True)
+    with_table = list(pr.iter_file(long_file, oracle))
+    monkeypatch.setattr(long_files, "record_table", lambda path: None)
+    without = list(pr.iter_file(long_file, oracle))
+    assert [(p.phase, p.index) for r in with_table for p in r.picks] == [
+        (p.phase, p.index) for r in without for p in r.picks
+    ]
+    (long_file.parent / "odd.mseed").write_bytes(long_file.read_bytes()[:-100])
+    assert long_files.record_table(long_file.parent / "odd.mseed") is None

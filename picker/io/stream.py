@@ -154,18 +154,23 @@ def _short_reason(err: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def read_obspy(path: str | os.PathLike, *, format: str | None = None, **read_options) -> Stream:
+def read_obspy(
+    path, *, format: str | None = None, name: str | os.PathLike | None = None, **read_options
+) -> Stream:
     """``obspy.read(path)``: an unreadable or empty file is an :class:`InputError` naming it.
 
     A partly corrupt file (e.g. miniSEED with a damaged or truncated record) keeps what ObsPy
     could read; ObsPy's warnings about the skipped parts become one warning naming the file.
-    ``read_options`` go to ``obspy.read`` (``headonly``, ``starttime``, ``endtime``).
+    ``path`` may also be an open binary file (e.g. ``io.BytesIO``); ``name`` is then the file
+    named in messages. ``read_options`` go to ``obspy.read`` (``headonly``, ``starttime``,
+    ``endtime``).
     """
-    path = Path(path)
+    source = path if hasattr(path, "read") else str(path)
+    path = Path(name if name is not None else (path if not hasattr(path, "read") else "<bytes>"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            stream = obspy.read(str(path), format=format, **read_options)
+            stream = obspy.read(source, format=format, **read_options)
         except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
             raise InputError(
                 f"{path}: not a waveform file ObsPy can read ({_short_reason(err)})"
