@@ -64,7 +64,7 @@ def _section_state_space(section: np.ndarray):
 
 
 @functools.lru_cache(maxsize=16)
-def _block_operators(order: int, cutoff_hz: float, sampling_rate_hz: float):
+def block_operators(order: int, cutoff_hz: float, sampling_rate_hz: float):
     """(Toeplitz T (BLOCK, BLOCK), free response O (BLOCK, order), input-to-end-state G
     (BLOCK, order), A^BLOCK (order, order), [A^(BLOCK k) for k = 0, 1, ...] while not
     negligible) of the filter, float64."""
@@ -118,7 +118,7 @@ def highpass(
     shape = x.shape
     n = shape[-1]
     series = x.reshape(-1, n)
-    toeplitz, free, to_state, a_block, terms = _block_operators(
+    toeplitz, free, to_state, a_block, terms = block_operators(
         int(order), float(cutoff_hz), float(sampling_rate_hz)
     )
     n_series, n_blocks = series.shape[0], -(-n // BLOCK)

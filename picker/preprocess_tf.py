@@ -3,7 +3,7 @@
 The training pipeline runs it on whole batches inside tf.data, where it uses every core without
 holding Python's GIL, while the NumPy window code (crops, augmentations, labels) makes the next
 batch. It computes the same numbers as the NumPy version, in float64, with the same filter
-operators (:func:`picker.highpass._block_operators`): a causal Butterworth high-pass from rest
+operators (:func:`picker.highpass.block_operators`): a causal Butterworth high-pass from rest
 after subtracting the first sample, then demeaning and division by the running standard deviation
 over a centred window cut at the ends (0 where a channel is locally constant).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from picker.highpass import BLOCK, _block_operators
+from picker.highpass import BLOCK, block_operators
 
 
 def supported(sampling_rate_hz: float, highpass_hz: float, order: int = 4) -> bool:
@@ -20,7 +20,7 @@ def supported(sampling_rate_hz: float, highpass_hz: float, order: int = 4) -> bo
     the NumPy version, whose state loop handles any decay)."""
     if highpass_hz <= 0:
         return True
-    return _block_operators(order, float(highpass_hz), float(sampling_rate_hz))[4] is not None
+    return block_operators(order, float(highpass_hz), float(sampling_rate_hz))[4] is not None
 
 
 def model_input_tf(
@@ -40,7 +40,7 @@ def model_input_tf(
 
 def _highpass_rows(rows, cutoff_hz: float, sampling_rate_hz: float, order: int):
     """Causal high-pass of each row of ``rows`` (k, n) float64, from rest."""
-    toeplitz, free, to_state, a_block, terms = _block_operators(order, cutoff_hz, sampling_rate_hz)
+    toeplitz, free, to_state, a_block, terms = block_operators(order, cutoff_hz, sampling_rate_hz)
     if terms is None:
         raise ValueError(
             f"high-pass at {cutoff_hz} Hz is too slow to decay for the TensorFlow path; "
