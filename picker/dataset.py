@@ -7,8 +7,8 @@ streamed, parsed in parallel and cached when ``data.cache`` is on.
 Each training element pairs a record with a second, independently shuffled record (the
 "other"), so event stacking works the same for every source. The per-window work (crop,
 augmentations, labels) is the NumPy code in :mod:`picker.augment` and :mod:`picker.labels`,
-run for a whole batch per ``tf.numpy_function`` call (``AUTOTUNE`` parallel batches); tf.data's
-per-element overhead was most of the cost. Normalisation (the model input preprocessing of
+run for a whole batch per ``tf.numpy_function`` call, one batch at a time (:data:`NUMPY_CALLS`);
+tf.data's per-element overhead was most of the cost. Normalisation (the model input preprocessing of
 :func:`picker.continuous.model_input`) is vectorised over the batch: the same numbers as window
 by window.
 
@@ -31,6 +31,10 @@ from picker.io import expand_inputs, guess_format, read_records
 from picker.io.base import NO_PICK, Record
 
 log = logging.getLogger(__name__)
+
+#: Batches of windows made at once by the NumPy window code. It is mostly Python, so threads
+#: take turns on the GIL: one thread made 3,200 windows/s here, two or AUTOTUNE 2,300.
+NUMPY_CALLS = 1
 
 
 def resample_record(record: Record, sampling_rate_hz: float) -> Record:
@@ -366,7 +370,7 @@ def make_training_dataset(
             lambda i, j, k: shaped(
                 *tf.numpy_function(by_index, [i, j, k], (tf.float32, y_dtype), stateful=False)
             ),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=NUMPY_CALLS,
         )
         parts.append(ds)
         weights.append(count)
@@ -383,7 +387,7 @@ def make_training_dataset(
                     _PaddedBatches(maker), [*a, k], (tf.float32, y_dtype), stateful=False
                 )
             ),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=NUMPY_CALLS,
         )
         parts.append(ds)
         weights.append(sum(_count(f) for f in tfrecord_files) / record_shard[1])
