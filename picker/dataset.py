@@ -204,9 +204,10 @@ class _RecordBatches:
     overhead was most of the pipeline's cost.
     """
 
-    def __init__(self, maker: WindowMaker, records: list[Record]):
+    def __init__(self, maker: WindowMaker, records: list[Record], normalize: bool):
         self.maker = maker
         self.records = records
+        self.normalize = normalize
 
     def __call__(self, indices, other_indices, seeds):
         windows = []
@@ -216,7 +217,7 @@ class _RecordBatches:
                 r.data, r.p_arrival_sample, r.s_arrival_sample, r.sampling_rate_hz,
                 o.data, o.p_arrival_sample, o.s_arrival_sample, o.sampling_rate_hz, seed,
             ))  # fmt: skip
-        return _stack(self.maker, windows)
+        return _stack(self.maker, windows, self.normalize)
 
 
 class _PaddedBatches:
@@ -226,8 +227,9 @@ class _PaddedBatches:
     (cyclically): another record drawn at random, without parsing a second stream.
     """
 
-    def __init__(self, maker: WindowMaker):
+    def __init__(self, maker: WindowMaker, normalize: bool):
         self.maker = maker
+        self.normalize = normalize
 
     def __call__(self, data, lengths, p, s, rate, seeds):
         n = len(seeds)
@@ -245,7 +247,7 @@ class _PaddedBatches:
             )  # fmt: skip
             for i, j in ((i, (i + 1) % n) for i in range(n))
         ]
-        return _stack(self.maker, windows)
+        return _stack(self.maker, windows, self.normalize)
 
 
 def _tf_preprocessing(cfg: Config) -> bool:
@@ -257,13 +259,13 @@ def _tf_preprocessing(cfg: Config) -> bool:
     )
 
 
-def _stack(maker: WindowMaker, windows: list) -> tuple[np.ndarray, np.ndarray]:
+def _stack(maker: WindowMaker, windows: list, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
     """(x (batch, n, 3) float32, labels) from a list of ``(x, y)`` windows.
 
-    ``x`` is normalised here unless the sliding normalisation runs as TensorFlow ops later.
+    ``x`` is normalised here when ``normalize`` (else the pipeline's TensorFlow ops do it).
     """
     x = np.stack([w[0] for w in windows])
-    if not _tf_preprocessing(maker.cfg):
+    if normalize:
         x = maker.normalize_batch(x)
     return x.astype(np.float32), np.stack([w[1] for w in windows])
 
@@ -347,6 +349,7 @@ def make_training_dataset(
     seed = cfg.data.seed + 1_000_003 * worker[0]
     sparse = cfg.train.loss == "sparse"
     maker = WindowMaker(cfg, training=True, sparse=sparse, defer_normalization=True)
+    tf_normalizes = _tf_preprocessing(cfg)  # else the batch NumPy call normalises
     n = cfg.data.window_samples
     y_dtype = tf.int32 if sparse else tf.float32
 
@@ -359,7 +362,7 @@ def make_training_dataset(
 
     parts, weights = [], []
     if records:
-        by_index = _RecordBatches(maker, records)
+        by_index = _RecordBatches(maker, records, normalize=not tf_normalizes)
         count = len(records)
 
         def indices(offset):
@@ -384,7 +387,10 @@ def make_training_dataset(
         ds = ds.padded_batch(batch, drop_remainder=True).map(
             lambda a, k: shaped(
                 *tf.numpy_function(
-                    _PaddedBatches(maker), [*a, k], (tf.float32, y_dtype), stateful=False
+                    _PaddedBatches(maker, normalize=not tf_normalizes),
+                    [*a, k],
+                    (tf.float32, y_dtype),
+                    stateful=False,
                 )
             ),
             num_parallel_calls=NUMPY_CALLS,
@@ -398,7 +404,7 @@ def make_training_dataset(
         ds = tf.data.Dataset.sample_from_datasets(
             parts, weights=[w / total for w in weights], seed=seed
         )
-    if _tf_preprocessing(cfg):  # TensorFlow ops: parallel, outside the GIL
+    if tf_normalizes:  # TensorFlow ops: parallel, outside the GIL
         from picker.preprocess_tf import model_input_tf
 
         rate, p = cfg.data.sampling_rate_hz, cfg.predict

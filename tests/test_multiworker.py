@@ -166,9 +166,9 @@ def test_training_data_is_split_between_workers(tiny_config, tmp_path, monkeypat
     seen = []
     original = dataset._RecordBatches.__init__
 
-    def spy(self, maker, records):
+    def spy(self, maker, records, **kwargs):
         seen.append([r.name for r in records])
-        original(self, maker, records)
+        original(self, maker, records, **kwargs)
 
     monkeypatch.setattr(dataset._RecordBatches, "__init__", spy)
     records = synthetic_records(5, n_samples=600, seed=3)
