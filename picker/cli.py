@@ -186,7 +186,9 @@ def _load_cli_model(path: str | None):
         raise ModelFileError(
             f"{BUNDLED_MODEL}: the bundled model is not installed; pass --model PATH.keras"
         )
-    runs_on_onnx = bundled_runs_on_onnx() if path is None else str(path).lower().endswith(".onnx")
+    from picker.onnx_model import is_onnx_path
+
+    runs_on_onnx = bundled_runs_on_onnx() if path is None else is_onnx_path(path)
     if not runs_on_onnx:
         from picker.train import setup_devices
 

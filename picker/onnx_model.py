@@ -19,6 +19,11 @@ BUNDLED_ONNX = Path(__file__).resolve().parent / "models" / "picker_default.onnx
 BUNDLED_INT8 = BUNDLED_ONNX.with_name("picker_default.int8.onnx")
 
 
+def is_onnx_path(path) -> bool:
+    """True for a ``.onnx`` file name (run by ONNX Runtime; anything else is a Keras file)."""
+    return str(path).lower().endswith(".onnx")
+
+
 class OnnxModelError(ValueError):
     """An ONNX file that is missing, unreadable or not a picker model."""
 

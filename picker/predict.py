@@ -151,9 +151,9 @@ def resolve_model(model=None):
     if model is None:
         return _bundled_model()
     if isinstance(model, str | os.PathLike):
-        if str(model).lower().endswith(".onnx"):
-            from picker.onnx_model import OnnxModel
+        from picker.onnx_model import OnnxModel, is_onnx_path
 
+        if is_onnx_path(model):
             return OnnxModel(model)
         from picker.keras_utils import load_model
 
