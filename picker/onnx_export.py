@@ -208,24 +208,32 @@ def calibration_windows(n_windows: int = 48, n_samples: int = 6144, seed: int = 
     """Model inputs for int8 calibration: synthetic events in coloured noise, preprocessed.
 
     Returns:
-        ``(n_windows, n_samples, 3)`` float32 after :func:`picker.continuous.model_input` (the
-        causal 1 Hz high-pass and 30 s sliding normalisation of the bundled model).
+        ``(n_windows, n_samples, 3)`` float32 after :func:`picker.continuous.model_input` with
+        the default prediction settings (:class:`picker.config.PredictConfig`: causal 1 Hz
+        high-pass, 30 s sliding normalisation), at 100 Hz.
     """
+    from picker.config import PredictConfig
     from picker.continuous import model_input
+    from picker.predict import MODEL_SAMPLING_RATE_HZ as rate
     from picker.synthetic import synthetic_continuous
 
+    settings = PredictConfig()
     rng = np.random.default_rng(seed)
     windows = []
     while len(windows) < n_windows:
-        duration_s = n_samples / 100.0
+        duration_s = n_samples / rate
         snr_db = float(rng.uniform(0.0, 30.0))
         event_s = [float(rng.uniform(5.0, duration_s - 20.0))]
-        stream, _ = synthetic_continuous(duration_s, 100.0, event_s, rng, snr_db=snr_db)
+        stream, _ = synthetic_continuous(duration_s, rate, event_s, rng, snr_db=snr_db)
         data = np.stack(
             [tr.data for tr in sorted(stream, key=lambda tr: "ENZ".index(tr.stats.channel[-1]))],
             axis=1,
         )
-        windows.append(model_input(data[:n_samples], 100.0, 30.0, 1.0))
+        windows.append(
+            model_input(
+                data[:n_samples], rate, settings.normalization_window_s, settings.highpass_hz
+            )
+        )
     return np.stack(windows).astype(np.float32)
 
 

@@ -165,8 +165,9 @@ def read_obspy(
     named in messages. ``read_options`` go to ``obspy.read`` (``headonly``, ``starttime``,
     ``endtime``).
     """
-    source = path if hasattr(path, "read") else str(path)
-    path = Path(name if name is not None else (path if not hasattr(path, "read") else "<bytes>"))
+    in_memory = hasattr(path, "read")
+    source = path if in_memory else str(path)
+    path = Path(name if name is not None else ("<bytes>" if in_memory else path))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
