@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from picker.keras_utils import ModelFileError
+
 #: The bundled model's ONNX export, beside the Keras file it was exported from.
 BUNDLED_ONNX = Path(__file__).resolve().parent / "models" / "picker_default.onnx"
 #: Its int8 version (:func:`picker.onnx_export.quantize_int8`; ``picker predict --int8``).
@@ -24,8 +26,8 @@ def is_onnx_path(path) -> bool:
     return str(path).lower().endswith(".onnx")
 
 
-class OnnxModelError(ValueError):
-    """An ONNX file that is missing, unreadable or not a picker model."""
+class OnnxModelError(ModelFileError):
+    """An ONNX file that is missing, unreadable or not a picker model (message names the file)."""
 
 
 class OnnxModel:

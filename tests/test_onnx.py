@@ -145,3 +145,17 @@ def test_cli_int8_flag(tmp_path):
     assert out.read_text().count("\n") >= 2  # header + picks
     bad = ["predict", str(tmp_path / "day.mseed"), "-o", str(out), "--int8", "--model", "x.onnx"]
     assert main(bad) == 2
+
+
+def test_cli_names_a_bad_onnx_model_in_one_line(tmp_path, caplog):
+    stream, _ = synthetic_continuous(30.0, 100.0, [10.0], np.random.default_rng(6))
+    stream.write(str(tmp_path / "day.mseed"), format="MSEED")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    out = tmp_path / "picks.csv"
+    for model in ("bad.onnx", "missing.onnx"):
+        caplog.clear()
+        args = ["predict", str(tmp_path / "day.mseed"), "-o", str(out), "--quiet"]
+        assert main([*args, "--model", str(tmp_path / model)]) == 1
+        (message,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert message.startswith(str(tmp_path / model)) and "\n" not in message
+    assert not out.exists()
