@@ -79,13 +79,54 @@ def noise_pool_sample(
     return np.concatenate(pieces)[:n_samples].astype(np.float32)
 
 
-def make_synthetic(n: int, pool: list[np.ndarray], seed: int) -> list[Record]:
+def random_coloured_noise(n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_samples, 3)`` unit-std noise at 100 Hz with a random spectrum: a power law
+    ``f**-a`` (a in 0-1.5) plus, half of the time, a band peak between 1 and 30 Hz (the
+    narrow-band noise of ocean-bottom and urban sites that the training stations lack)."""
+    freqs = np.maximum(np.fft.rfftfreq(n_samples, d=0.01), 0.01)
+    spectrum = freqs ** -rng.uniform(0.0, 1.5)
+    if rng.random() < 0.5:
+        centre_hz, width = np.exp(rng.uniform(np.log(1.0), np.log(30.0))), rng.uniform(0.1, 0.5)
+        band = np.exp(-0.5 * ((np.log(freqs) - np.log(centre_hz)) / width) ** 2)
+        spectrum = spectrum / spectrum[freqs >= centre_hz][0] * (1.0 + band * rng.uniform(1, 10))
+    spectrum[0] = 0.0
+    white = np.fft.rfft(rng.standard_normal((3, n_samples)), axis=1)
+    noise = np.fft.irfft(white * spectrum, n=n_samples, axis=1).T
+    std = noise.std(axis=0, keepdims=True)
+    return (noise / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def stretched_copies(records: list[Record], copies: int, seed: int) -> list[Record]:
+    """``copies`` time-stretched versions of each record, factors log-uniform in 0.7-1.4.
+
+    Stretching by f (resampling from 100 Hz to 100·f Hz and calling the result 100 Hz again)
+    scales the S−P time and the frequency content together, as a farther (f > 1) or nearer
+    (f < 1) event would; the picks are rescaled with the data.
+    """
+    from picker.dataset import resample_record
+
+    rng = np.random.default_rng(seed + 1000)
+    out = []
+    for record in records:
+        for _ in range(copies):
+            factor = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+            copy = resample_record(record, 100.0 * round(factor, 2))
+            out.append(copy.with_data(copy.data, sampling_rate_hz=100.0))
+    return out
+
+
+def make_synthetic(
+    n: int, pool: list[np.ndarray], seed: int, coloured_fraction: float = 0.0
+) -> list[Record]:
     from picker.synthetic import synthetic_window
 
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        noise = noise_pool_sample(pool, 6000, rng)
+        if rng.random() < coloured_fraction:
+            noise = random_coloured_noise(6000, rng)
+        else:
+            noise = noise_pool_sample(pool, 6000, rng)
         record = synthetic_window(
             6000,
             100.0,
@@ -183,8 +224,21 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--real-weight", type=int, default=8, help="times each real record is listed"
     )
+    parser.add_argument(
+        "--stretch", type=int, default=0, help="time-stretched copies of each real record"
+    )
+    parser.add_argument(
+        "--coloured-noise",
+        type=float,
+        default=0.0,
+        help="fraction of synthetic events in random coloured noise instead of real noise",
+    )
+    parser.add_argument(
+        "--ema-momentum", type=float, default=0.0, help="weight averaging (0 = off, e.g. 0.999)"
+    )
     parser.add_argument("--label-width", type=float, default=10.0)
     parser.add_argument("--filters", default="8,16,32,64,128")
+    parser.add_argument("--kernel-size", type=int, default=7)
     parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
     parser.add_argument("--glitch", type=float, default=0.0, help="probability of a glitch")
     parser.add_argument(
@@ -244,13 +298,21 @@ def main(argv=None) -> int:
         return 0
 
     pool = [n for n in (pre_event_noise(r) for r in train_real) if n is not None]
-    synthetic = make_synthetic(args.synthetic, pool, args.seed)
+    synthetic = make_synthetic(args.synthetic, pool, args.seed, args.coloured_noise)
     noise_records = [
         r.with_data(r.data, p_arrival_sample=-1, s_arrival_sample=-1)
         for r in train_real
         if r.p_arrival_sample < 0 and r.s_arrival_sample < 0
     ]
-    train_records = train_real * args.real_weight + synthetic + noise_records * args.real_weight
+    events = [r for r in train_real if r.p_arrival_sample >= 0 or r.s_arrival_sample >= 0]
+    stretched = stretched_copies(events, args.stretch, args.seed)
+    stretched_weight = max(1, args.real_weight // (2 * max(1, args.stretch)))
+    train_records = (
+        train_real * args.real_weight
+        + stretched * stretched_weight  # the copies together: half the originals' weight
+        + synthetic
+        + noise_records * args.real_weight
+    )
     validation = [] if args.final or args.blind else hold_nc + hold_mq
     filters = [int(f) for f in args.filters.split(",")]
     cfg = config_from_dict(
@@ -273,7 +335,7 @@ def main(argv=None) -> int:
             },
             "model": {
                 "filters": filters,
-                "kernel_size": 7,
+                "kernel_size": args.kernel_size,
                 "stride": 4,
                 "data_format": "channels_last",
             },
@@ -282,6 +344,7 @@ def main(argv=None) -> int:
                 "epochs": args.epochs,
                 "steps_per_epoch": args.steps_per_epoch,
                 "learning_rate": 0.002,
+                "ema_momentum": args.ema_momentum,
                 "class_weights": [float(w) for w in args.class_weights.split(",")],
                 "early_stopping_patience": 0,
                 "reduce_lr_patience": 3,

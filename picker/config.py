@@ -118,6 +118,7 @@ class TrainConfig:
     steps_per_epoch: int = 200
     validation_steps: int = 0  # 0 = the whole validation set
     learning_rate: float = 1e-3
+    ema_momentum: float = 0.0  # > 0: validate and keep an exponential moving average of weights
     loss: str = "categorical"
     focal_gamma: float = 2.0
     class_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
@@ -134,6 +135,8 @@ class TrainConfig:
             self, "validation_steps", "early_stopping_patience", "reduce_lr_patience", "focal_gamma"
         )
         _choice(self, "loss", ("categorical", "sparse", "focal"))
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ConfigError(f"ema_momentum must be in [0, 1), got {self.ema_momentum}")
         _choice(self, "distribute", ("auto", "none", "mirrored", "multi_worker"))
         if len(self.class_weights) != 3 or any(w < 0 for w in self.class_weights):
             raise ConfigError(

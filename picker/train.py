@@ -190,7 +190,11 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
         loss = make_loss(
             cfg.train.loss, cfg.train.class_weights, class_axis(model), cfg.train.focal_gamma
         )
-        model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=loss)
+        ema = cfg.train.ema_momentum
+        optimizer = keras.optimizers.Adam(
+            cfg.train.learning_rate, use_ema=ema > 0, ema_momentum=ema or 0.99
+        )
+        model.compile(optimizer=optimizer, loss=loss)
 
     monitor = "val_loss" if val_ds is not None else "loss"
     best_path = write_dir / "model.keras"
@@ -203,6 +207,9 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.TerminateOnNaN(),
+        # with an EMA: validation, pick metrics and the checkpoint see the averaged weights
+        # (swapped in after BackupAndRestore has saved the raw ones)
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema > 0 else []),
         *([pick_metrics] if pick_metrics else []),
         keras.callbacks.ModelCheckpoint(
             str(best_path), monitor=best_monitor, mode=best_mode, save_best_only=True

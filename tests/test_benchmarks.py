@@ -29,6 +29,7 @@ def bench():
                     "flops",
                     "compare_seisbench_runs",
                     "seisbench_phasenet",
+                    "train_bundled",
                 )
             }
         )
@@ -216,3 +217,36 @@ def test_compare_commands_and_report(bench, tmp_path):
     ]
     text = runs.report({**bench.common.machine_info()}, results, 3, "m")
     assert "| day | 0.50 | 0.50 | 1.50 |" in text
+
+
+# ----------------------------------------------------------------------------- train_bundled
+
+
+def test_stretched_copies_scale_data_and_picks_together(bench):
+    from picker.synthetic import synthetic_window
+
+    record = synthetic_window(4000, 100.0, p_sample=1000, rng=np.random.default_rng(3))
+    copies = bench.train_bundled.stretched_copies([record], 6, seed=0)
+    assert len(copies) == 6
+    for copy in copies:
+        factor = copy.n_samples / record.n_samples
+        assert 0.69 <= factor <= 1.41
+        assert copy.sampling_rate_hz == 100.0
+        assert abs(copy.p_arrival_sample - factor * record.p_arrival_sample) <= 1
+        assert abs(copy.s_arrival_sample - factor * record.s_arrival_sample) <= 1
+    assert len({c.n_samples for c in copies}) > 1  # the factors differ
+
+
+def test_random_coloured_noise_is_unit_std_and_varied(bench):
+    rng = np.random.default_rng(0)
+    draws = [bench.train_bundled.random_coloured_noise(4096, rng) for _ in range(8)]
+    for noise in draws:
+        assert noise.shape == (4096, 3) and noise.dtype == np.float32
+        np.testing.assert_allclose(noise.std(axis=0), 1.0, rtol=1e-4)
+    # spectra differ between draws: the share of power above 10 Hz is not one constant
+    high = [
+        (np.abs(np.fft.rfft(n[:, 2])) ** 2)[np.fft.rfftfreq(4096, 0.01) > 10].sum()
+        / (np.abs(np.fft.rfft(n[:, 2])) ** 2).sum()
+        for n in draws
+    ]
+    assert max(high) - min(high) > 0.2

@@ -63,3 +63,44 @@ def test_cpu_only_machine_goes_on(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="picker"):
         assert train_module.setup_devices() == []
     assert "no GPU found" in caplog.text
+
+
+def test_weight_averaging_keeps_the_averaged_weights(
+    tmp_path, npz_folder, tiny_config, monkeypatch
+):
+    import keras
+
+    from picker.keras_utils import load_model
+
+    seen = []
+    checkpoint_epoch_end = keras.callbacks.ModelCheckpoint.on_epoch_end
+
+    def record(self, epoch, logs=None):
+        # SwapEMAWeights has just put the averaged weights in the model and the raw ones in
+        # the optimizer's average slots
+        optimizer = self.model.optimizer
+        kernel = self.model.get_layer("stem_conv").kernel
+        index = [v.path for v in optimizer._trainable_variables].index(kernel.path)
+        slot = optimizer._model_variables_moving_average[index]
+        seen.append((keras.ops.convert_to_numpy(kernel), keras.ops.convert_to_numpy(slot)))
+        return checkpoint_epoch_end(self, epoch, logs)
+
+    monkeypatch.setattr(keras.callbacks.ModelCheckpoint, "on_epoch_end", record)
+    cfg = tiny_config(
+        data={"train": [str(npz_folder)], "validation": [str(npz_folder)], "batch_size": 8},
+        train={"epochs": 2, "steps_per_epoch": 6, "learning_rate": 0.01, "ema_momentum": 0.9},
+    )
+    result = train_module.train(cfg, tmp_path / "run")
+    averaged, raw = seen[0]  # after the first epoch (Keras copies the average over the raw
+    # weights at the end of the last one)
+    assert not np.allclose(averaged, raw)  # 6 steps at momentum 0.9: the average lags
+    saved = load_model(result.model_path).get_layer("stem_conv").get_weights()[0]
+    assert any(np.array_equal(saved, kernel) for kernel, _ in seen)
+    assert not any(np.array_equal(saved, raw) for _, raw in seen[:1])
+
+
+def test_ema_momentum_must_be_below_one(tiny_config):
+    from picker.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ema_momentum"):
+        tiny_config(train={"ema_momentum": 1.0})
