@@ -256,15 +256,29 @@ def main(argv=None) -> int:
         type=Path,
         help="re-save this model (no optimizer state) as the bundled model and exit",
     )
+    parser.add_argument(
+        "--operating-point",
+        default="",
+        help="with --install: P,S thresholds that become probability 0.5 in the installed "
+        "model (picker.keras_utils.shift_operating_point), e.g. 0.6,0.6",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.install:
-        from picker.keras_utils import BUNDLED_MODEL, load_model, save_model
+        from picker.keras_utils import (
+            BUNDLED_MODEL,
+            load_model,
+            save_model,
+            shift_operating_point,
+        )
         from picker.onnx_export import calibration_windows, export_onnx, quantize_int8
         from picker.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
 
         model = load_model(args.install)
+        if args.operating_point:
+            p_threshold, s_threshold = (float(t) for t in args.operating_point.split(","))
+            shift_operating_point(model, p_threshold, s_threshold)
         save_model(model, BUNDLED_MODEL)
         export_onnx(model, BUNDLED_ONNX)
         quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, calibration_windows())

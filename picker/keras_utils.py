@@ -177,3 +177,26 @@ def plot_model(model, path: str | os.PathLike) -> tuple[Path, str]:
             f"model diagram needs pydot and graphviz ({reason}); install them with "
             f"`pip install pydot` and `apt-get install graphviz`. Wrote the text summary {text_path} instead."
         )
+
+
+def shift_operating_point(model, p_threshold: float, s_threshold: float):
+    """Move a picker model's operating point: afterwards probability 0.5 means what
+    ``p_threshold`` / ``s_threshold`` meant before.
+
+    The P and S biases of the final ``logits`` layer are lowered by ``log(t / (1 - t))``, so
+    for each phase against noise (the other phase near 0, as at a pick) the new probability is
+    0.5 exactly where the old one was ``t``, and picks at 0.5 are the picks the old model made
+    at ``t``. Probabilities stay monotone in the old ones and peaks stay where they were. Use it
+    to ship a model whose F1-best thresholds on a hold-out are not 0.5, so that tools which
+    threshold at 0.5 get the best picks. Changes ``model`` in place and returns it.
+    """
+    import numpy as np
+
+    for name, t in (("p_threshold", p_threshold), ("s_threshold", s_threshold)):
+        if not 0.0 < float(t) < 1.0:
+            raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {t}")
+    logits = model.get_layer("logits")
+    kernel, bias = logits.get_weights()
+    shift = np.log([1.0, p_threshold / (1 - p_threshold), s_threshold / (1 - s_threshold)])
+    logits.set_weights([kernel, (bias - shift).astype(bias.dtype)])
+    return model

@@ -233,3 +233,28 @@ def test_export_saved_model_loads_and_predicts(tmp_path, model):
     assert got.shape == (1, 64, 3)
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert time.perf_counter() - start < 20
+
+
+def test_shift_operating_point_moves_the_half_probability_to_the_thresholds():
+    from picker.keras_utils import shift_operating_point
+
+    model = build_model(ModelConfig(filters=[4, 8], kernel_size=5, stride=4))
+    x = np.random.default_rng(0).normal(size=(2, 300, 3)).astype(np.float32)
+    before = model.predict(x, verbose=0).astype(np.float64)
+    shift_operating_point(model, 0.6, 0.7)
+    after = model.predict(x, verbose=0).astype(np.float64)
+    # softmax with the P and S logits lowered by log(t / (1 - t))
+    expected = before * np.array([1.0, 0.4 / 0.6, 0.3 / 0.7])
+    expected /= expected.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(after, expected, atol=1e-5)
+    # P against noise alone: old probability 0.6 becomes exactly 0.5
+    two_class = np.array([[0.4, 0.6, 0.0]]) * np.array([1.0, 0.4 / 0.6, 0.3 / 0.7])
+    assert two_class[0, 1] / two_class.sum() == pytest.approx(0.5)
+
+
+def test_shift_operating_point_rejects_thresholds_outside_0_1():
+    from picker.keras_utils import shift_operating_point
+
+    model = build_model(ModelConfig(filters=[4, 8], kernel_size=5, stride=4))
+    with pytest.raises(ValueError, match="s_threshold"):
+        shift_operating_point(model, 0.5, 1.0)
