@@ -83,17 +83,15 @@ def random_coloured_noise(n_samples: int, rng: np.random.Generator) -> np.ndarra
     """``(n_samples, 3)`` unit-std noise at 100 Hz with a random spectrum: a power law
     ``f**-a`` (a in 0-1.5) plus, half of the time, a band peak between 1 and 30 Hz (the
     narrow-band noise of ocean-bottom and urban sites that the training stations lack)."""
+    from picker.synthetic import noise_with_spectrum
+
     freqs = np.maximum(np.fft.rfftfreq(n_samples, d=0.01), 0.01)
     spectrum = freqs ** -rng.uniform(0.0, 1.5)
     if rng.random() < 0.5:
         centre_hz, width = np.exp(rng.uniform(np.log(1.0), np.log(30.0))), rng.uniform(0.1, 0.5)
         band = np.exp(-0.5 * ((np.log(freqs) - np.log(centre_hz)) / width) ** 2)
         spectrum = spectrum / spectrum[freqs >= centre_hz][0] * (1.0 + band * rng.uniform(1, 10))
-    spectrum[0] = 0.0
-    white = np.fft.rfft(rng.standard_normal((3, n_samples)), axis=1)
-    noise = np.fft.irfft(white * spectrum, n=n_samples, axis=1).T
-    std = noise.std(axis=0, keepdims=True)
-    return (noise / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return noise_with_spectrum(spectrum, n_samples, rng)
 
 
 def stretched_copies(records: list[Record], copies: int, seed: int) -> list[Record]:
@@ -210,6 +208,19 @@ def score(model, records: list[Record], seed: int = 7, **options) -> dict:
     }
 
 
+def _threshold_pair(text: str) -> tuple[float, float]:
+    """``"0.6,0.55"`` -> (0.6, 0.55), both strictly between 0 and 1 (an argparse type)."""
+    try:
+        p_threshold, s_threshold = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected P,S thresholds like 0.6,0.55, got {text!r}"
+        ) from None
+    if not (0 < p_threshold < 1 and 0 < s_threshold < 1):
+        raise argparse.ArgumentTypeError(f"thresholds must be between 0 and 1, got {text!r}")
+    return p_threshold, s_threshold
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -258,7 +269,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--operating-point",
-        default="",
+        type=_threshold_pair,
+        default=None,
         help="with --install: P,S thresholds that become probability 0.5 in the installed "
         "model (picker.keras_utils.shift_operating_point), e.g. 0.6,0.6",
     )
@@ -277,8 +289,7 @@ def main(argv=None) -> int:
 
         model = load_model(args.install)
         if args.operating_point:
-            p_threshold, s_threshold = (float(t) for t in args.operating_point.split(","))
-            shift_operating_point(model, p_threshold, s_threshold)
+            shift_operating_point(model, *args.operating_point)
         save_model(model, BUNDLED_MODEL)
         export_onnx(model, BUNDLED_ONNX)
         quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, calibration_windows())

@@ -144,7 +144,19 @@ def coloured_noise(n_samples: int, sampling_rate_hz: float, rng: np.random.Gener
     freqs = np.fft.rfftfreq(n_samples, d=1.0 / sampling_rate_hz)
     f = np.maximum(freqs, freqs[1] if len(freqs) > 1 else 1.0)
     microseism = np.exp(-0.5 * ((np.log(f) - np.log(0.2)) / 0.5) ** 2) * 5.0
-    spectrum = microseism + 1.0 / np.sqrt(f)
+    return noise_with_spectrum(microseism + 1.0 / np.sqrt(f), n_samples, rng)
+
+
+def noise_with_spectrum(
+    amplitude: np.ndarray, n_samples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """3-component Gaussian noise ``(n_samples, 3)`` float32 with unit std per component.
+
+    Args:
+        amplitude: amplitude spectrum on the grid ``np.fft.rfftfreq(n_samples, ...)``; the
+            zero-frequency term is ignored (zero mean).
+    """
+    spectrum = np.array(amplitude, dtype=np.float64)
     spectrum[0] = 0.0
     white = np.fft.rfft(rng.standard_normal((3, n_samples)), axis=1)
     noise = np.fft.irfft(white * spectrum, n=n_samples, axis=1).T

@@ -250,3 +250,12 @@ def test_random_coloured_noise_is_unit_std_and_varied(bench):
         for n in draws
     ]
     assert max(high) - min(high) > 0.2
+
+
+def test_operating_point_option_is_checked(bench):
+    import argparse
+
+    assert bench.train_bundled._threshold_pair("0.6,0.55") == (0.6, 0.55)
+    for bad in ("0.6", "0.6,x", "0.6,1.0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.train_bundled._threshold_pair(bad)
