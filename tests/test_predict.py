@@ -213,6 +213,12 @@ def test_sliding_normalize_matches_a_brute_force_window():
         expected = (x[i, 0] - window.mean()) / window.std()
         assert out[i, 0] == pytest.approx(expected, rel=1e-4)
     assert np.all(out[:, 1] == 0) and out.dtype == np.float32
+    for n, width in ((30, 51), (51, 51), (52, 51), (1, 5)):  # windows cut at both ends
+        out = sliding_normalize(x[:n], width)
+        for i in range(n):
+            window = x[max(i - width // 2, 0) : min(i + width // 2 + 1, n), 0]
+            expected = (x[i, 0] - window.mean()) / window.std() if len(window) > 1 else 0.0
+            assert out[i, 0] == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert np.all(sliding_normalize(np.zeros((50, 3)), 11) == 0)
     big = np.zeros((1000, 3))
     big[:300, 2] = rng.normal(0, 1e6, 300)  # locally quiet after a loud stretch: exact zeros
