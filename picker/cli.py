@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``picker`` with ``argv`` (``sys.argv[1:]`` when None) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _reuse_freed_memory()
     _setup_logging(getattr(args, "quiet", False))
     if not getattr(args, "command", None):
         parser.print_help()
@@ -47,6 +48,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+
+
+def _reuse_freed_memory() -> None:
+    """Let the C heap keep freed blocks for reuse instead of handing them back (glibc only).
+
+    The preprocessing allocates and frees float64 temporaries of a few MB per chunk. By default
+    glibc maps such blocks fresh each time and the kernel zero-fills every page again: 1.7 of
+    the 4.5 ms per 10-minute chunk were page faults here. With blocks under 32 MiB kept in the
+    heap the same memory is reused. Elsewhere (no ``mallopt``) nothing changes.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 256 << 20)
 
 
 def build_parser() -> argparse.ArgumentParser:
