@@ -228,17 +228,22 @@ def _infer(run, batch: np.ndarray) -> np.ndarray:
 def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     """Chunked, bounded-memory inference on one ``(n_samples, 3)`` E/N/Z array at model rate.
 
-    Chunks of equal length go through the model ``cfg.batch_size`` at a time. The next batch is
-    preprocessed (:func:`~picker.continuous.model_input`) in a helper thread while the model
-    runs the current one; both release the GIL, so they overlap on the cores.
+    Chunks of equal length go through the model ``cfg.batch_size`` at a time, each batch
+    preprocessed with :func:`~picker.continuous.model_input` first. Both release the GIL, so
+    threads overlap on the cores:
 
-    Returns:
-        ``(n_samples, 3)`` float32 noise/P/S probabilities.
+    - ONNX models, two or more batches: ``os.cpu_count()`` threads each preprocess a batch and
+      run it on a single-threaded session (:meth:`~picker.onnx_model.OnnxModel.predict_single_threaded`);
+      no thread waits for another and each core keeps its batch in its own cache.
+    - Otherwise (Keras models, or a single batch): the next batch is preprocessed in a helper
+      thread while the model runs the current one on its own threads.
+
+    At most ``2 * threads`` batches are in flight. Returns ``(n_samples, 3)`` float32
+    noise/P/S probabilities.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from picker.onnx_model import OnnxModel
 
     rate = MODEL_SAMPLING_RATE_HZ
-    run = _model_function(model)
     plan = plan_chunks(
         len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), _model_stride(model)
     )
@@ -254,16 +259,48 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
         chunks = np.stack([x[a:b] for a, b, _, _ in batch])
         return model_input(chunks, rate, cfg.normalization_window_s, cfg.highpass_hz)
 
+    workers = os.cpu_count() or 1
+    if isinstance(model, OnnxModel) and len(batches) > 1 and workers > 1:
+        outputs = _ordered_map(
+            lambda batch: model.predict_single_threaded(prepare(batch)), batches, workers
+        )
+    else:
+        outputs = _prepared_ahead(_model_function(model), prepare, batches)
     out = np.zeros((len(x), 3), dtype=np.float32)
+    for batch, y in zip(batches, outputs, strict=True):
+        for (a, _, core_a, core_b), y_chunk in zip(batch, y, strict=True):
+            out[core_a:core_b] = y_chunk[core_a - a : core_b - a]
+    return out
+
+
+def _ordered_map(function, items: list, workers: int) -> Iterator:
+    """``function(item)`` for each item, computed by ``workers`` threads, yielded in order.
+
+    At most ``2 * workers`` results exist at once (bounded memory).
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+        for item in items:
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+            pending.append(pool.submit(function, item))
+        while pending:
+            yield pending.popleft().result()
+
+
+def _prepared_ahead(run, prepare, batches: list) -> Iterator[np.ndarray]:
+    """``run(prepare(batch))`` for each batch; the next batch is prepared in a helper thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(prepare, batches[0]) if batches else None
-        for i, batch in enumerate(batches):
+        for i in range(len(batches)):
             inputs = upcoming.result()
             upcoming = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
-            y = _infer(run, inputs)
-            for (a, _, core_a, core_b), y_chunk in zip(batch, y, strict=True):
-                out[core_a:core_b] = y_chunk[core_a - a : core_b - a]
-    return out
+            yield _infer(run, inputs)
 
 
 # ----------------------------------------------------------------------------- arrays

@@ -159,3 +159,23 @@ def test_cli_names_a_bad_onnx_model_in_one_line(tmp_path, caplog):
         (message,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
         assert message.startswith(str(tmp_path / model)) and "\n" not in message
     assert not out.exists()
+
+
+def test_parallel_onnx_batches_give_the_serial_probabilities(monkeypatch):
+    """Several batches run on one single-threaded session per core (run_model): the same
+    probabilities as the helper-thread path, to float32 round-off, and the same picks."""
+    stream, _ = synthetic_continuous(600.0, 100.0, [100.0, 350.0], np.random.default_rng(5))
+    x = np.stack([tr.data for tr in stream], axis=1).astype(np.float32)
+    model = OnnxModel(BUNDLED_ONNX)
+    calls = []
+    single = model.predict_single_threaded
+    monkeypatch.setattr(model, "predict_single_threaded", lambda b: calls.append(1) or single(b))
+    options = dict(chunk_s=60.0, batch_size=2, return_probabilities=True)
+    picks, parallel = pr.predict_array(x, 100.0, model, **options)
+    assert len(calls) >= 5 and len(picks) >= 2  # 10 chunks of about 60 s, two per batch
+    monkeypatch.setattr(pr.os, "cpu_count", lambda: 1)  # one core: the helper-thread path
+    n_calls = len(calls)
+    serial_picks, serial = pr.predict_array(x, 100.0, model, **options)
+    assert len(calls) == n_calls
+    np.testing.assert_allclose(parallel, serial, atol=1e-6)  # 1 vs 2 ORT threads: round-off
+    assert [(p.phase, p.index) for p in serial_picks] == [(p.phase, p.index) for p in picks]
