@@ -158,14 +158,16 @@ class PredictConfig:
     min_pick_distance_s: float = 0.5
     chunk_s: float = 600.0
     context_s: float = 30.0
-    batch_size: int = 4
+    batch_size: int | None = None  # None: 1 for ONNX models, 4 for Keras models
     normalization_window_s: float = 30.0
     highpass_hz: float = 1.0
 
     def validate(self) -> None:
         _non_negative(self, "highpass_hz")
         _fraction(self, "p_threshold", "s_threshold")
-        _positive(self, "chunk_s", "batch_size", "normalization_window_s")
+        _positive(self, "chunk_s", "normalization_window_s")
+        if self.batch_size is not None:
+            _positive(self, "batch_size")
         _non_negative(self, "min_pick_distance_s", "context_s")
 
 
