@@ -111,6 +111,7 @@ def iter_stations(
         key = station_key(trace)
         if only is None or key in only:
             groups.setdefault(key, []).append(trace)
+    trace = None  # the loop variable would keep the last trace's samples alive
     checked = [(key, *_check_group(key, traces)) for key, traces in sorted(groups.items())]
     del groups
     for i in range(len(checked)):

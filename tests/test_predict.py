@@ -385,3 +385,20 @@ def test_lazy_exports_and_light_import():
     assert picker.predict_stream is pr.predict_stream and picker.predict_array is pr.predict_array
     code = "import sys, picker, picker.predict; assert 'tensorflow' not in sys.modules, 'tf'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_consumed_traces_are_freed_once_their_station_is_built():
+    """iter_stations(consume=True) keeps no raw samples alive while the caller works."""
+    import gc
+    import weakref
+
+    from picker.continuous import iter_stations
+
+    stream, _ = synthetic_continuous(60.0, 100.0, [20.0], np.random.default_rng(2))
+    samples = [weakref.ref(tr.data) for tr in stream]
+    stations = iter_stations(stream, consume=True)
+    station = next(stations)
+    del stream
+    gc.collect()
+    assert station.data.shape == (6000, 3)
+    assert [ref() is None for ref in samples] == [True, True, True]
