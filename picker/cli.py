@@ -28,7 +28,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``picker`` with ``argv`` (``sys.argv[1:]`` when None) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _reuse_freed_memory()
     _setup_logging(getattr(args, "quiet", False))
     if not getattr(args, "command", None):
         parser.print_help()
@@ -50,13 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _reuse_freed_memory() -> None:
+def reuse_freed_memory() -> None:
     """Let the C heap keep freed blocks for reuse instead of handing them back (glibc only).
 
     The preprocessing allocates and frees float64 temporaries of a few MB per chunk. By default
     glibc maps such blocks fresh each time and the kernel zero-fills every page again: 1.7 of
     the 4.5 ms per 10-minute chunk were page faults here. With blocks under 32 MiB kept in the
-    heap the same memory is reused. Elsewhere (no ``mallopt``) nothing changes.
+    heap the same memory is reused. Elsewhere (no ``mallopt``) nothing changes. Called by
+    ``picker predict`` (the setting is process-wide).
     """
     import ctypes
 

@@ -233,3 +233,17 @@ def test_progress_line_only_on_a_terminal(capsys):
     quiet = _Progress(3, enabled=False)
     quiet.show("x")
     assert capsys.readouterr().err == ""
+
+
+def test_reuse_freed_memory_is_harmless_without_mallopt(monkeypatch):
+    """The glibc heap setting of ``picker predict`` is skipped where ``mallopt`` is missing."""
+    import ctypes
+
+    from picker import cli
+
+    class NoMallopt:
+        def __init__(self, name):
+            pass
+
+    monkeypatch.setattr(ctypes, "CDLL", NoMallopt)
+    cli.reuse_freed_memory()  # no AttributeError

@@ -209,6 +209,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from picker.journal import Journal
     from picker.picks import write_picks
 
+    cli.reuse_freed_memory()
+
     options = _predict_options(args)
     predict.check_options(**options)
     if args.int8:
