@@ -227,6 +227,11 @@ def _infer(run, batch: np.ndarray) -> np.ndarray:
     return np.asarray(run(batch))
 
 
+#: At most this many batches run at once (each holds its chunk's input and activations, tens of
+#: MB): a 64-core node does not multiply one process's memory by 64.
+MAX_WORKERS = 8
+
+
 def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     """Chunked, bounded-memory inference on one ``(n_samples, 3)`` E/N/Z array at model rate.
 
@@ -234,8 +239,8 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     preprocessed with :func:`~picker.continuous.model_input` first. Both release the GIL, so
     threads overlap on the cores:
 
-    - ONNX models on several cores: ``os.cpu_count()`` threads each preprocess a batch and run
-      it on a single-threaded session
+    - ONNX models on several cores: one thread per usable core (at most :data:`MAX_WORKERS`)
+      preprocesses a batch and runs it on a single-threaded session
       (:meth:`~picker.onnx_model.OnnxModel.predict_single_threaded`), so no thread waits for
       another and each core keeps its batch in its own cache. Default batch: 1 chunk (a
       7-day archive took 15.0 s with 1 chunk per call, 15.2 s with 4, and 100 MB less memory).
@@ -245,13 +250,13 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     At most ``2 * threads`` batches are in flight. Returns ``(n_samples, 3)`` float32
     noise/P/S probabilities.
     """
-    from picker.onnx_model import OnnxModel
+    from picker.onnx_model import OnnxModel, usable_cores
 
     rate = MODEL_SAMPLING_RATE_HZ
     plan = plan_chunks(
         len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), _model_stride(model)
     )
-    workers = os.cpu_count() or 1
+    workers = min(usable_cores(), MAX_WORKERS)
     parallel = isinstance(model, OnnxModel) and workers > 1
     batch_size = cfg.batch_size or (1 if parallel else 4)
     batches: list[list[tuple[int, int, int, int]]] = []

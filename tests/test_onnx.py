@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from picker import onnx_model
 from picker import predict as pr
 from picker.cli import main
 from picker.config import ModelConfig
@@ -173,7 +174,7 @@ def test_parallel_onnx_batches_give_the_serial_probabilities(monkeypatch):
     options = dict(chunk_s=60.0, batch_size=2, return_probabilities=True)
     picks, parallel = pr.predict_array(x, 100.0, model, **options)
     assert len(calls) >= 5 and len(picks) >= 2  # 10 chunks of about 60 s, two per batch
-    monkeypatch.setattr(pr.os, "cpu_count", lambda: 1)  # one core: the helper-thread path
+    monkeypatch.setattr(onnx_model, "usable_cores", lambda: 1)  # one core: helper-thread path
     n_calls = len(calls)
     serial_picks, serial = pr.predict_array(x, 100.0, model, **options)
     assert len(calls) == n_calls
