@@ -251,6 +251,12 @@ def main(argv=None) -> int:
     parser.add_argument("--filters", default="8,16,32,64,128")
     parser.add_argument("--kernel-size", type=int, default=7)
     parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
+    parser.add_argument(
+        "--vertical-only",
+        type=float,
+        default=0.0,
+        help="probability of zeroing E and N of a training window (vertical-only station)",
+    )
     parser.add_argument("--glitch", type=float, default=0.0, help="probability of a glitch")
     parser.add_argument(
         "--final", action="store_true", help="train on every station (shipped model)"
@@ -354,6 +360,7 @@ def main(argv=None) -> int:
                 "scale_amplitude": 0.5,
                 "flip_polarity": 0.5,
                 "drop_channels": 0.3,
+                "vertical_only": args.vertical_only,
                 "gaussian_noise": 0.3,
                 "gap": 0.05,
                 "glitch": args.glitch,

@@ -21,8 +21,8 @@ Pipeline
 --------
 :func:`random_crop` picks the training window, :func:`augment_window` applies the random
 augmentations with the probabilities of a plain mapping (keys and defaults in
-:data:`DEFAULT_AUGMENT`) in the order stack -> scale -> polarity -> channel drop -> noise -> gap,
-and :func:`normalize` (not part of ``augment_window``) comes last.
+:data:`DEFAULT_AUGMENT`) in the order stack -> scale -> polarity -> channel drop -> vertical only -> noise -> gap
+-> glitch, and :func:`normalize` (not part of ``augment_window``) comes last.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
         "scale_per_channel": False,  # one factor per channel instead of one for all
         "p_flip": 0.0,  # probability of a polarity flip
         "p_drop": 0.0,  # probability of zeroing channels
+        "p_vertical_only": 0.0,  # probability of zeroing E and N (a vertical-only station)
         "drop_max_channels": 2,  # 1 or 2
         "p_noise": 0.0,  # probability of adding Gaussian noise
         "noise_snr_db_range": (0.0, 30.0),  # 20 log10(std(x) / std(noise)) per channel, uniform
@@ -61,7 +62,16 @@ DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
 )
 """Keys accepted by :func:`augment_window` and their defaults (every augmentation off)."""
 
-_PROBABILITY_KEYS = ("p_stack", "p_scale", "p_flip", "p_drop", "p_noise", "p_gap", "p_glitch")
+_PROBABILITY_KEYS = (
+    "p_stack",
+    "p_scale",
+    "p_flip",
+    "p_drop",
+    "p_vertical_only",
+    "p_noise",
+    "p_gap",
+    "p_glitch",
+)
 _TWO_PI = np.float32(2.0 * np.pi)
 _REAL = (int, float, np.integer, np.floating)
 
@@ -263,6 +273,21 @@ def drop_channels(x, rng: np.random.Generator, max_dropped: int = 2) -> np.ndarr
         k = int(rng.integers(1, most + 1))
         for column in live[np.argsort(rng.random(live.size))[:k]]:  # <= 2 columns
             y[:, column] = 0.0
+    return y
+
+
+def keep_vertical(x) -> np.ndarray:
+    """Zero E and N (columns 0 and 1) when Z is not all zero: a vertical-only station.
+
+    Args:
+        x: ``(n_samples, 3)``, columns E, N, Z.
+
+    Returns:
+        ``(n_samples, 3)`` float32; a copy of ``x`` when its Z column is all zero.
+    """
+    y = _check_window(x).copy()
+    if np.any(y[:, 2]):
+        y[:, :2] = 0.0
     return y
 
 
@@ -550,10 +575,11 @@ def augment_window(
     other_picks=None,
 ) -> tuple[np.ndarray, Picks]:
     """Apply each augmentation with its probability, in the order stack -> scale -> polarity ->
-    channel drop -> noise -> gap -> glitch. Normalisation is not included.
+    channel drop -> vertical only -> noise -> gap -> glitch. Normalisation is not included.
 
     Seven uniforms are drawn on every call (one per augmentation), so the random stream does not
-    depend on which augmentations fire. Stacking needs ``other``; without it ``p_stack`` is
+    depend on which augmentations fire; an eighth only when ``p_vertical_only`` is not 0 (after
+    the channel drop), so configurations without it keep their stream. Stacking needs ``other``; without it ``p_stack`` is
     ignored.
 
     Args:
@@ -594,6 +620,8 @@ def augment_window(
         y = flip_polarity(y)
     if u[3] < cfg["p_drop"]:
         y = drop_channels(y, rng, cfg["drop_max_channels"])
+    if cfg["p_vertical_only"] and rng.random() < cfg["p_vertical_only"]:
+        y = keep_vertical(y)
     if u[4] < cfg["p_noise"]:
         y = add_gaussian_noise(y, rng, cfg["noise_snr_db_range"])
     if u[5] < cfg["p_gap"]:

@@ -81,6 +81,7 @@ class AugmentConfig:
     scale_amplitude: float = 0.5
     flip_polarity: float = 0.5
     drop_channels: float = 0.2
+    vertical_only: float = 0.0
     gaussian_noise: float = 0.3
     gap: float = 0.05
     glitch: float = 0.0
@@ -119,6 +120,7 @@ class TrainConfig:
     validation_steps: int = 0  # 0 = the whole validation set
     learning_rate: float = 1e-3
     ema_momentum: float = 0.0  # > 0: validate and keep an exponential moving average of weights
+    initial_weights: str = ""  # fine-tune: a .keras model of the same architecture, or "bundled"
     loss: str = "categorical"
     focal_gamma: float = 2.0
     class_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])

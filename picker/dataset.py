@@ -132,6 +132,7 @@ class WindowMaker:
             "p_scale": cfg.augment.scale_amplitude,
             "p_flip": cfg.augment.flip_polarity,
             "p_drop": cfg.augment.drop_channels,
+            "p_vertical_only": cfg.augment.vertical_only,
             "p_noise": cfg.augment.gaussian_noise,
             "p_gap": cfg.augment.gap,
             "p_glitch": cfg.augment.glitch,

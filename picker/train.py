@@ -32,7 +32,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from picker.config import Config
+from picker.config import Config, ConfigError
 from picker.io.base import Record
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,28 @@ def train(
             shutil.rmtree(write_dir, ignore_errors=True)
 
 
+def _load_initial_weights(model, source: str) -> None:
+    """Start from the weights of the model at ``source`` (a ``.keras`` path, or ``"bundled"``).
+
+    Raises:
+        ConfigError: the file is missing or its layers do not match ``model``'s shapes.
+    """
+    from picker.keras_utils import load_model
+
+    path = None if source == "bundled" else Path(source)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"train.initial_weights: {source} does not exist")
+    weights = load_model(path).get_weights()
+    expected = [tuple(w.shape) for w in model.get_weights()]
+    if [tuple(w.shape) for w in weights] != expected:
+        raise ConfigError(
+            f"train.initial_weights: {source} has a different architecture than the config's "
+            "model (filters, kernel_size, stride and depth must match)"
+        )
+    model.set_weights(weights)
+    log.info("starting from the weights of %s", source)
+
+
 def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, validation_records):
     """Build, compile and fit the model; checkpoints and logs go to ``write_dir``."""
     import keras
@@ -187,6 +209,8 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
     )
     with strategy.scope():
         model = build_model(cfg.model)
+        if cfg.train.initial_weights:
+            _load_initial_weights(model, cfg.train.initial_weights)
         loss = make_loss(
             cfg.train.loss, cfg.train.class_weights, class_axis(model), cfg.train.focal_gamma
         )

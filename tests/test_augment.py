@@ -16,6 +16,7 @@ from picker.augment import (
     check_augment_config,
     drop_channels,
     flip_polarity,
+    keep_vertical,
     normalize,
     random_crop,
     scale_amplitude,
@@ -165,6 +166,30 @@ def test_drop_channels_keeps_last_live_channel():
     for seed in range(10):
         y = drop_channels(x, np.random.default_rng(seed))
         assert sum(y[:, c].any() for c in range(3)) == 1
+
+
+def test_keep_vertical_zeroes_e_and_n_unless_z_is_dead():
+    x = window()
+    y = keep_vertical(x)
+    assert not y[:, :2].any()
+    np.testing.assert_array_equal(y[:, 2], x[:, 2])
+    x[:, 2] = 0.0  # horizontals only: nothing to keep, unchanged
+    np.testing.assert_array_equal(keep_vertical(x), x)
+
+
+def test_vertical_only_probability_and_unchanged_stream_when_off():
+    x = window()
+    rng = np.random.default_rng(3)
+    vertical = [
+        not augment_window(x, (100, 300), rng, {"p_vertical_only": 0.4})[0][:, :2].any()
+        for _ in range(500)
+    ]
+    assert 0.33 < np.mean(vertical) < 0.47
+    # off (the default): the same draws as before the option existed (seven per call)
+    a, b = np.random.default_rng(4), np.random.default_rng(4)
+    augment_window(x, (100, 300), a, {"p_vertical_only": 0.0})
+    b.random(7)
+    assert a.random() == b.random()
 
 
 @pytest.mark.parametrize("bad", [0, 3, 1.5])

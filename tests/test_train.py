@@ -104,3 +104,57 @@ def test_ema_momentum_must_be_below_one(tiny_config):
 
     with pytest.raises(ConfigError, match="ema_momentum"):
         tiny_config(train={"ema_momentum": 1.0})
+
+
+def test_fine_tuning_starts_from_the_initial_weights(tmp_path, npz_folder, tiny_config):
+    from picker.keras_utils import load_model
+
+    data = {"train": [str(npz_folder)], "batch_size": 8}
+    first = train_module.train(
+        tiny_config(data=data, train={"epochs": 1, "steps_per_epoch": 2}), tmp_path / "first"
+    )
+    start = load_model(first.model_path).get_layer("stem_conv").get_weights()[0]
+    # one step at a tiny learning rate: the fine-tuned weights stay next to the initial ones
+    tuned = train_module.train(
+        tiny_config(
+            data=data,
+            train={
+                "epochs": 1,
+                "steps_per_epoch": 1,
+                "learning_rate": 1e-7,
+                "seed": 5,
+                "initial_weights": str(first.model_path),
+            },
+        ),
+        tmp_path / "tuned",
+    )
+    after = load_model(tuned.model_path).get_layer("stem_conv").get_weights()[0]
+    np.testing.assert_allclose(after, start, atol=1e-5)
+    fresh = train_module.train(
+        tiny_config(data=data, train={"epochs": 1, "steps_per_epoch": 1, "seed": 5}),
+        tmp_path / "fresh",
+    )
+    assert not np.allclose(
+        load_model(fresh.model_path).get_layer("stem_conv").get_weights()[0], start, atol=1e-3
+    )
+
+
+def test_initial_weights_of_another_architecture_are_refused(tmp_path, npz_folder, tiny_config):
+    from picker.config import ConfigError
+
+    data = {"train": [str(npz_folder)], "batch_size": 8}
+    first = train_module.train(
+        tiny_config(data=data, train={"epochs": 1, "steps_per_epoch": 1}), tmp_path / "first"
+    )
+    other = tiny_config(
+        data=data,
+        model={"filters": [4, 8]},
+        train={"epochs": 1, "steps_per_epoch": 1, "initial_weights": str(first.model_path)},
+    )
+    with pytest.raises(ConfigError, match="different architecture"):
+        train_module.train(other, tmp_path / "other")
+    missing = tiny_config(
+        data=data, train={"epochs": 1, "initial_weights": str(tmp_path / "nope.keras")}
+    )
+    with pytest.raises(ConfigError, match="nope.keras does not exist"):
+        train_module.train(missing, tmp_path / "missing")
