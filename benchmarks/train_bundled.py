@@ -247,6 +247,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--ema-momentum", type=float, default=0.0, help="weight averaging (0 = off, e.g. 0.999)"
     )
+    parser.add_argument(
+        "--init", default="", help="fine-tune: start from this .keras model (train.initial_weights)"
+    )
+    parser.add_argument("--learning-rate", type=float, default=0.002)
     parser.add_argument("--label-width", type=float, default=10.0)
     parser.add_argument("--filters", default="8,16,32,64,128")
     parser.add_argument("--kernel-size", type=int, default=7)
@@ -375,7 +379,8 @@ def main(argv=None) -> int:
                 "output_dir": str(args.output),
                 "epochs": args.epochs,
                 "steps_per_epoch": args.steps_per_epoch,
-                "learning_rate": 0.002,
+                "learning_rate": args.learning_rate,
+                "initial_weights": args.init,
                 "ema_momentum": args.ema_momentum,
                 "class_weights": [float(w) for w in args.class_weights.split(",")],
                 "early_stopping_patience": 0,
