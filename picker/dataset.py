@@ -29,6 +29,7 @@ from picker import augment, labels
 from picker.config import Config, ConfigError
 from picker.io import expand_inputs, guess_format, read_records
 from picker.io.base import NO_PICK, Record
+from picker.normalize import normalize as normalize_window
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class WindowMaker:
             return model_input(
                 x, self.cfg.data.sampling_rate_hz, p.normalization_window_s, p.highpass_hz
             )
-        return augment.normalize(x, self.cfg.data.normalization).astype(np.float32)
+        return normalize_window(x, self.cfg.data.normalization).astype(np.float32)
 
     def normalize_batch(self, x: np.ndarray) -> np.ndarray:
         """:meth:`normalize` of every window of a ``(batch, window_samples, 3)`` batch."""

@@ -17,13 +17,13 @@ from picker.augment import (
     drop_channels,
     flip_polarity,
     keep_vertical,
-    normalize,
     random_crop,
     scale_amplitude,
     shift_picks,
     stack_event,
 )
 from picker.labels import make_labels
+from picker.normalize import normalize
 
 N = 1000
 ALL_ON = {key: 1.0 for key in ("p_stack", "p_scale", "p_flip", "p_drop", "p_noise", "p_gap")}
