@@ -27,6 +27,7 @@ def bench():
                     "common",
                     "continuous_day",
                     "flops",
+                    "holdout_day",
                     "compare_seisbench_runs",
                     "seisbench_phasenet",
                     "train_bundled",
@@ -259,3 +260,33 @@ def test_operating_point_option_is_checked(bench):
     for bad in ("0.6", "0.6,x", "0.6,1.0"):
         with pytest.raises(argparse.ArgumentTypeError):
             bench.train_bundled._threshold_pair(bad)
+
+
+def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
+    from picker.synthetic import synthetic_window
+
+    hd = bench.holdout_day
+    monkeypatch.setattr(hd, "DAY_S", 1800.0)  # a short "day": 6 slots of 300 s
+    rng = np.random.default_rng(5)
+    records = []
+    for k in range(6):
+        r = synthetic_window(12000, 100.0, p_sample=4000, rng=rng, snr_db=30.0)
+        # an unlabelled "aftershock" 40 s after P: a 1000-sigma spike the cut must leave out
+        r.data[8000, :] += 1000.0 * r.data[:3000].std(axis=0)
+        if k % 2:
+            r.data[:, :2] = 0.0  # vertical-only station
+        records.append(r)
+    day, refs = hd.build_day(records, seed=0)
+    assert day.shape == (180_000, 3)
+    assert len(refs["P"]) == 6 and len(refs["S"]) == sum(r.s_arrival_sample > 0 for r in records)
+    for t in refs["P"]:  # each reference P is the onset of an event in the day
+        i = round(t * 100)
+        before, after = day[i - 150 : i - 10, 2].std(), day[i : i + 140, 2].std()
+        assert after > 5 * before
+    assert np.abs(day).max() < 200  # no spike: the cut ends 10 s after S
+    whole, _ = hd.build_day(records, seed=0, whole=True)
+    assert np.abs(whole).max() > 500
+    # three-component events first: the horizontals are live in the first half only (after
+    # the cross-fade from the slot before)
+    horizontal = np.abs(day[:, 0]).reshape(6, -1)[:, hd.FADE :].max(axis=1) > 0
+    assert horizontal.tolist() == [True, True, True, False, False, False]
