@@ -251,6 +251,9 @@ def main(argv=None) -> int:
         "--init", default="", help="fine-tune: start from this .keras model (train.initial_weights)"
     )
     parser.add_argument("--learning-rate", type=float, default=0.002)
+    parser.add_argument(
+        "--validation-crops", type=int, default=1, help="fixed crops per validation record"
+    )
     parser.add_argument("--label-width", type=float, default=10.0)
     parser.add_argument("--filters", default="8,16,32,64,128")
     parser.add_argument("--kernel-size", type=int, default=7)
@@ -356,6 +359,7 @@ def main(argv=None) -> int:
                 "window_samples": WINDOW,
                 "batch_size": 32,
                 "noise_window_fraction": 0.15,
+                "validation_crops": args.validation_crops,
                 "seed": args.seed,
             },
             "labels": {"shape": "gaussian", "width_samples": args.label_width},

@@ -44,13 +44,14 @@ class DataConfig:
     shuffle_buffer: int = 1000
     cache: bool = True
     noise_window_fraction: float = 0.1
+    validation_crops: int = 1
     normalization: str = "sliding"
     npz_layout: str = "auto"
     npz_component_order: str = ""
     seed: int = 0
 
     def validate(self) -> None:
-        _positive(self, "sampling_rate_hz", "window_samples", "batch_size")
+        _positive(self, "sampling_rate_hz", "window_samples", "batch_size", "validation_crops")
         _non_negative(self, "shuffle_buffer")
         _fraction(self, "noise_window_fraction")
         _choice(self, "normalization", ("std", "peak", "sliding"))

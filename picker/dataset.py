@@ -424,7 +424,8 @@ def make_training_dataset(
 def make_validation_arrays(
     paths: Sequence[str], cfg: Config, records: Sequence[Record] = ()
 ) -> tuple[np.ndarray, np.ndarray, list[Record]]:
-    """Fixed validation windows: one crop per record (same crop every call), no augmentation.
+    """Fixed validation windows: ``data.validation_crops`` crops per record (the same crops
+    every call; the first is the one a single crop would be), no augmentation.
 
     Returns:
         ``x`` ``(n, window_samples, 3)``, ``y`` (soft ``(n, window_samples, 3)`` or sparse
@@ -442,24 +443,31 @@ def make_validation_arrays(
     maker = WindowMaker(cfg, training=False, sparse=cfg.train.loss == "sparse")
     xs, ys, windows = [], [], []
     for i, r in enumerate(records):
-        rng = np.random.default_rng(cfg.data.seed * 100_003 + i)
-        crop, picks = maker.window(
-            r.data, r.p_arrival_sample, r.s_arrival_sample, r.sampling_rate_hz, rng
-        )
-        x = maker.normalize(crop)
-        y = labels.make_labels(
-            maker.n_samples,
-            picks[0],
-            picks[1],
-            shape=cfg.labels.shape,
-            width_samples=cfg.labels.width_samples,
-            sparse=maker.sparse,
-        )
-        xs.append(x)
-        ys.append(y)
-        windows.append(
-            r.with_data(crop, p_arrival_sample=_first(picks[0]), s_arrival_sample=_first(picks[1]))
-        )
+        for c in range(cfg.data.validation_crops):
+            seed = cfg.data.seed * 100_003 + i if c == 0 else (cfg.data.seed, i, c)
+            crop, picks = maker.window(
+                r.data,
+                r.p_arrival_sample,
+                r.s_arrival_sample,
+                r.sampling_rate_hz,
+                np.random.default_rng(seed),
+            )
+            x = maker.normalize(crop)
+            y = labels.make_labels(
+                maker.n_samples,
+                picks[0],
+                picks[1],
+                shape=cfg.labels.shape,
+                width_samples=cfg.labels.width_samples,
+                sparse=maker.sparse,
+            )
+            xs.append(x)
+            ys.append(y)
+            windows.append(
+                r.with_data(
+                    crop, p_arrival_sample=_first(picks[0]), s_arrival_sample=_first(picks[1])
+                )
+            )
     if not xs:
         raise ValueError("no validation data: data.validation names no readable source")
     return np.stack(xs), np.stack(ys), windows

@@ -126,6 +126,21 @@ def test_validation_windows_are_fixed(sources, tiny_config):
             assert y1[i, window.p_arrival_sample, 1] == pytest.approx(1.0)
 
 
+def test_several_validation_crops_per_record(sources, tiny_config):
+    root, _ = sources
+    x1, _, _ = make_validation_arrays([str(root / "npz")], tiny_config())
+    x3, y3, windows = make_validation_arrays(
+        [str(root / "npz")], tiny_config(data={"validation_crops": 3})
+    )
+    assert x3.shape == (36, 512, 3) and y3.shape[0] == len(windows) == 36
+    np.testing.assert_array_equal(x3[::3], x1)  # the first crop is the single-crop one
+    assert not np.array_equal(x3[0], x3[1]) and not np.array_equal(x3[1], x3[2])
+    again, _, _ = make_validation_arrays(
+        [str(root / "npz")], tiny_config(data={"validation_crops": 3})
+    )
+    np.testing.assert_array_equal(again, x3)  # fixed: the same crops every call
+
+
 def test_no_readable_source(tmp_path, tiny_config):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="no training data"):
