@@ -21,8 +21,8 @@ Pipeline
 --------
 :func:`random_crop` picks the training window, :func:`augment_window` applies the random
 augmentations with the probabilities of a plain mapping (keys and defaults in
-:data:`DEFAULT_AUGMENT`) in the order stack -> scale -> polarity -> channel drop -> vertical only -> noise -> gap
--> glitch, and :func:`picker.normalize.normalize` comes last.
+:data:`DEFAULT_AUGMENT`) in the order stack -> scale -> polarity -> channel drop -> vertical only
+-> noise -> gap -> glitch, and :func:`picker.normalize.normalize` comes last.
 """
 
 from __future__ import annotations
@@ -529,8 +529,8 @@ def augment_window(
 
     Seven uniforms are drawn on every call (one per augmentation), so the random stream does not
     depend on which augmentations fire; an eighth only when ``p_vertical_only`` is not 0 (after
-    the channel drop), so configurations without it keep their stream. Stacking needs ``other``; without it ``p_stack`` is
-    ignored.
+    the channel drop), so configurations without it keep their stream. Stacking needs
+    ``other``; without it ``p_stack`` is ignored.
 
     Args:
         x: ``(n_samples, 3)``, columns E, N, Z.

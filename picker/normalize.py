@@ -7,6 +7,8 @@ is :func:`picker.continuous.model_input`.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 NORMALIZE_MODES = ("std", "peak")
@@ -36,13 +38,8 @@ def normalize(x, mode: str = "std", eps: float = 0.0) -> np.ndarray:
         )
     if mode not in NORMALIZE_MODES:
         raise ValueError(f"mode must be one of {NORMALIZE_MODES}, got {mode!r}")
-    try:
-        eps_value = float(eps)
-    except (TypeError, ValueError):
-        eps_value = float("nan")
-    if not eps_value >= 0:  # also refuses NaN
+    if not (isinstance(eps, numbers.Real) and eps >= 0):  # numpy scalars are Real; NaN fails
         raise ValueError(f"eps must be >= 0, got {eps!r}")
-    eps = eps_value
     # channels-first copy: reductions along a contiguous last axis are far faster than axis -2
     xt = np.swapaxes(x, -1, -2).astype(np.float32, order="C", copy=True)
     # a float64 mean is exact for a constant channel, so it demeans to exact zeros; the second
