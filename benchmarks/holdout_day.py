@@ -224,6 +224,8 @@ def main(argv=None) -> int:
         "the scores pool them",
     )
     args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error(f"--days must be at least 1, got {args.days}")
     if not args.data_root.is_dir():
         print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
         return 0
