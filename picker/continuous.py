@@ -6,6 +6,8 @@ Stream → station arrays (:func:`iter_stations`):
 
 * traces are grouped by station: ``NET.STA.LOC`` + band/instrument code (the channel code
   without its component letter), station id ``NET.STA.LOC.CH`` (e.g. ``XX.HOLD..HH``);
+* channels that are not seismometer components or are sampled below 10 Hz (hydrophones, mass
+  positions: :func:`~picker.io.base.channel_problem`) are skipped with a warning;
 * component codes map to columns E, N, Z with :func:`~picker.io.base.enz_columns` (``Z/N/E``,
   ``Z/1/2``, ``Z/2/3``, lower case); a missing component is a column of zeros;
 * components are aligned on the **union** of their spans, starting at the earliest trace start;
@@ -22,6 +24,7 @@ Stream → station arrays (:func:`iter_stations`):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +32,15 @@ import numpy as np
 from obspy import Stream, Trace, UTCDateTime
 
 from picker.highpass import highpass
-from picker.io.base import InputError, enz_columns, make_station_id
+from picker.io.base import (
+    InputError,
+    describe_skipped,
+    enz_columns,
+    make_station_id,
+    split_pickable,
+)
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "StationData",
@@ -82,15 +93,25 @@ def station_key(trace: Trace) -> str:
 
 
 def station_ids(stream: Stream) -> list[str]:
-    """The sorted station ids (``NET.STA.LOC.CH``) of the traces in ``stream``."""
-    return sorted({station_key(tr) for tr in stream})
+    """The sorted station ids (``NET.STA.LOC.CH``) of the traces in ``stream`` picked on.
+
+    Traces :func:`~picker.io.base.channel_problem` rejects (hydrophones, mass positions, ...)
+    are left out, so a shard is never given a station with nothing to pick on.
+    """
+    return sorted({station_key(tr) for tr in split_pickable(stream)[0]})
 
 
 def iter_stations(
-    stream: Stream, only: Collection[str] | None = None, *, consume: bool = False
+    stream: Stream,
+    only: Collection[str] | None = None,
+    *,
+    consume: bool = False,
+    source: str = "",
 ) -> Iterator[StationData]:
     """Yield one :class:`StationData` per station in ``stream`` (rules in the module docstring).
 
+    Channels that are not seismometer components or are sampled below 10 Hz (hydrophones, mass
+    positions, ``LH*``; :func:`~picker.io.base.channel_problem`) are skipped with a warning.
     Every station is checked (rates, component codes) before the first one is built, so a bad
     station fails the whole stream up front. Stations are built one at a time (bounded memory).
 
@@ -99,19 +120,27 @@ def iter_stations(
         only: station ids to build (all when None).
         consume: remove each station's traces from ``stream`` once it is built (frees the raw
             samples while the station is processed).
+        source: the file name, for the warning about skipped channels.
 
     Yields:
         Stations sorted by station id.
 
     Raises:
-        InputError: mixed sampling rates or unknown / duplicate component codes in one station.
+        InputError: mixed sampling rates or duplicate component codes in one station, or no
+            channel to pick on at all.
     """
+    traces, skipped = split_pickable(
+        [tr for tr in stream if only is None or station_key(tr) in only]
+    )
+    prefix = f"{source}: " if source else ""
+    if skipped and not traces and len(stream):
+        raise InputError(f"no channel to pick on: {describe_skipped(skipped)}")
+    if skipped:
+        logger.warning("%sskipped %s", prefix, describe_skipped(skipped))
     groups: dict[str, list[Trace]] = {}
-    for trace in stream:
-        key = station_key(trace)
-        if only is None or key in only:
-            groups.setdefault(key, []).append(trace)
-    trace = None  # the loop variable would keep the last trace's samples alive
+    for trace in traces:
+        groups.setdefault(station_key(trace), []).append(trace)
+    trace = traces = None  # the loop variable would keep the last trace's samples alive
     checked = [(key, *_check_group(key, traces)) for key, traces in sorted(groups.items())]
     del groups
     for i in range(len(checked)):

@@ -216,7 +216,7 @@ def _stream_views(path: Path, model, reference, start, duration_s, options):
         else:
             stations = (
                 (s.station_id, s.data, s.sampling_rate_hz, s.start_time, s.channels, None)
-                for s in iter_stations(stream)
+                for s in iter_stations(stream, source=path.name)
             )
         for station_id, data, rate, station_start, channels, result in stations:
             full = TraceView(

@@ -457,7 +457,7 @@ def iter_stream(
     """
     cfg, margin_s = _config(options)
     model = resolve_model(model)
-    for station in iter_stations(stream, stations, consume=consume):
+    for station in iter_stations(stream, stations, consume=consume, source=source):
         rate = station.sampling_rate_hz
         pickable = pickable_mask(station.valid[station.present], round(margin_s * rate))
         picks, probabilities = _predict(

@@ -22,7 +22,9 @@ from oracle import make_oracle, spikes
 
 from picker import predict as pr
 from picker.cli import main
+from picker.continuous import station_ids
 from picker.io import Record, read_records, write_records
+from picker.io.base import channel_problem
 from picker.keras_utils import save_model
 from picker.picks import format_time, read_picks
 
@@ -320,6 +322,53 @@ def test_one_or_two_components_and_location_codes(codes, expected, location):
     picks = pr.predict_stream(stream, make_oracle())
     assert {(p.phase, p.index) for p in picks} == expected
     assert {p.station_id for p in picks} == {f"XX.GOOD.{location}.HH"}
+
+
+def non_seismic_channels(station="GOOD") -> list[Trace]:
+    """A hydrophone at 100 Hz and three mass positions at 0.1 Hz, as in an OBS day file."""
+    rng = np.random.default_rng(3)
+    hydrophone = traces(rng.normal(size=(6000, 1)), station=station, codes="H", band="BD")
+    mass = traces(rng.normal(size=(10, 3)), rate=0.1, station=station, band="VM")
+    return hydrophone + mass
+
+
+def test_hydrophone_and_mass_position_channels_are_skipped_with_a_warning(caplog):
+    seismic = traces(spikes(6000, [1500], [3500]))
+    stream = Stream(seismic + non_seismic_channels())
+    with caplog.at_level(logging.WARNING, logger="picker"):
+        picks = pr.predict_stream(stream, make_oracle())
+    # the same picks as from the seismometer alone, and nothing from the other channels
+    alone = pr.predict_stream(Stream(traces(spikes(6000, [1500], [3500]))), make_oracle())
+    assert [(p.station_id, p.phase, p.index) for p in picks] == [
+        (p.station_id, p.phase, p.index) for p in alone
+    ]
+    assert {(p.phase, p.index) for p in picks} == {("P", 1500), ("S", 3500)}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "XX.GOOD..BDH (component code 'H' is not Z/N/E/1/2/3)" in warning
+    assert "XX.GOOD..VME, XX.GOOD..VMN, XX.GOOD..VMZ (sampled at 0.1 Hz, below 10 Hz)" in warning
+    assert station_ids(stream) == ["XX.GOOD..HH"]  # shards never get a station to skip
+
+
+@pytest.mark.parametrize("command", ["predict", "convert", "plot"])
+def test_a_file_with_no_channel_to_pick_on_is_named(env, tmp_path, caplog, command):
+    bad = write_mseed(tmp_path / "pressure.mseed", non_seismic_channels("OBS"))
+    with caplog.at_level(logging.INFO, logger="picker"):
+        assert run_command(command, env, [bad, *good_inputs(command, env)], tmp_path) == 1
+    named = [m for m in error_lines(caplog) if "pressure.mseed" in m]
+    assert "no channel to pick on: XX.OBS..BDH (component code 'H'" in named[0]
+    check_good_output(command, tmp_path)
+
+
+def test_channel_problem_keeps_seismometers_and_accelerometers():
+    def problem(channel, rate=100.0):
+        return channel_problem(Trace(np.zeros(10), {"channel": channel, "sampling_rate": rate}))
+
+    for channel in ("HHZ", "EHN", "HNE", "DP1", "DP2", "DP3", "BH1", "BH2", "hhz", "SHZ"):
+        assert problem(channel) is None, channel
+    assert problem("BHZ", 10.0) is None
+    assert problem("LHZ", 1.0) == "sampled at 1 Hz, below 10 Hz"
+    assert problem("BDH") == "component code 'H' is not Z/N/E/1/2/3"
+    assert problem("") == "component code '' is not Z/N/E/1/2/3"
 
 
 def test_components_with_different_starts_and_lengths():

@@ -194,6 +194,47 @@ def enz_columns(component_codes: Sequence[str]) -> list[int]:
     return columns
 
 
+#: Component codes of seismometer and accelerometer channels (the codes :func:`enz_columns` maps).
+SEISMIC_COMPONENTS = frozenset("ENZ123")
+#: Channels sampled slower than this are not picked on. Mass positions (``VM*``, 0.1-1 Hz) and
+#: long-period channels (``LH*``) gave hundreds of false picks once resampled to 100 Hz, and on
+#: ObsPy's RJOB event decimated to 10 Hz the picker finds nothing (20 Hz: P 0.14 s late).
+MIN_SAMPLING_RATE_HZ = 10.0
+
+
+def channel_problem(trace) -> str | None:
+    """Why picker does not pick on an ObsPy ``trace`` (None when it does).
+
+    Skipped are channels whose component code (last letter) is not a seismometer component
+    (hydrophones ``BDH``, infrasound ``BDF``, state-of-health, ...) and channels sampled below
+    :data:`MIN_SAMPLING_RATE_HZ` (mass positions, ``LH*``).
+    """
+    channel = trace.stats.channel.strip()
+    rate = float(trace.stats.sampling_rate)
+    if channel[-1:].upper() not in SEISMIC_COMPONENTS:
+        return f"component code {channel[-1:]!r} is not Z/N/E/1/2/3"
+    if rate < MIN_SAMPLING_RATE_HZ:
+        return f"sampled at {rate:g} Hz, below {MIN_SAMPLING_RATE_HZ:g} Hz"
+    return None
+
+
+def split_pickable(traces: Sequence) -> tuple[list, dict[str, list[str]]]:
+    """``(traces picker picks on, {reason: ids of the skipped traces})``; see :func:`channel_problem`."""
+    kept, skipped = [], {}
+    for trace in traces:
+        reason = channel_problem(trace)
+        if reason is None:
+            kept.append(trace)
+        elif trace.id not in (ids := skipped.setdefault(reason, [])):
+            ids.append(trace.id)
+    return kept, skipped
+
+
+def describe_skipped(skipped: dict[str, list[str]]) -> str:
+    """One line from :func:`split_pickable`'s skipped traces: ``"A, B (reason); C (reason)"``."""
+    return "; ".join(f"{', '.join(ids)} ({reason})" for reason, ids in skipped.items())
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

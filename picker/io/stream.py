@@ -36,8 +36,10 @@ from picker.io.base import (
     InputError,
     Record,
     atomic_output,
+    describe_skipped,
     enz_columns,
     make_station_id,
+    split_pickable,
     split_station_id,
 )
 
@@ -78,10 +80,10 @@ def merge_component(traces: list[Trace]) -> Trace:
     return merged
 
 
-def _group_by_station(stream: Stream) -> dict[tuple[str, str, str, str], list[Trace]]:
+def _group_by_station(traces: list[Trace]) -> dict[tuple[str, str, str, str], list[Trace]]:
     """Traces keyed by (network, station, location, band code), keys sorted."""
     groups: dict[tuple[str, str, str, str], list[Trace]] = {}
-    for tr in stream:
+    for tr in traces:
         stats = tr.stats
         key = (stats.network, stats.station, stats.location, _band_code(stats.channel))
         groups.setdefault(key, []).append(tr)
@@ -138,11 +140,20 @@ def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
         the earliest component start; ``channels`` the full channel codes in E, N, Z positions
         (``""`` where missing); no picks.
 
+    Channels picker does not pick on (hydrophones, mass positions, below 10 Hz:
+    :func:`~picker.io.base.channel_problem`) are skipped with a warning.
+
     Raises:
-        InputError: mixed sampling rates or unknown / duplicate component codes in one group.
+        InputError: mixed sampling rates or duplicate component codes in one group, or no
+            channel to pick on at all.
     """
+    pickable, skipped = split_pickable(stream)
+    if skipped and not pickable:
+        raise InputError(f"no channel to pick on: {describe_skipped(skipped)}")
+    if skipped:
+        log.warning("%sskipped %s", f"{name}: " if name else "", describe_skipped(skipped))
     records = []
-    for (network, station, location, band), traces in _group_by_station(stream).items():
+    for (network, station, location, band), traces in _group_by_station(pickable).items():
         station_id = make_station_id(network, station, location, band)
         records.append(_group_to_record(traces, station_id, name))
     return records
