@@ -155,6 +155,20 @@ def test_seisbench_component_order_column_and_chunks(tmp_path):
     np.testing.assert_array_equal(record.data, zen[[1, 2, 0]].T)
 
 
+def test_seisbench_ocean_bottom_records_drop_the_hydrophone(tmp_path):
+    folder = tmp_path / "obs"
+    z12h = np.vstack([_zne(60), np.full((1, 60), 7.0)])  # rows Z, 1, 2, hydrophone
+    _seisbench(folder, metadata={"trace_name": ["a"], "trace_component_order": ["Z12H"],
+               "trace_sampling_rate_hz": [100], "trace_channel": ["BH"]}, traces={"a": z12h})  # fmt: skip
+    (record,) = read_hdf5(folder)
+    np.testing.assert_array_equal(record.data, z12h[[2, 1, 0]].T)  # E = 2, N = 1, Z
+    assert record.channels == ("BH2", "BH1", "BHZ")
+    four = tmp_path / "four"
+    _seisbench(four, metadata={"trace_name": ["a"], "trace_component_order": ["ZNE12"],
+               "trace_sampling_rate_hz": [100]}, traces={"a": np.vstack([z12h, z12h[:1]])})  # fmt: skip
+    assert "trace has 5 components ('ZNE12')" in _error(four / "waveforms.hdf5")
+
+
 def test_parse_location():
     assert parse_location("12,:3,:3001") == (12, slice(None, 3), slice(None, 3001))
     assert parse_location("5, 1:7 ,:") == (5, slice(1, 7), slice(None))

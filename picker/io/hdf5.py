@@ -25,6 +25,7 @@ import pandas as pd
 
 from picker.io.base import (
     NO_PICK,
+    SEISMIC_COMPONENTS,
     InputError,
     Record,
     atomic_output,
@@ -224,7 +225,7 @@ def _trace_samples(group: h5py.Group, trace_name: str, dimension_order: str) -> 
 def _seisbench_record(row, samples, data_format, default_rate, component_order) -> Record:
     order = component_order or row.get("trace_component_order", "") or ""
     order = (order or data_format.get("component_order", "") or "ZNE").strip()
-    data, columns = _enz(samples, order)
+    data, columns, order = _enz(samples, order)
 
     band = row.get("trace_channel", "").strip()[:2]
     channels = _channel_codes(row.get("trace_channels", ""), band, columns, order)
@@ -304,7 +305,7 @@ def _stead_record(key: str, dataset: h5py.Dataset, component_order: str | None) 
     order = (component_order or "ENZ").strip()
     if array.shape[1] == 1 and len(order) != 1:
         order = "Z"
-    data, columns = _enz(array, order)
+    data, columns, order = _enz(array, order)
 
     band = _text(attrs.get("receiver_type", "")).strip()[:2]
     channels = _channel_codes(_text(attrs.get("channels", "")), band, columns, order)
@@ -336,17 +337,29 @@ def _stead_record(key: str, dataset: h5py.Dataset, component_order: str | None) 
 # shared helpers
 
 
-def _enz(samples: np.ndarray, order: str) -> tuple[np.ndarray, list[int]]:
-    """``(n_samples, k)`` in ``order`` -> ``(n_samples, 3)`` float32 E, N, Z and the columns."""
+def _enz(samples: np.ndarray, order: str) -> tuple[np.ndarray, list[int], str]:
+    """``(n_samples, k)`` in ``order`` -> ``(n_samples, 3)`` float32 E, N, Z, the columns and
+    the order of the components kept.
+
+    A trace of more than 3 components keeps its seismometer components (Z/N/E/1/2/3): the
+    hydrophone ``H`` of ocean-bottom records stored as ``Z12H`` is dropped, for instance.
+    """
     n_components = samples.shape[1]
-    if not 1 <= n_components <= 3:
-        raise InputError(f"trace has {n_components} components; expected 1 to 3")
     if len(order) < n_components:
         raise InputError(f"component order {order!r} names fewer than {n_components} components")
-    columns = enz_columns(list(order[:n_components]))
+    keep = [i for i, code in enumerate(order[:n_components]) if code.upper() in SEISMIC_COMPONENTS]
+    if n_components > 3 and keep:
+        samples = samples[:, keep]
+        order = "".join(order[i] for i in keep)
+    if not 1 <= samples.shape[1] <= 3:
+        raise InputError(
+            f"trace has {n_components} components ({order[:n_components]!r}); "
+            "expected 1 to 3 of Z/N/E/1/2/3"
+        )
+    columns = enz_columns(list(order[: samples.shape[1]]))
     data = np.zeros((samples.shape[0], 3), dtype=np.float32)
     data[:, columns] = samples
-    return data, columns
+    return data, columns, order
 
 
 def _channel_codes(stored: str, band: str, columns: list[int], order: str) -> tuple[str, ...]:
