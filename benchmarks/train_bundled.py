@@ -210,6 +210,22 @@ def score(model, records: list[Record], seed: int = 7, **options) -> dict:
     }
 
 
+def average_of(paths: list[Path]):
+    """A Keras model whose probabilities are the average of those of the ``.keras`` models."""
+    import keras
+
+    from picker.keras_utils import load_model
+
+    members = []
+    for i, path in enumerate(paths):
+        member = load_model(path)
+        member.name = f"member{i}"  # the layer names of one functional model must be unique
+        members.append(member)
+    waveform = keras.Input(shape=(None, 3), name="waveform")
+    average = keras.layers.Average(name="probabilities")([m(waveform) for m in members])
+    return keras.Model(waveform, average, name="ensemble")
+
+
 def _threshold_pair(text: str) -> tuple[float, float]:
     """``"0.6,0.55"`` -> (0.6, 0.55), both strictly between 0 and 1 (an argparse type)."""
     try:
@@ -276,7 +292,13 @@ def main(argv=None) -> int:
         help="train as --final does (no validation set, last-epoch choice by training loss) "
         "but without the hold-out stations, and score them: measures the --final recipe",
     )
-    parser.add_argument("--score-only", type=Path, help="score this model on the hold-out and exit")
+    parser.add_argument(
+        "--score-only",
+        type=Path,
+        nargs="+",
+        help="score this model on the hold-out and exit; several .keras models: score the "
+        "average of their probabilities (an ensemble)",
+    )
     parser.add_argument(
         "--install",
         type=Path,
@@ -329,7 +351,10 @@ def main(argv=None) -> int:
     if args.score_only:
         from picker.predict import resolve_model
 
-        model = resolve_model(args.score_only)  # .keras on TensorFlow, .onnx on ONNX Runtime
+        if len(args.score_only) == 1:  # .keras on TensorFlow, .onnx on ONNX Runtime
+            model = resolve_model(args.score_only[0])
+        else:
+            model = average_of(args.score_only)
         report = {
             "ncedc_holdout": score(model, hold_nc),
             "martinique_holdout": score(model, hold_mq),

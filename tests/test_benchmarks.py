@@ -262,6 +262,26 @@ def test_operating_point_option_is_checked(bench):
             bench.train_bundled._threshold_pair(bad)
 
 
+def test_ensemble_scores_the_average_of_its_members(bench, tmp_path):
+    import keras
+
+    from picker.config import ModelConfig
+    from picker.keras_utils import save_model
+    from picker.model import build_model
+
+    paths = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        model = build_model(ModelConfig(filters=[4, 8], kernel_size=3, data_format="channels_last"))
+        paths.append(save_model(model, tmp_path / f"m{seed}.keras"))
+    x = np.random.default_rng(0).normal(size=(2, 301, 3)).astype(np.float32)
+    members = [keras.saving.load_model(p, safe_mode=True)(x) for p in paths]
+    members = [np.asarray(m) for m in members]
+    assert not np.allclose(members[0], members[1])  # two different networks
+    ensemble = bench.train_bundled.average_of(paths)
+    np.testing.assert_allclose(np.asarray(ensemble(x)), (members[0] + members[1]) / 2, atol=1e-6)
+
+
 def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
     from picker.synthetic import synthetic_window
 
