@@ -359,6 +359,22 @@ def test_a_file_with_no_channel_to_pick_on_is_named(env, tmp_path, caplog, comma
     check_good_output(command, tmp_path)
 
 
+def test_metadata_and_figures_in_a_data_folder_are_left_out(env, tmp_path, caplog):
+    folder = tmp_path / "day"
+    folder.mkdir()
+    (folder / "good.mseed").write_bytes((env["good"] / "good.mseed").read_bytes())
+    (folder / "station.xml").write_text("<FDSNStationXML/>")
+    (folder / "review.png").write_bytes(b"\x89PNG\r\n")
+    (folder / "events.qml").write_text("<q:quakeml/>")
+    assert run_command("predict", env, [str(folder)], tmp_path) == 0
+    got = {(p.station_id, p.phase, p.index) for p in read_picks(tmp_path / "picks.csv")}
+    assert got == {("XX.GOOD..HH", "P", GOOD_P), ("XX.GOOD..HH", "S", GOOD_S)}
+    # named explicitly, a file that is not a waveform is still an error naming it
+    with caplog.at_level(logging.INFO, logger="picker"):
+        assert run_command("predict", env, [str(folder / "station.xml")], tmp_path) == 1
+    assert any("station.xml" in m for m in error_lines(caplog))
+
+
 def test_channel_problem_keeps_seismometers_and_accelerometers():
     def problem(channel, rate=100.0):
         return channel_problem(Trace(np.zeros(10), {"channel": channel, "sampling_rate": rate}))

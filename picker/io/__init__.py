@@ -67,11 +67,21 @@ def guess_format(path: str | os.PathLike) -> str:
     return "obspy"
 
 
+#: Files a folder holds beside its waveforms, left out when the folder is expanded: tables and
+#: notes, station metadata and catalogues (StationXML, QuakeML), figures, models, partial files.
+NOT_WAVEFORM_SUFFIXES = frozenset(
+    ".csv .md .txt .json .yaml .yml .xml .qml .png .jpg .jpeg .pdf .svg .html .log .py .ipynb "
+    ".keras .onnx .part .tmp".split()
+)
+
+
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Expand files, folders (recursively) and glob patterns into a sorted list of files.
 
-    A SeisBench folder (with ``waveforms.hdf5``) stays one entry. A pattern that matches nothing
-    or a path that does not exist raises :class:`InputError` naming it.
+    A SeisBench folder (with ``waveforms.hdf5``) stays one entry. Inside a folder, hidden files
+    and files with a :data:`NOT_WAVEFORM_SUFFIXES` suffix are left out; a file named
+    explicitly is always kept. A pattern that matches nothing or a path that does not exist
+    raises :class:`InputError` naming it.
     """
     found: list[Path] = []
     for item in inputs:
@@ -90,14 +100,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
                 if sub.is_file() and not sub.name.startswith(".") and sub.name != "metadata.csv":
                     if sub.name == "waveforms.hdf5":
                         found.append(sub.parent)
-                    elif sub.suffix.lower() not in (
-                        ".csv",
-                        ".md",
-                        ".txt",
-                        ".json",
-                        ".yaml",
-                        ".yml",
-                    ):
+                    elif sub.suffix.lower() not in NOT_WAVEFORM_SUFFIXES:
                         found.append(sub)
             continue
         found.append(path)
