@@ -26,6 +26,7 @@ from picker.io.base import (
 __all__ = [
     "COMPONENTS",
     "NO_PICK",
+    "NOT_WAVEFORM_SUFFIXES",
     "FORMATS",
     "InputError",
     "Record",
