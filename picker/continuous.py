@@ -9,7 +9,7 @@ Stream → station arrays (:func:`iter_stations`):
 * channels that are not seismometer components or are sampled below 10 Hz (hydrophones, mass
   positions: :func:`~picker.io.base.channel_problem`) are skipped with a warning;
 * component codes map to columns E, N, Z with :func:`~picker.io.base.enz_columns` (``Z/N/E``,
-  ``Z/1/2``, ``Z/2/3``, lower case); a missing component is a column of zeros;
+  ``Z/1/2``, ``Z/2/3``, ``U/N/E``, lower case); a missing component is a column of zeros;
 * components are aligned on the **union** of their spans, starting at the earliest trace start;
   every trace is placed at ``round((trace start - station start) * rate)``, so a sub-sample
   offset is rounded to the nearest sample;

@@ -54,6 +54,19 @@ def test_component_codes_land_in_enz_columns(channels, columns):
     assert (record.p_arrival_sample, record.s_arrival_sample) == (-1, -1)
 
 
+def test_hinet_u_n_e_reads_u_as_up():
+    stream = Stream([_trace(c, v, station="N.ABC") for c, v in zip("UNE", (1, 2, 3), strict=True)])
+    (record,) = stream_to_records(stream)
+    np.testing.assert_array_equal(record.data[0], [3.0, 2.0, 1.0])  # E, N, Z
+    assert record.channels == ("E", "N", "U")
+
+
+def test_galperin_uvw_is_refused_not_read_as_up():
+    stream = Stream([_trace(f"HH{c}", 1.0) for c in "UVW"])
+    with pytest.raises(InputError, match=r"U/V/W axes of a Galperin sensor; rotate them"):
+        stream_to_records(stream)
+
+
 def test_single_component_two_stations_and_gap_merge():
     stream = Stream(
         [

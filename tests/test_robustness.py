@@ -344,7 +344,7 @@ def test_hydrophone_and_mass_position_channels_are_skipped_with_a_warning(caplog
     ]
     assert {(p.phase, p.index) for p in picks} == {("P", 1500), ("S", 3500)}
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "XX.GOOD..BDH (component code 'H' is not Z/N/E/1/2/3)" in warning
+    assert "XX.GOOD..BDH (component code 'H' is not Z/N/E/1/2/3/U)" in warning
     assert "XX.GOOD..VME, XX.GOOD..VMN, XX.GOOD..VMZ (sampled at 0.1 Hz, below 10 Hz)" in warning
     assert station_ids(stream) == ["XX.GOOD..HH"]  # shards never get a station to skip
 
@@ -383,8 +383,8 @@ def test_channel_problem_keeps_seismometers_and_accelerometers():
         assert problem(channel) is None, channel
     assert problem("BHZ", 10.0) is None
     assert problem("LHZ", 1.0) == "sampled at 1 Hz, below 10 Hz"
-    assert problem("BDH") == "component code 'H' is not Z/N/E/1/2/3"
-    assert problem("") == "component code '' is not Z/N/E/1/2/3"
+    assert problem("BDH") == "component code 'H' is not Z/N/E/1/2/3/U"
+    assert problem("") == "component code '' is not Z/N/E/1/2/3/U"
 
 
 def test_components_with_different_starts_and_lengths():

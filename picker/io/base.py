@@ -161,8 +161,9 @@ def enz_columns(component_codes: Sequence[str]) -> list[int]:
     """Map component codes (last letter of a channel code) to E/N/Z columns 0/1/2.
 
     Handles ``Z/N/E``, ``Z/1/2`` (1 -> N, 2 -> E), ``Z/2/3`` (2 -> N, 3 -> E), ``1/2/3`` without
-    ``Z`` (1 -> Z, 2 -> N, 3 -> E, as in NCEDC ``DP1/DP2/DP3``) and lower case. Codes are judged
-    as a set, so ``2`` means E next to ``1`` but N next to ``3``.
+    ``Z`` (1 -> Z, 2 -> N, 3 -> E, as in NCEDC ``DP1/DP2/DP3``), ``U/N/E`` (U = up -> Z, as in
+    Hi-net files) and lower case. Codes are judged as a set, so ``2`` means E next to ``1`` but
+    N next to ``3``. ``U/V/W`` (the axes of a Galperin sensor, not up/north/east) are refused.
 
     Args:
         component_codes: one code per input trace, e.g. ``["Z", "1", "2"]`` or ``["e", "n"]``.
@@ -175,7 +176,14 @@ def enz_columns(component_codes: Sequence[str]) -> list[int]:
     """
     codes = [c.strip().upper()[-1:] if c.strip() else "" for c in component_codes]
     present = set(codes)
+    if present & {"V", "W"}:
+        raise InputError(
+            f"components {list(component_codes)} are the U/V/W axes of a Galperin sensor; "
+            "rotate them to Z/N/E first"
+        )
     table = {"E": 0, "N": 1, "Z": 2}
+    if "Z" not in present:
+        table["U"] = 2  # up (Hi-net's U/N/E)
     if "3" in present and "1" in present and "Z" not in present:
         table.update({"1": 2, "2": 1, "3": 0})  # NCEDC DP1/DP2/DP3: 1 = Z, 2 = N, 3 = E
     elif "3" in present:
@@ -186,7 +194,7 @@ def enz_columns(component_codes: Sequence[str]) -> list[int]:
     for original, code in zip(component_codes, codes, strict=True):
         if code not in table:
             raise InputError(
-                f"unknown component code {original!r} (expected Z/N/E, Z/1/2 or Z/2/3)"
+                f"unknown component code {original!r} (expected Z/N/E, Z/1/2, Z/2/3 or U/N/E)"
             )
         columns.append(table[code])
     if len(set(columns)) != len(columns):
@@ -194,8 +202,9 @@ def enz_columns(component_codes: Sequence[str]) -> list[int]:
     return columns
 
 
-#: Component codes of seismometer and accelerometer channels (the codes :func:`enz_columns` maps).
-SEISMIC_COMPONENTS = frozenset("ENZ123")
+#: Component codes of seismometer and accelerometer channels (the codes :func:`enz_columns`
+#: takes; V and W so that a Galperin sensor's U/V/W is refused whole, not read as U = up).
+SEISMIC_COMPONENTS = frozenset("ENZ123UVW")
 #: Channels sampled slower than this are not picked on. Mass positions (``VM*``, 0.1-1 Hz) and
 #: long-period channels (``LH*``) gave hundreds of false picks once resampled to 100 Hz, and on
 #: ObsPy's RJOB event decimated to 10 Hz the picker finds nothing (20 Hz: P 0.14 s late).
@@ -212,7 +221,7 @@ def channel_problem(trace) -> str | None:
     channel = trace.stats.channel.strip()
     rate = float(trace.stats.sampling_rate)
     if channel[-1:].upper() not in SEISMIC_COMPONENTS:
-        return f"component code {channel[-1:]!r} is not Z/N/E/1/2/3"
+        return f"component code {channel[-1:]!r} is not Z/N/E/1/2/3/U"
     if rate < MIN_SAMPLING_RATE_HZ:
         return f"sampled at {rate:g} Hz, below {MIN_SAMPLING_RATE_HZ:g} Hz"
     return None

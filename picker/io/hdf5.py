@@ -341,7 +341,7 @@ def _enz(samples: np.ndarray, order: str) -> tuple[np.ndarray, list[int], str]:
     """``(n_samples, k)`` in ``order`` -> ``(n_samples, 3)`` float32 E, N, Z, the columns and
     the order of the components kept.
 
-    A trace of more than 3 components keeps its seismometer components (Z/N/E/1/2/3): the
+    A trace of more than 3 components keeps its seismometer components (Z/N/E/1/2/3/U): the
     hydrophone ``H`` of ocean-bottom records stored as ``Z12H`` is dropped, for instance.
     """
     n_components = samples.shape[1]
@@ -354,7 +354,7 @@ def _enz(samples: np.ndarray, order: str) -> tuple[np.ndarray, list[int], str]:
     if not 1 <= samples.shape[1] <= 3:
         raise InputError(
             f"trace has {n_components} components ({order[:n_components]!r}); "
-            "expected 1 to 3 of Z/N/E/1/2/3"
+            "expected 1 to 3 of Z/N/E/1/2/3/U"
         )
     columns = enz_columns(list(order[: samples.shape[1]]))
     data = np.zeros((samples.shape[0], 3), dtype=np.float32)

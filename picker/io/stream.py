@@ -6,7 +6,7 @@ channel code without its last letter) and makes one :class:`~picker.io.base.Reco
 * traces of one component are merged, gaps and overlaps filled with zeros
   (:func:`merge_component`);
 * component codes map to columns E, N, Z with :func:`~picker.io.base.enz_columns`
-  (``Z/N/E``, ``Z/1/2``, ``Z/2/3``, lower case); missing components are zero columns;
+  (``Z/N/E``, ``Z/1/2``, ``Z/2/3``, ``U/N/E``, lower case); missing components are zero columns;
 * components are aligned on the **union** of their time spans: the record starts at the earliest
   component start and ends at the latest component end; a component is zero where it has no
   data (like a gap). Sub-sample offsets between components are rounded to the nearest sample;
