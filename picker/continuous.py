@@ -112,8 +112,10 @@ def iter_stations(
 
     Channels that are not seismometer components or are sampled below 10 Hz (hydrophones, mass
     positions, ``LH*``; :func:`~picker.io.base.channel_problem`) are skipped with a warning.
-    Every station is checked (rates, component codes) before the first one is built, so a bad
-    station fails the whole stream up front. Stations are built one at a time (bounded memory).
+    Every station is checked (rates, component codes) before the first one is built. A bad
+    station is left out, the good ones are yielded, and then an :class:`InputError` names the
+    bad ones, so one station's metadata error costs no other station its picks. Stations are
+    built one at a time (bounded memory).
 
     Args:
         stream: traces of any number of stations; may have gaps and overlaps.
@@ -126,8 +128,8 @@ def iter_stations(
         Stations sorted by station id.
 
     Raises:
-        InputError: mixed sampling rates or duplicate component codes in one station, or no
-            channel to pick on at all.
+        InputError: after the good stations, the stations with mixed sampling rates or bad
+            component codes; up front, no channel to pick on at all.
     """
     traces, skipped = split_pickable(
         [tr for tr in stream if only is None or station_key(tr) in only]
@@ -141,8 +143,13 @@ def iter_stations(
     for trace in traces:
         groups.setdefault(station_key(trace), []).append(trace)
     trace = traces = None  # the loop variable would keep the last trace's samples alive
-    checked = [(key, *_check_group(key, traces)) for key, traces in sorted(groups.items())]
-    del groups
+    checked, problems = [], []
+    for key, members in sorted(groups.items()):
+        try:
+            checked.append((key, *_check_group(key, members)))
+        except InputError as err:
+            problems.append(str(err))
+    members = groups = None  # no loop variable keeps the last station's traces alive
     for i in range(len(checked)):
         key, rate, by_component, columns = checked[i]
         checked[i] = None
@@ -151,6 +158,9 @@ def iter_stations(
             stream.traces = [tr for tr in stream.traces if station_key(tr) != key]
         del by_component
         yield box.pop()  # no reference kept here while the caller works on it
+    if problems:
+        picked = f"; the other {len(checked)} station(s) were picked" if checked else ""
+        raise InputError("; ".join(problems) + picked)
 
 
 def stream_to_stations(stream: Stream, only: Collection[str] | None = None) -> list[StationData]:

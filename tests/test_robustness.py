@@ -287,6 +287,21 @@ def test_mixed_rates_in_one_station_are_named_and_other_files_go_on(env, tmp_pat
     check_good_output(command, tmp_path)
 
 
+def test_a_bad_station_costs_the_other_stations_of_its_file_nothing(env, tmp_path, caplog):
+    mixed = traces(spikes(3000, [1000]), station="MIX")
+    mixed[0].stats.sampling_rate = 50.0
+    network = write_mseed(
+        tmp_path / "network.mseed", mixed + traces(spikes(6000, [GOOD_P], [GOOD_S]))
+    )
+    with caplog.at_level(logging.INFO, logger="picker"):
+        assert run_command("predict", env, [network], tmp_path) == 1
+    (error,) = [m for m in error_lines(caplog) if "network.mseed" in m][:1]
+    assert "XX.MIX..HH: traces have different sampling rates (50, 100 Hz)" in error
+    assert "the other 1 station(s) were picked" in error
+    got = {(p.station_id, p.phase, p.index) for p in read_picks(tmp_path / "picks.csv")}
+    assert got == {("XX.GOOD..HH", "P", GOOD_P), ("XX.GOOD..HH", "S", GOOD_S)}
+
+
 @pytest.mark.parametrize("rate", [20.0, 40.0, 250.0])
 def test_picks_at_the_right_times_at_other_rates(rate):
     # a spike at 20 Hz is a 5-sample pulse at 100 Hz, so the oracle needs more gain there
