@@ -26,6 +26,7 @@ from pathlib import Path
 
 from picker.config import ConfigError
 from picker.picks import Pick
+from picker.predict_files import FileGroup
 
 __all__ = [
     "LOCAL_WORKERS",
@@ -134,6 +135,11 @@ class UnitResult:
     error: str | None = None
 
 
+def _resolved(path):
+    """An absolute path (as text) or :class:`~picker.predict_files.FileGroup`, for a worker."""
+    return path.resolve() if isinstance(path, FileGroup) else str(Path(path).resolve())
+
+
 def _predict_unit(
     path: str, station: str | None, model_path: str | None, npz_options: dict, options: dict
 ) -> UnitResult:
@@ -141,7 +147,7 @@ def _predict_unit(
     from picker.io.base import InputError
     from picker.predict import iter_file
 
-    result = UnitResult(Path(path), station)
+    result = UnitResult(path if isinstance(path, FileGroup) else Path(path), station)
     try:
         model = _worker_model(model_path)
         stations = {station} if station is not None else None
@@ -177,7 +183,7 @@ def predict_units(
     from dask.distributed import as_completed
 
     model = str(Path(model_path).resolve()) if model_path is not None else None
-    paths = [str(Path(path).resolve()) for path, _ in units]
+    paths = [_resolved(path) for path, _ in units]
     stations = [station for _, station in units]
     futures = client.map(
         _predict_unit,

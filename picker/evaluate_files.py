@@ -222,14 +222,10 @@ class Evaluator:
             InputError: the file cannot be read, or is continuous data without reference
                 picks (message names the file). Records before a bad one are already counted.
         """
-        from picker.io import guess_format
         from picker.predict import WINDOW_FORMATS
+        from picker.predict_files import input_format
 
-        path = Path(path)
-        try:
-            fmt = guess_format(path)
-        except InputError as err:
-            raise InputError(str(err) if str(path) in str(err) else f"{path}: {err}") from None
+        path, fmt = input_format(path)  # a file, or a FileGroup of single-component files
         if fmt in WINDOW_FORMATS:
             return self._add_windows(path, fmt)
         if self.reference is None:

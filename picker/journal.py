@@ -36,12 +36,15 @@ def settings_fingerprint(settings: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _identity(path: Path, stations) -> dict:
-    stat = path.stat()
+def _identity(path, stations) -> dict:
+    """Path, size and mtime of an input: a file, or a ``FileGroup`` (members joined by ``+``,
+    sizes summed, latest mtime)."""
+    members = getattr(path, "paths", None) or (Path(path),)
+    stats = [member.stat() for member in members]
     return {
-        "input": str(path.resolve()),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
+        "input": "+".join(str(member.resolve()) for member in members),
+        "size": sum(stat.st_size for stat in stats),
+        "mtime_ns": max(stat.st_mtime_ns for stat in stats),
         "stations": sorted(stations) if stations is not None else None,
     }
 
@@ -90,19 +93,19 @@ class Journal:
                 os.write(self._fd, b"\n")
 
     @staticmethod
-    def _key(path: Path, stations) -> str:
-        return json.dumps(_identity(Path(path), stations))
+    def _key(path, stations) -> str:
+        return json.dumps(_identity(path, stations))
 
     def finished(self, path: str | os.PathLike, stations=None) -> list[Pick] | None:
         """The journaled picks of ``path`` (same size, mtime, stations, settings), else None."""
         try:
-            return self.done.get(self._key(Path(path), stations))
+            return self.done.get(self._key(path, stations))
         except OSError:
             return None
 
     def record(self, path: str | os.PathLike, stations, picks: list[Pick]) -> None:
         """Append one finished input with its picks (one write, flushed to disk)."""
-        entry = _identity(Path(path), stations)
+        entry = _identity(path, stations)
         entry["settings"] = self.settings
         entry["picks"] = [dataclasses.asdict(p) for p in picks]
         os.write(self._fd, (json.dumps(entry) + "\n").encode("utf-8"))

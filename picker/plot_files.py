@@ -104,7 +104,8 @@ def plot_file(
     """Write the review figures of one input file into ``folder``; return their paths.
 
     Args:
-        path: a waveform file (window or continuous).
+        path: a waveform file (window or continuous), or a
+            :class:`~picker.predict_files.FileGroup` of single-component files.
         folder: output folder (created).
         model: a Keras model / path / None (bundled); unused with ``predict=False``.
         predict: run the model (picks and probabilities); False: data and reference picks only.
@@ -118,14 +119,10 @@ def plot_file(
     Raises:
         InputError: the file cannot be read (message names it).
     """
-    from picker.io import guess_format
     from picker.predict import WINDOW_FORMATS
+    from picker.predict_files import input_format
 
-    path = Path(path)
-    try:
-        fmt_in = guess_format(path)
-    except InputError as err:
-        raise InputError(str(err) if str(path) in str(err) else f"{path}: {err}") from None
+    path, fmt_in = input_format(path)
     if predict:
         from picker.predict import resolve_model
 
@@ -198,7 +195,7 @@ def _stream_views(path: Path, model, reference, start, duration_s, options):
     from picker.continuous import iter_stations
     from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_stream, read_waveforms
 
-    stream = read_waveforms(path)
+    stream = read_waveforms(path) if isinstance(path, Path) else path.read()  # or a FileGroup
     data_start = min(tr.stats.starttime for tr in stream)
     data_end = max(tr.stats.endtime for tr in stream)
     spans = time_spans(data_start, data_end, start, duration_s)

@@ -525,7 +525,8 @@ def iter_file(
     """Yield the results of one file: per record (NPZ / TFRecord / HDF5) or per station (ObsPy).
 
     Args:
-        path: a waveform file or SeisBench folder.
+        path: a waveform file or SeisBench folder, or a
+            :class:`~picker.predict_files.FileGroup` of single-component files.
         stations: for stream files, the station ids to process (all when None); ignored for
             window files.
         npz_options: reader options for NPZ files (``layout``, ``component_order``).
@@ -536,11 +537,21 @@ def iter_file(
             records before a bad one have already been yielded.
     """
     from picker.io import guess_format
+    from picker.predict_files import FileGroup
 
-    path = Path(path)
-    source = path.name
     cfg, margin_s = _config(options)
     model = resolve_model(model)
+    if isinstance(path, FileGroup):  # one file per component: read them as one stream
+        stream = path.read()
+        try:
+            yield from iter_stream(
+                stream, model, source=path.name, stations=stations, consume=True, **options
+            )
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
+        return
+    path = Path(path)
+    source = path.name
     try:
         fmt = guess_format(path)
     except InputError as err:

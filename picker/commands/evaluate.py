@@ -68,7 +68,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     failures = cli.FailureLog(args.strict)
     n_files = 0
-    for path in cli._input_paths(args.inputs, failures):
+    from picker.predict_files import group_components
+
+    # one file per component (SDS day files, SAC): a station's files are scored together
+    for path in group_components(cli._input_paths(args.inputs, failures)):
         try:
             n_units = evaluator.add_file(path)
             cli.log.info("%s: %d window(s) / station span(s)", path, n_units)

@@ -52,7 +52,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     model = None if args.no_predict else cli._load_cli_model(args.model)
     failures = cli.FailureLog(args.strict)
     n_files = n_figures = 0
-    for path in cli._input_paths(args.inputs, failures):
+    from picker.predict_files import group_components
+
+    # one file per component (SDS day files, SAC): a station's files are drawn together
+    for path in group_components(cli._input_paths(args.inputs, failures)):
         try:
             written = plot_file(
                 path,

@@ -225,7 +225,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = cli._load_cli_model(args.model)
 
     failures = cli.FailureLog(args.strict)
-    paths = cli._input_paths(args.inputs, failures)
+    # one file per component (SDS day files, SAC): a station's files are read together
+    paths = predict_files.group_components(cli._input_paths(args.inputs, failures))
     if shard is None:
         selection = dict.fromkeys(paths)
     else:
