@@ -46,7 +46,7 @@ from picker.evaluate import (
     evaluate_picks,
     station_key,
 )
-from picker.io.base import InputError, atomic_output
+from picker.io.base import InputError, atomic_output, named_error
 from picker.picks import Pick, format_time
 
 __all__ = ["EvaluationReport", "Evaluator", "metrics_csv", "sweep_csv", "write_report"]
@@ -247,10 +247,7 @@ class Evaluator:
             except StopIteration:
                 return n
             except Exception as err:  # any reader failure names the file and stops it
-                text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                if str(path) not in text:
-                    text = f"{path}: could not be read ({text[:160]})"
-                raise InputError(text) from None
+                raise named_error(path, err) from None
             rate = record.sampling_rate_hz
             reference = {
                 "P": [record.p_arrival_sample / rate] if record.p_arrival_sample >= 0 else [],

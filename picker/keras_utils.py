@@ -55,8 +55,10 @@ def load_model(path: str | os.PathLike | None = None):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # keras raises many types for bad archives
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a loadable picker model ({reason[:200]})") from None
+        from picker.io.base import one_line
+
+        reason = one_line(exc, 200)
+        raise ModelFileError(f"{path}: not a loadable picker model ({reason})") from None
     if not _is_picker_io(model.input_shape, model.output_shape):
         raise ModelFileError(
             f"{path}: not a picker model (input shape {model.input_shape}, output shape "
@@ -172,7 +174,9 @@ def plot_model(model, path: str | os.PathLike) -> tuple[Path, str]:
     except Exception as exc:  # ImportError without pydot/graphviz; pydot raises many others
         text_path = path.with_suffix(".txt")
         text_path.write_text(summary_text(model) + "\n", encoding="utf-8")
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        from picker.io.base import one_line
+
+        reason = one_line(exc, 200)
         return text_path, (
             f"model diagram needs pydot and graphviz ({reason}); install them with "
             f"`pip install pydot` and `apt-get install graphviz`. Wrote the text summary {text_path} instead."

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from picker.io.base import one_line
 from picker.keras_utils import ModelFileError
 
 #: The bundled model's ONNX export, beside the Keras file it was exported from.
@@ -85,8 +86,8 @@ class OnnxModel:
         try:
             return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # ORT raises its own exception types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise OnnxModelError(f"{self.path}: not a readable ONNX model ({first})") from None
+            reason = one_line(err, 200)
+            raise OnnxModelError(f"{self.path}: not a readable ONNX model ({reason})") from None
 
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.path)!r})"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picker.io.base import InputError, atomic_output
+from picker.io.base import InputError, atomic_output, one_line
 
 CSV_COLUMNS = ("source", "station_id", "phase", "time", "index", "probability")
 PICK_FORMATS = ("csv", "json", "quakeml")
@@ -231,7 +231,7 @@ def read_picks(path: str | os.PathLike, fmt: str | None = None) -> list[Pick]:
             return _read_quakeml(path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(
-            f"{path}: not a readable {fmt} picks file ({str(exc).splitlines()[0][:200]})"
+            f"{path}: not a readable {fmt} picks file ({one_line(exc, 200)})"
         ) from None
     raise InputError(f"{path}: unknown picks format {fmt!r}")
 

@@ -193,9 +193,10 @@ def _channel_labels(channels, station_id: str) -> tuple[str, str, str]:
 def _stream_views(path: Path, model, reference, start, duration_s, options):
     """Yield ``(name parts, TraceView)`` per station and span of a continuous file."""
     from picker.continuous import iter_stations
-    from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_stream, read_waveforms
+    from picker.io.stream import read_obspy
+    from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_stream
 
-    stream = read_waveforms(path) if isinstance(path, Path) else path.read()  # or a FileGroup
+    stream = read_obspy(path) if isinstance(path, Path) else path.read()  # or a FileGroup
     data_start = min(tr.stats.starttime for tr in stream)
     data_end = max(tr.stats.endtime for tr in stream)
     spans = time_spans(data_start, data_end, start, duration_s)

@@ -45,7 +45,7 @@ import numpy as np
 
 from picker.config import ConfigError, PredictConfig
 from picker.continuous import iter_stations, model_input, pickable_mask, plan_chunks
-from picker.io.base import InputError
+from picker.io.base import InputError, named_error
 from picker.picks import Pick, extract_picks, format_time
 
 __all__ = [
@@ -494,26 +494,6 @@ def predict_stream(stream, model=None, *, return_probabilities: bool = False, **
     return picks
 
 
-def _short_reason(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _named(path: Path, err: BaseException) -> InputError:
-    """An InputError for ``path`` whose one-line message names the file."""
-    if isinstance(err, InputError):
-        text = _short_reason(err)
-        return InputError(text if str(path) in text else f"{path}: {text}")
-    return InputError(f"{path}: could not be read ({_short_reason(err)})")
-
-
-def read_waveforms(path: str | os.PathLike):
-    """``obspy.read(path)``; an unreadable or empty file is an InputError naming it."""
-    from picker.io.stream import read_obspy
-
-    return read_obspy(path)
-
-
 def iter_file(
     path: str | os.PathLike,
     model=None,
@@ -537,32 +517,27 @@ def iter_file(
             records before a bad one have already been yielded.
     """
     from picker.io import guess_format
+    from picker.io.stream import read_obspy
     from picker.predict_files import FileGroup
 
+    if isinstance(path, FileGroup):  # one file per component, read as one stream
+        yield from path.iter_stations(model, stations=stations, **options)
+        return
     cfg, margin_s = _config(options)
     model = resolve_model(model)
-    if isinstance(path, FileGroup):  # one file per component: read them as one stream
-        stream = path.read()
-        try:
-            yield from iter_stream(
-                stream, model, source=path.name, stations=stations, consume=True, **options
-            )
-        except InputError as err:
-            raise InputError(f"{path}: {err}") from None
-        return
     path = Path(path)
     source = path.name
     try:
         fmt = guess_format(path)
     except InputError as err:
-        raise _named(path, err) from None
+        raise named_error(path, err) from None
     if fmt not in WINDOW_FORMATS:
         from picker import long_files
 
         plan = long_files.plan_days(path, cfg.context_s)
         try:
             if plan is None:
-                stream = read_waveforms(path)
+                stream = read_obspy(path)  # an unreadable file: an InputError naming it
                 yield from iter_stream(
                     stream, model, source=source, stations=stations, consume=True, **options
                 )
@@ -575,7 +550,7 @@ def iter_file(
                     stations=stations,
                 )
         except InputError as err:
-            raise _named(path, err) from None
+            raise named_error(path, err) from None
         return
     for record in iter_window_records(path, fmt, npz_options):
         rate = record.sampling_rate_hz
@@ -615,7 +590,7 @@ def iter_window_records(path: Path, fmt: str, npz_options: dict | None = None) -
         except StopIteration:
             return
         except Exception as err:  # any reader failure names the file and stops it
-            raise _named(path, err) from None
+            raise named_error(path, err) from None
         yield record
 
 

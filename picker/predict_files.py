@@ -72,12 +72,25 @@ class FileGroup:
         """The members' traces as one ``obspy.Stream`` (an InputError names a bad member)."""
         from obspy import Stream
 
-        from picker.predict import read_waveforms
+        from picker.io.stream import read_obspy
 
         stream = Stream()
         for path in self.paths:
-            stream += read_waveforms(path)
+            stream += read_obspy(path)
         return stream
+
+    def iter_stations(self, model=None, *, stations=None, **options):
+        """:func:`picker.predict.iter_stream` over the members read together; source = name."""
+        from picker.io import InputError
+        from picker.predict import iter_stream
+
+        stream = self.read()
+        try:
+            yield from iter_stream(
+                stream, model, source=self.name, stations=stations, consume=True, **options
+            )
+        except InputError as err:
+            raise InputError(f"{self}: {err}") from None
 
 
 def input_format(path) -> tuple[Path | FileGroup, str]:

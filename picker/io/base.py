@@ -244,6 +244,23 @@ def describe_skipped(skipped: dict[str, list[str]]) -> str:
     return "; ".join(f"{', '.join(ids)} ({reason})" for reason, ids in skipped.items())
 
 
+def one_line(err: BaseException | str, limit: int | None = None) -> str:
+    """A message on one line: whitespace runs (newlines too) become one space; an empty
+    exception gives its type name; with ``limit``, cut to that many characters ending "..."."""
+    text = " ".join(str(err).split())
+    if not text and isinstance(err, BaseException):
+        text = type(err).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def named_error(path, err: BaseException) -> InputError:
+    """An InputError for ``path`` whose one-line message names the file (``err`` any error)."""
+    text = one_line(err, 160)
+    if isinstance(err, InputError):
+        return InputError(text if str(path) in text else f"{path}: {text}")
+    return InputError(f"{path}: could not be read ({text})")
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -32,6 +32,7 @@ from picker.io.base import (
     enz_columns,
     format_time_iso,
     make_station_id,
+    one_line,
     parse_time_iso,
     split_station_id,
 )
@@ -125,7 +126,7 @@ def _open_h5(path: Path) -> h5py.File:
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable HDF5 file ({_one_line(exc)})") from None
+        raise InputError(f"{path}: not a readable HDF5 file ({one_line(exc)})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,9 +155,9 @@ def _read_seisbench(
                 samples = _trace_samples(group, trace_name, dimension_order)
                 record = _seisbench_record(row, samples, data_format, default_rate, component_order)
             except InputError as exc:
-                raise InputError(f"{where}: {_one_line(exc)}") from None
+                raise InputError(f"{where}: {one_line(exc)}") from None
             except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-                raise InputError(f"{where}: cannot read ({_one_line(exc)})") from None
+                raise InputError(f"{where}: cannot read ({one_line(exc)})") from None
             yield record
 
 
@@ -164,7 +165,7 @@ def _read_metadata(path: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: not a readable metadata CSV ({_one_line(exc)})") from None
+        raise InputError(f"{path}: not a readable metadata CSV ({one_line(exc)})") from None
     if "trace_name" not in table.columns:
         raise InputError(f"{path}: no 'trace_name' column")
     return table
@@ -285,9 +286,9 @@ def _read_stead(path: Path, component_order: str | None) -> Iterator[Record]:
             try:
                 record = _stead_record(key, item, component_order)
             except InputError as exc:
-                raise InputError(f"{path}: trace {key!r}: {_one_line(exc)}") from None
+                raise InputError(f"{path}: trace {key!r}: {one_line(exc)}") from None
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise InputError(f"{path}: trace {key!r}: cannot read ({_one_line(exc)})") from None
+                raise InputError(f"{path}: trace {key!r}: cannot read ({one_line(exc)})") from None
             yield record
 
 
@@ -410,11 +411,7 @@ def _time(text: str):
     try:
         return parse_time_iso(text)
     except (ValueError, TypeError) as exc:
-        raise InputError(f"start time {text!r} is not a time ({_one_line(exc)})") from None
-
-
-def _one_line(exc: BaseException | str) -> str:
-    return " ".join(str(exc).split())
+        raise InputError(f"start time {text!r} is not a time ({one_line(exc)})") from None
 
 
 def _unique_key(name: str, used: set[str], index: int) -> str:

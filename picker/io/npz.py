@@ -37,6 +37,7 @@ from picker.io.base import (
     enz_columns,
     format_time_iso,
     make_station_id,
+    one_line,
     parse_time_iso,
     split_station_id,
 )
@@ -121,7 +122,7 @@ def read_npz(
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: not a readable NPZ file ({_one_line(exc)})") from None
+        raise InputError(f"{path}: not a readable NPZ file ({one_line(exc)})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise InputError(f"{path}: holds a single .npy array, not an NPZ archive with a 'data' key")
     try:
@@ -131,9 +132,9 @@ def read_npz(
         message = str(exc)
         if not message.startswith(str(path)):
             message = f"{path}: {message}"
-        raise InputError(_one_line(message)) from None
+        raise InputError(one_line(message)) from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise InputError(f"{path}: corrupt or truncated NPZ file ({_one_line(exc)})") from None
+        raise InputError(f"{path}: corrupt or truncated NPZ file ({one_line(exc)})") from None
 
 
 def _looks_like_npz_or_npy(path: Path) -> bool:
@@ -341,7 +342,7 @@ def _time(text: str, key: str) -> UTCDateTime | None:
     try:
         return parse_time_iso(text)
     except (ValueError, TypeError) as exc:
-        raise InputError(f"{key} {text!r} is not a time ({_one_line(exc)})") from None
+        raise InputError(f"{key} {text!r} is not a time ({one_line(exc)})") from None
 
 
 def _number(value, key: str) -> float:
@@ -371,10 +372,6 @@ def _as_text(value) -> str:
 def _text_or_empty(value) -> str:
     text = "" if value is None else _as_text(value).strip()
     return "" if text.lower() == "nan" else text
-
-
-def _one_line(exc: BaseException | str) -> str:
-    return " ".join(str(exc).split())
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from picker.io.base import (
     describe_skipped,
     enz_columns,
     make_station_id,
+    one_line,
     split_pickable,
     split_station_id,
 )
@@ -159,12 +160,6 @@ def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
     return records
 
 
-def _short_reason(err: BaseException) -> str:
-    """First line of an exception message, at most 120 characters."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def read_obspy(
     path, *, format: str | None = None, name: str | os.PathLike | None = None, **read_options
 ) -> Stream:
@@ -185,7 +180,7 @@ def read_obspy(
             stream = obspy.read(source, format=format, **read_options)
         except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
             raise InputError(
-                f"{path}: not a waveform file ObsPy can read ({_short_reason(err)})"
+                f"{path}: not a waveform file ObsPy can read ({one_line(err, 120)})"
             ) from None
     if len(stream) == 0:
         raise InputError(f"{path}: holds no traces")
@@ -194,7 +189,7 @@ def read_obspy(
             "%s: read with %d ObsPy warning(s), parts of the file may be missing (%s)",
             path,
             len(caught),
-            _short_reason(caught[0].message),
+            one_line(caught[0].message, 120),
         )
     return stream
 
