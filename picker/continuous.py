@@ -135,7 +135,7 @@ def iter_stations(
         [tr for tr in stream if only is None or station_key(tr) in only]
     )
     prefix = f"{source}: " if source else ""
-    if skipped and not traces and len(stream):
+    if skipped and not traces:
         raise InputError(f"no channel to pick on: {describe_skipped(skipped)}")
     if skipped:
         logger.warning("%sskipped %s", prefix, describe_skipped(skipped))

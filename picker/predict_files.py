@@ -97,6 +97,7 @@ def input_format(path) -> tuple[Path | FileGroup, str]:
     """``(path as a Path or FileGroup, its format)``: ``"obspy"`` for a group, else
     :func:`picker.io.guess_format`'s answer. Raises an InputError that names the file."""
     from picker.io import InputError, guess_format
+    from picker.io.base import named_error
 
     if isinstance(path, FileGroup):
         return path, "obspy"
@@ -104,7 +105,7 @@ def input_format(path) -> tuple[Path | FileGroup, str]:
     try:
         return path, guess_format(path)
     except InputError as err:
-        raise InputError(str(err) if str(path) in str(err) else f"{path}: {err}") from None
+        raise named_error(path, err) from None
 
 
 #: Two single-component files of one station are read together when their time spans overlap
