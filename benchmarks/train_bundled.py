@@ -62,6 +62,60 @@ def pre_event_noise(record: Record, margin: int = 100) -> np.ndarray | None:
     return record.data[:end] if end >= 500 else None
 
 
+def cut_unlabelled_events(
+    records: list[Record],
+    model,
+    threshold: float = 0.7,
+    away_s: float = 1.5,
+    margin_s: float = 3.0,
+    min_samples: int = 3500,
+) -> list[Record]:
+    """The records cut free of the events ``model`` finds but nobody labelled.
+
+    A confident pick (probability >= ``threshold``) more than ``away_s`` from a record's own P
+    and S is another event (the Geysers records hold many). Left in, every crop that shows it
+    teaches the network that an event is noise, and the synthetic events embedded in the
+    record's pre-event noise inherit it. Each record keeps the span around its labels up to
+    ``margin_s`` before the nearest such pick on either side (a pick-free record: its longest
+    pick-free span); a record left shorter than ``min_samples`` is dropped. All at 100 Hz.
+    """
+    from picker.predict import predict_array
+
+    margin, away = round(margin_s * 100), round(away_s * 100)
+    out = []
+    for record in records:
+        labels = [x for x in (record.p_arrival_sample, record.s_arrival_sample) if x >= 0]
+        picks = predict_array(
+            record.data, 100.0, model, p_threshold=threshold, s_threshold=threshold
+        )
+        extra = sorted(p.index for p in picks if all(abs(p.index - x) > away for x in labels))
+        if not extra:
+            out.append(record)
+            continue
+        if labels:
+            lo = max([x + margin for x in extra if x < min(labels)], default=0)
+            hi = min([x - margin for x in extra if x > max(labels)], default=record.n_samples)
+        else:  # the longest span between the picks
+            edges = [-margin, *extra, record.n_samples + margin]
+            lo, hi = max(
+                ((a + margin, b - margin) for a, b in zip(edges, edges[1:], strict=False)),
+                key=lambda span: span[1] - span[0],
+            )
+        if hi - lo < min_samples:
+            continue
+        shift = {
+            key: value - lo if value >= 0 else value
+            for key, value in (
+                ("p_arrival_sample", record.p_arrival_sample),
+                ("s_arrival_sample", record.s_arrival_sample),
+            )
+        }
+        if record.start_time is not None:
+            shift["start_time"] = record.start_time + lo / 100.0
+        out.append(record.with_data(record.data[lo:hi].copy(), **shift))
+    return out
+
+
 def noise_pool_sample(
     pool: list[np.ndarray], n_samples: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -284,6 +338,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--glitch", type=float, default=0.0, help="probability of a glitch")
     parser.add_argument(
+        "--clean-with",
+        default="",
+        help="cut the training records free of the unlabelled events this model (.keras, .onnx "
+        "or 'bundled') picks at probability 0.7 or more (cut_unlabelled_events)",
+    )
+    parser.add_argument(
         "--final", action="store_true", help="train on every station (shipped model)"
     )
     parser.add_argument(
@@ -362,6 +422,18 @@ def main(argv=None) -> int:
         _print_report(report)
         return 0
 
+    if args.clean_with:
+        from picker.predict import resolve_model
+
+        before = sum(r.n_samples for r in train_real), len(train_real)
+        cleaner = resolve_model(None if args.clean_with == "bundled" else args.clean_with)
+        train_real = cut_unlabelled_events(train_real, cleaner)
+        logging.info(
+            "--clean-with: %d of %d records kept, %.1f %% of their samples",
+            len(train_real),
+            before[1],
+            100.0 * sum(r.n_samples for r in train_real) / before[0],
+        )
     pool = [n for n in (pre_event_noise(r) for r in train_real) if n is not None]
     synthetic = make_synthetic(args.synthetic, pool, args.seed, args.coloured_noise)
     noise_records = [

@@ -282,6 +282,28 @@ def test_ensemble_scores_the_average_of_its_members(bench, tmp_path):
     np.testing.assert_allclose(np.asarray(ensemble(x)), (members[0] + members[1]) / 2, atol=1e-6)
 
 
+def test_training_records_are_cut_free_of_unlabelled_events(bench):
+    from oracle import make_oracle, spikes
+
+    from picker.io.base import Record
+
+    labelled = Record(
+        spikes(10_000, [1000, 4000, 8000], [1100, 4500]), 100.0, "XX.A..HH", None, 4000, 4500
+    )
+    noise = Record(spikes(10_000, [2000]), 100.0, "XX.B..HH", None, name="noise")
+    short = Record(spikes(6000, [1500, 3000], []), 100.0, "XX.C..HH", None, 1500, name="short")
+    clean = Record(spikes(6000, [3000], [3300]), 100.0, "XX.D..HH", None, 3000, 3300, name="clean")
+    kept = bench.train_bundled.cut_unlabelled_events([labelled, noise, short, clean], make_oracle())
+    # labelled: from 3 s after the unlabelled S at 1100 to 3 s before the P at 8000
+    cut, quiet, same = kept
+    np.testing.assert_array_equal(cut.data, labelled.data[1400:7700])
+    assert (cut.p_arrival_sample, cut.s_arrival_sample) == (2600, 3100)
+    # a pick-free record keeps its longest pick-free span; "short" (2700 samples) is dropped
+    np.testing.assert_array_equal(quiet.data, noise.data[2300:])
+    assert (quiet.p_arrival_sample, quiet.s_arrival_sample) == (-1, -1)
+    assert same is clean
+
+
 def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
     from picker.synthetic import synthetic_window
 
