@@ -94,7 +94,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--component-order",
         default=None,
-        help="component order in NPZ files, e.g. ZNE (default: auto)",
+        help="component order in NPZ files, e.g. ZNE, or Z12H for ocean-bottom records with a "
+        "hydrophone (dropped) (default: auto)",
     )
     p.add_argument("--strict", action="store_true", help="stop at the first bad input")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -205,6 +205,23 @@ def test_two_components_need_names(tmp_path):
     assert not record.data[:, 2].any()
 
 
+def test_ocean_bottom_records_drop_the_hydrophone(tmp_path):
+    z12h = _waves(40, 4).T  # rows Z, 1, 2, hydrophone (channels first)
+    path = _save(tmp_path / "obs.npz", data=z12h)
+    with pytest.raises(InputError, match=r"obs\.npz: 'data' has 4 components; name them"):
+        read_npz(path)
+    record = read_npz(path, component_order="Z12H")
+    np.testing.assert_array_equal(record.data, z12h[[2, 1, 0]].T)  # E = 2, N = 1, Z
+    named = _save(
+        tmp_path / "named.npz", data=z12h.T, channels=np.array(["HHZ", "HH1", "HH2", "HDH"])
+    )
+    record = read_npz(named)
+    np.testing.assert_array_equal(record.data, z12h[[2, 1, 0]].T)
+    assert record.channels == ("HH2", "HH1", "HHZ")
+    with pytest.raises(InputError, match=r"5 components \(ZNE12\); expected 1 to 3"):
+        read_npz(_save(tmp_path / "five.npz", data=_waves(40, 5)), component_order="ZNE12")
+
+
 def test_sampling_rate_sources(tmp_path):
     data = _waves(20)
     assert read_npz(_save(tmp_path / "a.npz", data=data)).sampling_rate_hz == 100.0

@@ -31,6 +31,7 @@ from obspy import UTCDateTime
 
 from picker.io.base import (
     NO_PICK,
+    SEISMIC_COMPONENTS,
     InputError,
     Record,
     atomic_output,
@@ -46,6 +47,9 @@ __all__ = ["read_npz", "write_npz"]
 
 LAYOUTS = ("auto", "channels_last", "channels_first")
 DEFAULT_SAMPLING_RATE_HZ = 100.0
+#: Records may store up to this many components when ``component_order`` (or a channel code
+#: each) names them; only the seismometer components are kept (an OBS hydrophone is dropped).
+MAX_STORED_COMPONENTS = 6
 
 _P_KEYS = ("p_idx", "itp", "p_arrival_sample")
 _S_KEYS = ("s_idx", "its", "s_arrival_sample")
@@ -172,6 +176,9 @@ def _record_from_archive(path, archive, layout, component_order, sampling_rate_h
     order = component_order
     if order is None and get("component_order") is not None:
         order = _as_text(get("component_order")).strip() or None
+    if n_components > 3:  # e.g. an ocean-bottom record Z, 1, 2 + hydrophone
+        samples, codes, order = _seismic_only(samples, codes, order)
+        n_components = samples.shape[1]
     columns, channels = _place_components(n_components, codes, order, channels_first)
     data = np.zeros((samples.shape[0], 3), dtype=np.float32)
     data[:, columns] = samples
@@ -223,25 +230,51 @@ def _time_major(raw: np.ndarray, layout: str) -> tuple[np.ndarray, bool]:
             channels_first = False
         elif rows == 3:
             channels_first = True
-        elif min(rows, cols) <= 3:
+        elif min(rows, cols) <= MAX_STORED_COMPONENTS:
             channels_first = rows < cols
         else:
             raise InputError(
-                f"'data' has shape {raw.shape}: no axis of at most 3 components; "
-                "expected (n_samples, 3) or (3, n_samples)"
+                f"'data' has shape {raw.shape}: no axis of at most {MAX_STORED_COMPONENTS} "
+                "components; expected (n_samples, 3) or (3, n_samples)"
             )
         if channels_first:
             array = array.T
     else:
         raise InputError(f"'data' has shape {raw.shape}; expected (n_samples, 3) or (3, n_samples)")
-    if not 1 <= array.shape[1] <= 3:
+    if not 1 <= array.shape[1] <= MAX_STORED_COMPONENTS:
         raise InputError(
             f"'data' has shape {raw.shape}: {array.shape[1]} components with layout {layout!r}; "
-            "expected 1 to 3"
+            f"expected 1 to 3 (or up to {MAX_STORED_COMPONENTS} named by component_order)"
         )
     if array.shape[0] == 0:
         raise InputError(f"'data' has shape {raw.shape}: no samples")
     return array, channels_first
+
+
+def _seismic_only(
+    samples: np.ndarray, codes: list[str], order: str | None
+) -> tuple[np.ndarray, list[str], str | None]:
+    """The seismometer components of a record stored with more than 3 (``component_order``
+    or one channel code per component names them; a hydrophone ``H`` is dropped)."""
+    n_components = samples.shape[1]
+    if order is not None and len(order.strip()) == n_components:
+        letters = list(order.strip())
+    elif len(codes) == n_components and all(codes):
+        letters = codes
+    else:
+        raise InputError(
+            f"'data' has {n_components} components; name them with component_order "
+            "(e.g. Z12H) or a channel code each"
+        )
+    keep = [i for i, code in enumerate(letters) if code.upper()[-1:] in SEISMIC_COMPONENTS]
+    if not 1 <= len(keep) <= 3:
+        raise InputError(
+            f"'data' has {n_components} components ({''.join(c[-1:] for c in letters)}); "
+            "expected 1 to 3 of Z/N/E/1/2/3/U"
+        )
+    kept_codes = [codes[i] for i in keep] if len(codes) == n_components else codes
+    kept_order = "".join(letters[i][-1] for i in keep) if letters is not codes else None
+    return samples[:, keep], kept_codes, kept_order
 
 
 def _place_components(
