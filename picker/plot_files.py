@@ -190,8 +190,9 @@ def _channel_labels(channels, station_id: str) -> tuple[str, str, str]:
     return tuple(c or f"{band}{comp}" for c, comp in zip(channels, "ENZ", strict=True))
 
 
-def _stream_views(path: Path, model, reference, start, duration_s, options):
-    """Yield ``(name parts, TraceView)`` per station and span of a continuous file."""
+def _stream_views(path, model, reference, start, duration_s, options):
+    """Yield ``(name parts, TraceView)`` per station and span of a continuous file (a Path) or
+    :class:`~picker.predict_files.FileGroup`."""
     from picker.continuous import iter_stations
     from picker.io.stream import read_obspy
     from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_stream

@@ -52,6 +52,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from picker.evaluate_files import Evaluator, write_report
     from picker.io.base import InputError
     from picker.picks import read_picks
+    from picker.predict_files import group_components
 
     if not args.tolerance >= 0:
         raise ConfigError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")
@@ -68,8 +69,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     failures = cli.FailureLog(args.strict)
     n_files = 0
-    from picker.predict_files import group_components
-
     # one file per component (SDS day files, SAC): a station's files are scored together
     for path in group_components(cli._input_paths(args.inputs, failures)):
         try:

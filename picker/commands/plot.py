@@ -37,6 +37,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from picker.io.base import InputError
     from picker.picks import read_picks
     from picker.plot_files import plot_file
+    from picker.predict_files import group_components
 
     start = None
     if args.start is not None:
@@ -52,8 +53,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     model = None if args.no_predict else cli._load_cli_model(args.model)
     failures = cli.FailureLog(args.strict)
     n_files = n_figures = 0
-    from picker.predict_files import group_components
-
     # one file per component (SDS day files, SAC): a station's files are drawn together
     for path in group_components(cli._input_paths(args.inputs, failures)):
         try:
