@@ -516,21 +516,16 @@ def iter_file(
         InputError: the file cannot be read (message names it, one line). For window files the
             records before a bad one have already been yielded.
     """
-    from picker.io import guess_format
     from picker.io.stream import read_obspy
-    from picker.predict_files import FileGroup
+    from picker.predict_files import FileGroup, input_format
 
     if isinstance(path, FileGroup):  # one file per component, read as one stream
         yield from path.iter_stations(model, stations=stations, **options)
         return
     cfg, margin_s = _config(options)
     model = resolve_model(model)
-    path = Path(path)
+    path, fmt = input_format(path)  # an unknown format: an InputError naming the file
     source = path.name
-    try:
-        fmt = guess_format(path)
-    except InputError as err:
-        raise named_error(path, err) from None
     if fmt not in WINDOW_FORMATS:
         from picker import long_files
 

@@ -82,6 +82,7 @@ class FileGroup:
     def iter_stations(self, model=None, *, stations=None, **options):
         """:func:`picker.predict.iter_stream` over the members read together; source = name."""
         from picker.io import InputError
+        from picker.io.base import named_error
         from picker.predict import iter_stream
 
         stream = self.read()
@@ -90,7 +91,7 @@ class FileGroup:
                 stream, model, source=self.name, stations=stations, consume=True, **options
             )
         except InputError as err:
-            raise InputError(f"{self}: {err}") from None
+            raise named_error(self, err) from None
 
 
 def input_format(path) -> tuple[Path | FileGroup, str]:
