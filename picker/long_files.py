@@ -1,5 +1,8 @@
 """Long miniSEED files (a week, a month in one file) predicted day by day in bounded memory.
 
+The same holds for a :class:`~picker.predict_files.FileGroup` (one long file per channel): its
+members are planned as one file and each day is read from every member.
+
 A file larger than :data:`LONG_FILE_BYTES` whose headers (read without decoding any samples)
 span more than :data:`LONG_FILE_SPAN_S` is cut into UTC days. Each day is decoded on its own
 with ObsPy's record selection (``starttime`` / ``endtime``: libmseed unpacks only the records
@@ -17,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Collection, Iterator
 from pathlib import Path
+
+from obspy import Stream
 
 from picker.io.stream import read_obspy
 
@@ -32,8 +36,16 @@ LONG_FILE_SPAN_S = 1.5 * 86400.0
 DAY_S = 86400.0
 
 
-def plan_days(path: str | os.PathLike, context_s: float):
+def _members(path) -> tuple[Path, ...]:
+    """The files of an input: one file, or the members of a ``FileGroup`` (one per channel)."""
+    return getattr(path, "paths", None) or (Path(path),)
+
+
+def plan_days(path, context_s: float):
     """``(days, first_sample_times)`` for a long miniSEED file, or None to read it at once.
+
+    ``path`` may also be a :class:`~picker.predict_files.FileGroup` (one file per channel),
+    whose members are planned and read as one file.
 
     Returns:
         ``days``: ``(day_start, day_end)`` UTCDateTime pairs (UTC midnights, clipped to the data)
@@ -43,10 +55,12 @@ def plan_days(path: str | os.PathLike, context_s: float):
     """
     from picker.continuous import station_key
 
-    path = Path(path)
-    if path.stat().st_size < LONG_FILE_BYTES:
+    members = _members(path)
+    if sum(member.stat().st_size for member in members) < LONG_FILE_BYTES:
         return None
-    headers = read_obspy(path, headonly=True)
+    headers = read_obspy(members[0], headonly=True)
+    for member in members[1:]:
+        headers += read_obspy(member, headonly=True)
     if any(getattr(tr.stats, "_format", "") != "MSEED" for tr in headers):
         return None
     start = min(tr.stats.starttime for tr in headers)
@@ -81,24 +95,34 @@ def iter_long_file(
     """Yield per station-day results of ``path`` (see the module docstring).
 
     Args:
+        path: the file, or a :class:`~picker.predict_files.FileGroup`.
         days, first_sample_times: from :func:`plan_days`.
         predict_stream_results: ``f(stream) -> iterator of StationResult`` for one decoded day.
         context_s: data read beyond each day's edges (at least the prediction's chunk context).
         stations: station ids to process (all when None).
     """
-    table = record_table(path)
+    members = _members(path)
+    # a file of one channel may end before the others: its span, to skip the days it lacks
+    tables = [
+        (member, record_table(member), _span(member) if len(members) > 1 else None)
+        for member in members
+    ]
     for day_start, day_end in days:
         start, end = day_start - context_s, day_end + context_s
-        if table is None:  # ObsPy's own selection: it maps the whole file while it reads
-            stream = read_obspy(path, format="MSEED", starttime=start, endtime=end)
-        else:  # only the bytes of the records that overlap the day are read
-            stream = read_obspy(
-                _day_bytes(path, table, float(start.timestamp), float(end.timestamp)),
-                format="MSEED",
-                starttime=start,
-                endtime=end,
-                name=path,
-            )
+        stream = Stream()
+        for member, table, span in tables:
+            if span is not None and (span[1] < start or span[0] > end):
+                continue
+            if table is None:  # ObsPy's own selection: it maps the whole file while it reads
+                stream += read_obspy(member, format="MSEED", starttime=start, endtime=end)
+            else:  # only the bytes of the records that overlap the day are read
+                stream += read_obspy(
+                    _day_bytes(member, table, float(start.timestamp), float(end.timestamp)),
+                    format="MSEED",
+                    starttime=start,
+                    endtime=end,
+                    name=member,
+                )
         if stations is not None:
             from picker.continuous import station_key
 
@@ -110,6 +134,12 @@ def iter_long_file(
             del result
             if box[0] is not None:
                 yield box.pop()  # no reference kept here while the caller works on it
+
+
+def _span(path: Path) -> tuple:
+    """First and last sample times of a miniSEED file, from its headers."""
+    headers = read_obspy(path, headonly=True)
+    return min(tr.stats.starttime for tr in headers), max(tr.stats.endtime for tr in headers)
 
 
 def record_table(path: Path):

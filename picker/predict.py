@@ -519,20 +519,17 @@ def iter_file(
     from picker.io.stream import read_obspy
     from picker.predict_files import FileGroup, input_format
 
-    if isinstance(path, FileGroup):  # one file per component, read as one stream
-        yield from path.iter_stations(model, stations=stations, **options)
-        return
     cfg, margin_s = _config(options)
     model = resolve_model(model)
     path, fmt = input_format(path)  # an unknown format: an InputError naming the file
     source = path.name
-    if fmt not in WINDOW_FORMATS:
+    if fmt not in WINDOW_FORMATS:  # a file, or a FileGroup of one file per component
         from picker import long_files
 
         plan = long_files.plan_days(path, cfg.context_s)
         try:
-            if plan is None:
-                stream = read_obspy(path)  # an unreadable file: an InputError naming it
+            if plan is None:  # an unreadable file: an InputError naming it
+                stream = path.read() if isinstance(path, FileGroup) else read_obspy(path)
                 yield from iter_stream(
                     stream, model, source=source, stations=stations, consume=True, **options
                 )

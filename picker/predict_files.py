@@ -79,20 +79,6 @@ class FileGroup:
             stream += read_obspy(path)
         return stream
 
-    def iter_stations(self, model=None, *, stations=None, **options):
-        """:func:`picker.predict.iter_stream` over the members read together; source = name."""
-        from picker.io import InputError
-        from picker.io.base import named_error
-        from picker.predict import iter_stream
-
-        stream = self.read()
-        try:
-            yield from iter_stream(
-                stream, model, source=self.name, stations=stations, consume=True, **options
-            )
-        except InputError as err:
-            raise named_error(self, err) from None
-
 
 def input_format(path) -> tuple[Path | FileGroup, str]:
     """``(path as a Path or FileGroup, its format)``: ``"obspy"`` for a group, else

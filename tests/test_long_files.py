@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import obspy
 import pytest
 from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
@@ -82,6 +83,33 @@ def test_pieces_give_the_whole_file_picks_and_probabilities(long_file, monkeypat
         np.testing.assert_allclose(difference, difference[:1].repeat(len(r.data), 0), atol=1e-6)
         start += len(r.data)
     assert start == len(whole.data)
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_one_file_per_channel_is_read_day_by_day_too(long_file, tmp_path, monkeypatch, table):
+    from picker.predict_files import FileGroup
+
+    oracle = make_oracle()
+    whole = Stream()
+    members = []
+    for trace in obspy.read(str(long_file)):
+        if trace.stats.channel == "HHN":  # the N file ends 20 minutes early
+            trace.trim(trace.stats.starttime, trace.stats.starttime + 30 * 60)
+        whole += trace
+        path = tmp_path / f"XX.LONG..{trace.stats.channel}.mseed"
+        Stream([trace]).write(str(path), format="MSEED", encoding="FLOAT32", reclen=512)
+        members.append(path)
+    if not table:
+        monkeypatch.setattr(long_files, "record_table", lambda path: None)
+    _pieces(monkeypatch, on=True)
+    group = FileGroup(tuple(sorted(members)))
+    pieces = list(pr.iter_file(group, oracle))
+    (at_once,) = pr.iter_stream(whole, oracle)
+    assert len(pieces) == 6 and all(len(r.data) <= PIECE_S * RATE for r in pieces)
+    assert {r.source for r in pieces} == {group.name}
+    assert [(p.phase, p.index) for r in pieces for p in r.picks] == [
+        (p.phase, p.index) for p in at_once.picks
+    ]
 
 
 def test_short_or_small_files_are_read_at_once(long_file, monkeypatch):
