@@ -17,6 +17,7 @@ import logging
 import os
 from pathlib import Path
 
+from picker.io.base import input_files
 from picker.picks import Pick
 
 __all__ = ["Journal", "journal_path", "settings_fingerprint"]
@@ -39,7 +40,7 @@ def settings_fingerprint(settings: dict) -> str:
 def _identity(path, stations) -> dict:
     """Path, size and mtime of an input: a file, or a ``FileGroup`` (members joined by ``+``,
     sizes summed, latest mtime)."""
-    members = getattr(path, "paths", None) or (Path(path),)
+    members = input_files(path)
     stats = [member.stat() for member in members]
     return {
         "input": "+".join(str(member.resolve()) for member in members),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from obspy import Stream
 
+from picker.io.base import input_files
 from picker.io.stream import read_obspy
 
 #: Files smaller than this are read at once (a 100 Hz 3-component station-day of STEIM2 data is
@@ -34,11 +35,6 @@ LONG_FILE_BYTES = 64 * 1024 * 1024
 LONG_FILE_SPAN_S = 1.5 * 86400.0
 #: Length of one piece.
 DAY_S = 86400.0
-
-
-def _members(path) -> tuple[Path, ...]:
-    """The files of an input: one file, or the members of a ``FileGroup`` (one per channel)."""
-    return getattr(path, "paths", None) or (Path(path),)
 
 
 def plan_days(path, context_s: float):
@@ -55,7 +51,7 @@ def plan_days(path, context_s: float):
     """
     from picker.continuous import station_key
 
-    members = _members(path)
+    members = input_files(path)
     if sum(member.stat().st_size for member in members) < LONG_FILE_BYTES:
         return None
     headers = read_obspy(members[0], headonly=True)
@@ -101,17 +97,18 @@ def iter_long_file(
         context_s: data read beyond each day's edges (at least the prediction's chunk context).
         stations: station ids to process (all when None).
     """
-    members = _members(path)
+    members = input_files(path)
     # a file of one channel may end before the others: its span, to skip the days it lacks
-    tables = [
-        (member, record_table(member), _span(member) if len(members) > 1 else None)
-        for member in members
-    ]
+    tables = []
+    for member in members:
+        table = record_table(member)
+        span = None if len(members) == 1 else _span(member, table)
+        tables.append((member, table, span))
     for day_start, day_end in days:
         start, end = day_start - context_s, day_end + context_s
         stream = Stream()
         for member, table, span in tables:
-            if span is not None and (span[1] < start or span[0] > end):
+            if span is not None and (span[1] < start.timestamp or span[0] > end.timestamp):
                 continue
             if table is None:  # ObsPy's own selection: it maps the whole file while it reads
                 stream += read_obspy(member, format="MSEED", starttime=start, endtime=end)
@@ -136,10 +133,14 @@ def iter_long_file(
                 yield box.pop()  # no reference kept here while the caller works on it
 
 
-def _span(path: Path) -> tuple:
-    """First and last sample times of a miniSEED file, from its headers."""
+def _span(path: Path, table) -> tuple[float, float]:
+    """First and last sample times (POSIX s) of a miniSEED file: from its record table when
+    there is one (no second pass over the file), else from its headers."""
+    if table is not None:
+        return float(table[1].min()), float(table[2].max())
     headers = read_obspy(path, headonly=True)
-    return min(tr.stats.starttime for tr in headers), max(tr.stats.endtime for tr in headers)
+    first = min(tr.stats.starttime for tr in headers)
+    return float(first.timestamp), float(max(tr.stats.endtime for tr in headers).timestamp)
 
 
 def record_table(path: Path):

@@ -261,6 +261,12 @@ def named_error(path, err: BaseException) -> InputError:
     return InputError(f"{path}: could not be read ({text})")
 
 
+def input_files(path) -> tuple[Path, ...]:
+    """The files of one input: ``(path,)``, or the members of a
+    :class:`~picker.predict_files.FileGroup` (one file per channel, read as one input)."""
+    return getattr(path, "paths", None) or (Path(path),)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
