@@ -336,6 +336,12 @@ def main(argv=None) -> int:
         default=0.0,
         help="probability of zeroing E and N of a training window (vertical-only station)",
     )
+    parser.add_argument(
+        "--real-noise",
+        type=float,
+        default=0.0,
+        help="probability of adding another training record's pre-event noise to a window",
+    )
     parser.add_argument("--glitch", type=float, default=0.0, help="probability of a glitch")
     parser.add_argument(
         "--clean-with",
@@ -468,6 +474,7 @@ def main(argv=None) -> int:
                 "flip_polarity": 0.5,
                 "drop_channels": 0.3,
                 "vertical_only": args.vertical_only,
+                "real_noise": args.real_noise,
                 "gaussian_noise": 0.3,
                 "gap": 0.05,
                 "glitch": args.glitch,

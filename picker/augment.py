@@ -19,10 +19,10 @@ The picks feed :func:`picker.labels.make_labels` directly: ``make_labels(n, *pic
 
 Pipeline
 --------
-:func:`random_crop` picks the training window, :func:`augment_window` applies the random
+:func:`picker.crop.random_crop` cuts the training window, :func:`augment_window` applies the random
 augmentations with the probabilities of a plain mapping (keys and defaults in
 :data:`DEFAULT_AUGMENT`) in the order stack -> scale -> polarity -> channel drop -> vertical only
--> noise -> gap -> glitch, and :func:`picker.normalize.normalize` comes last.
+-> real noise -> noise -> gap -> glitch, and :func:`picker.normalize.normalize` comes last.
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ from picker.labels import valid_picks
 Picks = tuple[list[float], list[float]]
 """``(P samples, S samples)``: pick positions in samples from the window start."""
 
-PICK_MODES = ("any", "uniform")
-
 DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
     {
         "p_stack": 0.0,  # probability of stacking a second event (needs ``other``)
@@ -52,6 +50,8 @@ DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
         "p_drop": 0.0,  # probability of zeroing channels
         "p_vertical_only": 0.0,  # probability of zeroing E and N (a vertical-only station)
         "drop_max_channels": 2,  # 1 or 2
+        "p_real_noise": 0.0,  # probability of adding the pick-free part of ``other`` (real noise)
+        "real_noise_snr_db_range": (0.0, 30.0),  # as noise_snr_db_range, for the real noise
         "p_noise": 0.0,  # probability of adding Gaussian noise
         "noise_snr_db_range": (0.0, 30.0),  # 20 log10(std(x) / std(noise)) per channel, uniform
         "p_gap": 0.0,  # probability of zeroing a span
@@ -67,6 +67,7 @@ _PROBABILITY_KEYS = (
     "p_flip",
     "p_drop",
     "p_vertical_only",
+    "p_real_noise",
     "p_noise",
     "p_gap",
     "p_glitch",
@@ -249,6 +250,59 @@ def add_gaussian_noise(
     return noise
 
 
+def add_real_noise(
+    x,
+    other,
+    other_picks,
+    rng: np.random.Generator,
+    snr_db_range: Sequence[float] = (0.0, 30.0),
+    margin_samples: int = 50,
+    min_samples: int = 300,
+) -> np.ndarray:
+    """Add real noise: the part of ``other`` before its first pick, at a random SNR.
+
+    The noise is ``other[: first pick - margin_samples]`` (all of ``other`` without picks),
+    demeaned and repeated forwards and backwards alternately to the window length, so the joins
+    are continuous. ``SNR_dB = 20 log10(std(channel) / std(added))`` is drawn once, uniform in
+    ``snr_db_range``, for each live channel of ``x``; a zero (missing) channel stays zero. Each
+    live channel of ``x`` takes a live channel of the noise (the same one where it is live).
+    Weak events in another station's noise: what the few labelled records rarely show.
+
+    Args:
+        x: ``(n_samples, 3)``, columns E, N, Z.
+        other: ``(n_samples, 3)``, a window of another record.
+        other_picks: :data:`Picks` of ``other``.
+        rng: random generator.
+        snr_db_range: ``(low, high)`` in dB.
+        margin_samples: samples kept clear before ``other``'s first pick.
+        min_samples: shortest usable noise; with less (or all-zero noise) ``x`` comes back.
+
+    Returns:
+        ``(n_samples, 3)`` float32.
+    """
+    x = _check_window(x)
+    other = _check_window(other, "other")
+    lo, hi = _check_range(snr_db_range, "snr_db_range")
+    first = min(as_picks(other_picks)[0] + as_picks(other_picks)[1], default=len(other))
+    noise = other[: max(0, math.floor(first) - margin_samples)]
+    noise_live = np.flatnonzero(noise.std(axis=0) > 0) if len(noise) >= min_samples else []
+    if len(noise_live) == 0:
+        return x.copy()
+    noise = noise - noise.mean(axis=0)
+    repeats = -(-x.shape[0] // len(noise))
+    noise = np.concatenate([noise if i % 2 == 0 else noise[::-1] for i in range(repeats)])
+    snr = np.float32(10.0 ** (-rng.uniform(lo, hi) / 20.0))
+    _, std_x = _channel_stats(x)
+    y = x.copy()
+    for c in np.flatnonzero(std_x > 0):
+        source = c if c in noise_live else noise_live[c % len(noise_live)]
+        column = noise[: x.shape[0], source]
+        std_noise = np.float32(column.std())
+        if std_noise > 0:  # the part used can be flat (a gap) even when the whole is not
+            y[:, c] += column * (snr * std_x[c] / std_noise)
+    return y
+
+
 def drop_channels(x, rng: np.random.Generator, max_dropped: int = 2) -> np.ndarray:
     """Zero 1 to ``max_dropped`` random columns, never every non-zero column.
 
@@ -407,82 +461,6 @@ def stack_event(
     return y, (sorted(picks[0] + moved[0]), sorted(picks[1] + moved[1]))
 
 
-def random_crop(
-    x,
-    picks,
-    rng: np.random.Generator,
-    n_samples_out: int,
-    *,
-    pick_mode: str = "any",
-    noise_only: bool = False,
-    margin_samples: int | None = None,
-) -> tuple[np.ndarray, Picks, int]:
-    """Cut a window of ``n_samples_out`` samples at a random offset.
-
-    The crop at offset ``o`` is ``x[o : o + n_samples_out]`` with zeros for indices outside
-    ``x``. When ``x`` is at least as long as the crop, ``0 <= o <= n_samples - n_samples_out``
-    (no padding). When ``x`` is shorter, ``n_samples - n_samples_out <= o <= 0``: all of ``x``
-    is kept and the zero pad is split between the start (``-o`` samples) and the end.
-
-    Offset choice:
-
-    * ``noise_only=True``: uniform over the offsets whose crop holds no pick (P or S);
-      ``ValueError`` when there is none.
-    * ``pick_mode="any"``: uniform over the offsets that put the first P (else the first S)
-      anywhere in ``[margin, n_samples_out - 1 - margin]``, so a model cannot learn the pick
-      position from training data that has P at a fixed sample. If no offset allows that, the
-      pick is centred as well as possible. Without picks: as ``"uniform"``.
-    * ``pick_mode="uniform"``: uniform over all offsets.
-
-    Args:
-        x: ``(n_samples, 3)``, columns E, N, Z.
-        picks: :data:`Picks` of ``x``.
-        rng: random generator.
-        n_samples_out: crop length, >= 1.
-        pick_mode: one of :data:`PICK_MODES`.
-        noise_only: crop a window without picks.
-        margin_samples: for ``"any"``; default ``n_samples_out // 20``.
-
-    Returns:
-        ``(crop, picks, offset)``: ``crop`` float32 ``(n_samples_out, 3)``; the picks shifted by
-        ``-offset``, only those inside the crop; ``offset`` the crop start in ``x`` samples.
-    """
-    x = _check_window(x)
-    n_out = _check_int(n_samples_out, "n_samples_out", 1)
-    if pick_mode not in PICK_MODES:
-        raise ValueError(f"pick_mode must be one of {PICK_MODES}, got {pick_mode!r}")
-    margin = n_out // 20 if margin_samples is None else margin_samples
-    margin = _check_int(margin, "margin_samples", 0, (n_out - 1) // 2)
-    picks = as_picks(picks)
-    n = x.shape[0]
-    lo, hi = (0, n - n_out) if n >= n_out else (n - n_out, 0)
-    ref_list = picks[0] or picks[1]
-    if noise_only:
-        forbidden = [(math.floor(p) - n_out + 1, math.floor(p) + 1) for p in picks[0] + picks[1]]
-        offset = _sample_outside(lo, hi, forbidden, rng)
-        if offset is None:
-            raise ValueError(
-                f"no crop of {n_out} samples from a window of {n} samples avoids the picks "
-                f"P={picks[0]} S={picks[1]}"
-            )
-    elif pick_mode == "any" and ref_list:
-        ref = min(ref_list)
-        a = max(lo, math.ceil(ref - (n_out - 1 - margin)))
-        b = min(hi, math.floor(ref - margin))
-        if a <= b:
-            offset = int(rng.integers(a, b + 1))
-        else:
-            offset = min(max(round(ref) - n_out // 2, lo), hi)
-    else:
-        offset = int(rng.integers(lo, hi + 1))
-    if n >= n_out:
-        crop = x[offset : offset + n_out].copy()
-    else:
-        crop = np.zeros((n_out, 3), dtype=np.float32)
-        crop[-offset : n - offset] = x
-    return crop, shift_picks(picks, -offset, n_out), offset
-
-
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -511,6 +489,7 @@ def check_augment_config(config: Mapping[str, object] | None = None) -> dict[str
         raise ValueError(f"scale_per_channel must be a bool, got {cfg['scale_per_channel']!r}")
     _check_int(cfg["drop_max_channels"], "drop_max_channels", 1, 2)
     _check_range(cfg["noise_snr_db_range"], "noise_snr_db_range")
+    _check_range(cfg["real_noise_snr_db_range"], "real_noise_snr_db_range")
     _check_fraction(cfg["gap_max_fraction"], "gap_max_fraction")
     return cfg
 
@@ -525,12 +504,14 @@ def augment_window(
     other_picks=None,
 ) -> tuple[np.ndarray, Picks]:
     """Apply each augmentation with its probability, in the order stack -> scale -> polarity ->
-    channel drop -> vertical only -> noise -> gap -> glitch. Normalisation is not included.
+    channel drop -> vertical only -> real noise -> noise -> gap -> glitch. Normalisation is not
+    included.
 
     Seven uniforms are drawn on every call (one per augmentation), so the random stream does not
     depend on which augmentations fire; an eighth only when ``p_vertical_only`` is not 0 (after
-    the channel drop), so configurations without it keep their stream. Stacking needs
-    ``other``; without it ``p_stack`` is ignored.
+    the channel drop) and another only when ``p_real_noise`` is not 0 (after that), so
+    configurations without them keep their stream. Stacking and real noise need ``other``;
+    without it ``p_stack`` and ``p_real_noise`` are ignored.
 
     Args:
         x: ``(n_samples, 3)``, columns E, N, Z.
@@ -538,7 +519,8 @@ def augment_window(
         rng: random generator.
         config: probabilities and parameters, keys of :data:`DEFAULT_AUGMENT` (missing keys take
             the default; all probabilities default to 0).
-        other: ``(n_samples, 3)`` window to stack, or ``None``.
+        other: ``(n_samples, 3)`` window of another record (to stack, or the source of real
+            noise), or ``None``.
         other_picks: :data:`Picks` of ``other``.
 
     Returns:
@@ -572,6 +554,8 @@ def augment_window(
         y = drop_channels(y, rng, cfg["drop_max_channels"])
     if cfg["p_vertical_only"] and rng.random() < cfg["p_vertical_only"]:
         y = keep_vertical(y)
+    if cfg["p_real_noise"] and rng.random() < cfg["p_real_noise"] and other is not None:
+        y = add_real_noise(y, other, other_picks, rng, cfg["real_noise_snr_db_range"])
     if u[4] < cfg["p_noise"]:
         y = add_gaussian_noise(y, rng, cfg["noise_snr_db_range"])
     if u[5] < cfg["p_gap"]:

@@ -83,6 +83,7 @@ class AugmentConfig:
     flip_polarity: float = 0.5
     drop_channels: float = 0.2
     vertical_only: float = 0.0
+    real_noise: float = 0.0
     gaussian_noise: float = 0.3
     gap: float = 0.05
     glitch: float = 0.0

@@ -27,6 +27,7 @@ import numpy as np
 
 from picker import augment, labels
 from picker.config import Config, ConfigError
+from picker.crop import random_crop
 from picker.io import expand_inputs, guess_format, read_records
 from picker.io.base import NO_PICK, Record
 from picker.normalize import normalize as normalize_window
@@ -134,6 +135,7 @@ class WindowMaker:
             "p_flip": cfg.augment.flip_polarity,
             "p_drop": cfg.augment.drop_channels,
             "p_vertical_only": cfg.augment.vertical_only,
+            "p_real_noise": cfg.augment.real_noise,
             "p_noise": cfg.augment.gaussian_noise,
             "p_gap": cfg.augment.gap,
             "p_glitch": cfg.augment.glitch,
@@ -170,13 +172,11 @@ class WindowMaker:
         noise_only = self.training and rng.random() < self.cfg.data.noise_window_fraction
         if noise_only:
             try:
-                crop, picks, _ = augment.random_crop(
-                    data, picks, rng, self.n_samples, noise_only=True
-                )
+                crop, picks, _ = random_crop(data, picks, rng, self.n_samples, noise_only=True)
                 return crop, picks
             except ValueError:
                 pass  # no pick-free stretch long enough: fall back to an ordinary crop
-        crop, picks, _ = augment.random_crop(data, picks, rng, self.n_samples)
+        crop, picks, _ = random_crop(data, picks, rng, self.n_samples)
         return crop, picks
 
     def __call__(self, data, p, s, rate, other_data, other_p, other_s, other_rate, seed):

@@ -11,17 +11,18 @@ from picker.augment import (
     DEFAULT_AUGMENT,
     add_gap,
     add_gaussian_noise,
+    add_real_noise,
     as_picks,
     augment_window,
     check_augment_config,
     drop_channels,
     flip_polarity,
     keep_vertical,
-    random_crop,
     scale_amplitude,
     shift_picks,
     stack_event,
 )
+from picker.crop import random_crop
 from picker.labels import make_labels
 from picker.normalize import normalize
 
@@ -71,6 +72,7 @@ def test_as_picks_and_shift_picks():
 CALLS = {
     "scale": lambda x, r: scale_amplitude(x, r, per_channel=True),
     "noise": lambda x, r: add_gaussian_noise(x, r),
+    "real_noise": lambda x, r: add_real_noise(x, window(9), ([800], []), r),
     "drop": lambda x, r: drop_channels(x, r),
     "flip": lambda x, r: flip_polarity(x, r),
     "gap": lambda x, r: add_gap(x, r),
@@ -226,6 +228,58 @@ def test_noise_snr_within_range():
         assert np.ptp(snr) < 0.5  # one SNR for all channels
     y = add_gaussian_noise(x, np.random.default_rng(0), snr_db_range=(20.0, 20.0))
     np.testing.assert_allclose(snr_db(x, y - x), 20.0, atol=0.3)
+
+
+def real_noise_source(n=N, first_pick=600):
+    """A window of 'another record': noise of std 3 before ``first_pick``, a huge event after."""
+    other = window(seed=5, n=n, offset=(0.0, 0.0, 0.0)) * 3.0 / np.array([1.0, 2.0, 0.5])
+    other[first_pick:] *= 1e6
+    return other.astype(np.float32)
+
+
+def test_real_noise_comes_from_before_the_first_pick_at_the_drawn_snr():
+    x = window(n=N, offset=(0.0, 0.0, 0.0))
+    x[:, 1] = 0.0  # a dead channel stays dead
+    other = real_noise_source()
+    y = add_real_noise(x, other, ([600], [800]), np.random.default_rng(0), (6.0, 6.0))
+    added = y - x
+    assert not y[:, 1].any()
+    np.testing.assert_allclose(snr_db(x[:, [0, 2]], added[:, [0, 2]]), 6.0, atol=0.01)
+    # only the first 600 - 50 samples of other: repeated forwards, backwards, forwards
+    source = other[:550, 0] - other[:550, 0].mean()
+    gain = added[0, 0] / source[0]
+    np.testing.assert_allclose(added[:550, 0], gain * source, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(added[550:1000, 0], gain * source[::-1][:450], rtol=1e-4, atol=1e-6)
+    assert np.abs(added).max() < 1e3  # nothing of the event after the pick
+
+
+def test_real_noise_needs_enough_noise_and_a_live_source_channel():
+    x = window()
+    short = add_real_noise(
+        x, real_noise_source(first_pick=300), ([300], []), np.random.default_rng(0)
+    )
+    np.testing.assert_array_equal(short, x)  # 250 samples before the pick: too little
+    flat = add_real_noise(x, np.zeros_like(x), ([], []), np.random.default_rng(0))
+    np.testing.assert_array_equal(flat, x)
+    vertical_source = real_noise_source()
+    vertical_source[:, :2] = 0.0  # a vertical-only record lends its Z to every channel
+    y = add_real_noise(x, vertical_source, ([], []), np.random.default_rng(0), (0.0, 0.0))
+    np.testing.assert_allclose(snr_db(x, y - x), 0.0, atol=0.01)
+
+
+def test_real_noise_in_augment_window_and_unchanged_stream_when_off():
+    x, other = window(), real_noise_source()
+    cfg = {"p_real_noise": 1.0, "real_noise_snr_db_range": (10.0, 10.0)}
+    y, picks = augment_window(x, (100, 300), np.random.default_rng(0), cfg, other=other,
+                              other_picks=([600], []))  # fmt: skip
+    assert picks == ([100.0], [300.0])  # the noise brings no picks
+    np.testing.assert_allclose(snr_db(x, y - x), 10.0, atol=0.01)
+    alone, _ = augment_window(x, (100, 300), np.random.default_rng(0), cfg)
+    np.testing.assert_array_equal(alone, x)  # no other record: nothing to add
+    a, b = np.random.default_rng(4), np.random.default_rng(4)
+    augment_window(x, (100, 300), a, {"p_real_noise": 0.0}, other=other, other_picks=([600], []))
+    b.random(7)
+    assert a.random() == b.random()
 
 
 def test_noise_is_gaussian_and_spares_zero_channels():
