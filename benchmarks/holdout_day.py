@@ -1,7 +1,7 @@
 """Score the picker on a day of continuous data built from held-out stations.
 
     python benchmarks/holdout_day.py --data-root ../shared/data [--model PATH] [--days N]
-        [--write DIR] [--whole-records]
+        [--write DIR] [--whole-records] [--three-component]
 
 For each region (NCEDC, Martinique) the held-out event records of ``train_bundled.py``'s
 station split are joined end to end into one day-long 3-component 100 Hz stream: each event is
@@ -18,6 +18,10 @@ kept the events in file order and butted the slots). The whole day then goes thr
 ``predict_array`` (the path ``picker predict`` uses) and the picks are scored against the
 analyst picks at 0.1 s tolerance and probability 0.5. False picks per hour count every pick
 that matches no reference pick.
+
+``--three-component`` builds the days from the three-component events alone, as one
+three-component station's day would be (vertical-only records, with E and N all zeros, left
+out).
 
 Each region gets ``--days`` such days (3 by default), built with seeds 0, 1, ... (each its own
 noise, placement and reversals), and the scores pool them: with the seed alone, one NCEDC day
@@ -217,6 +221,11 @@ def main(argv=None) -> int:
         help="embed each record whole (with any unlabelled events it holds), the cut of sessions 2-4",
     )
     parser.add_argument(
+        "--three-component",
+        action="store_true",
+        help="only the events with all three components live (one 3-component station's day)",
+    )
+    parser.add_argument(
         "--days",
         type=int,
         default=3,
@@ -241,6 +250,8 @@ def main(argv=None) -> int:
             for r, reg, st in real
             if reg == region and is_holdout(reg, st) and r.p_arrival_sample >= 0
         ]
+        if args.three_component:
+            events = [r for r in events if all(live_components(r.data))]
         days = [build_day(events, seed, args.whole_records) for seed in range(args.days)]
         if args.write:
             for seed, (day, refs) in enumerate(days):
