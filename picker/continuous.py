@@ -36,8 +36,8 @@ from picker.io.base import (
     InputError,
     describe_skipped,
     enz_columns,
-    make_station_id,
     split_pickable,
+    station_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -84,12 +84,6 @@ class StationData:
     def band_code(self) -> str:
         """Band + instrument code, e.g. ``HH`` (``""`` when the channel codes have none)."""
         return self.station_id.rsplit(".", 1)[-1]
-
-
-def station_key(trace: Trace) -> str:
-    """The station id ``NET.STA.LOC.BAND`` of a trace (its channel code minus the component)."""
-    stats = trace.stats
-    return make_station_id(stats.network, stats.station, stats.location, stats.channel[:-1])
 
 
 def station_ids(stream: Stream) -> list[str]:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from picker.config import ConfigError
+from picker.io.groups import FileGroup
 from picker.picks import Pick
-from picker.predict_files import FileGroup
 
 __all__ = [
     "LOCAL_WORKERS",
@@ -136,7 +136,7 @@ class UnitResult:
 
 
 def _resolved(path):
-    """An absolute path (as text) or :class:`~picker.predict_files.FileGroup`, for a worker."""
+    """An absolute path (as text) or :class:`~picker.io.groups.FileGroup`, for a worker."""
     return path.resolve() if isinstance(path, FileGroup) else str(Path(path).resolve())
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from picker import augment, labels
 from picker.config import Config, ConfigError
 from picker.crop import random_crop
-from picker.io import expand_inputs, guess_format, read_records
+from picker.io import expand_inputs, guess_format
 from picker.io.base import NO_PICK, Record
 from picker.normalize import normalize as normalize_window
 
@@ -90,14 +90,19 @@ def resample_window(
 
 
 def load_records(paths: Sequence[str], cfg: Config) -> tuple[list[Record], list[str]]:
-    """Read NPZ / HDF5 sources into memory at the training rate; return (records, TFRecord files).
+    """Read NPZ / HDF5 / ObsPy sources into memory at the training rate; return (records,
+    TFRecord files).
 
-    Bad files are logged and skipped (they never become training windows).
+    SAC event files bring their header picks; one file per component of a station is one
+    record (:mod:`picker.io.groups`). Bad files are logged and skipped (they never become
+    training windows).
     """
+    from picker.io.groups import group_components, input_format, read_input_records
+
     records: list[Record] = []
     tfrecord_files: list[str] = []
-    for path in expand_inputs(paths):
-        fmt = guess_format(path)
+    for path in group_components(expand_inputs(paths)):  # one SAC file per component: one record
+        path, fmt = input_format(path)
         if fmt == "tfrecord":
             tfrecord_files.append(str(path))
             continue
@@ -108,7 +113,7 @@ def load_records(paths: Sequence[str], cfg: Config) -> tuple[list[Record], list[
                 "component_order": cfg.data.npz_component_order or None,
             }
         try:
-            for record in read_records(path, fmt, **options):
+            for record in read_input_records(path, fmt, **options):
                 records.append(resample_record(record, cfg.data.sampling_rate_hz))
         except ValueError as exc:
             log.error("skipping %s", exc)

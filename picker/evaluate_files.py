@@ -222,24 +222,26 @@ class Evaluator:
             InputError: the file cannot be read, or is continuous data without reference
                 picks (message names the file). Records before a bad one are already counted.
         """
-        from picker.predict import WINDOW_FORMATS
-        from picker.predict_files import input_format
+        from picker.io import WINDOW_FORMATS
+        from picker.io.groups import input_format
 
         path, fmt = input_format(path)  # a file, or a FileGroup of single-component files
         if fmt in WINDOW_FORMATS:
             return self._add_windows(path, fmt)
         if self.reference is None:
+            if _has_header_picks(path):  # SAC event files with the analyst's picks
+                return self._add_windows(path, fmt)
             raise InputError(
                 f"{path}: continuous data needs reference picks (--reference PICKS.csv); "
-                "labelled windows come as NPZ, TFRecord or HDF5"
+                "labelled windows come as NPZ, TFRecord, HDF5 or SAC with picks in its headers"
             )
         return self._add_continuous(path)
 
-    def _add_windows(self, path: Path, fmt: str) -> int:
-        from picker.io import read_records
+    def _add_windows(self, path, fmt: str) -> int:
+        from picker.io.groups import read_input_records
         from picker.predict import predict_array
 
-        records = read_records(path, fmt, **(self.npz_options if fmt == "npz" else {}))
+        records = read_input_records(path, fmt, **(self.npz_options if fmt == "npz" else {}))
         n = 0
         while True:
             try:
@@ -421,3 +423,18 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike) -> list[Pa
     if report.sweep is not None:
         written.append(plot_precision_recall(report.sweep, folder / "precision_recall.png"))
     return written
+
+
+def _has_header_picks(path) -> bool:
+    """True when a stream file (or each-component group) marks a P or S pick in its SAC
+    headers (:func:`picker.io.stream.sac_header_picks`); read from the headers only."""
+    import obspy
+
+    from picker.io.base import input_files
+    from picker.io.stream import sac_header_picks
+
+    try:
+        traces = [tr for file in input_files(path) for tr in obspy.read(str(file), headonly=True)]
+    except Exception:  # unreadable: the continuous path reports it
+        return False
+    return bool(sac_header_picks(traces))

@@ -1,6 +1,6 @@
 """Long miniSEED files (a week, a month in one file) predicted day by day in bounded memory.
 
-The same holds for a :class:`~picker.predict_files.FileGroup` (one long file per channel): its
+The same holds for a :class:`~picker.io.groups.FileGroup` (one long file per channel): its
 members are planned as one file and each day is read from every member.
 
 A file larger than :data:`LONG_FILE_BYTES` whose headers (read without decoding any samples)
@@ -40,7 +40,7 @@ DAY_S = 86400.0
 def plan_days(path, context_s: float):
     """``(days, first_sample_times)`` for a long miniSEED file, or None to read it at once.
 
-    ``path`` may also be a :class:`~picker.predict_files.FileGroup` (one file per channel),
+    ``path`` may also be a :class:`~picker.io.groups.FileGroup` (one file per channel),
     whose members are planned and read as one file.
 
     Returns:
@@ -91,7 +91,7 @@ def iter_long_file(
     """Yield per station-day results of ``path`` (see the module docstring).
 
     Args:
-        path: the file, or a :class:`~picker.predict_files.FileGroup`.
+        path: the file, or a :class:`~picker.io.groups.FileGroup`.
         days, first_sample_times: from :func:`plan_days`.
         predict_stream_results: ``f(stream) -> iterator of StationResult`` for one decoded day.
         context_s: data read beyond each day's edges (at least the prediction's chunk context).

@@ -105,7 +105,7 @@ def plot_file(
 
     Args:
         path: a waveform file (window or continuous), or a
-            :class:`~picker.predict_files.FileGroup` of single-component files.
+            :class:`~picker.io.groups.FileGroup` of single-component files.
         folder: output folder (created).
         model: a Keras model / path / None (bundled); unused with ``predict=False``.
         predict: run the model (picks and probabilities); False: data and reference picks only.
@@ -119,8 +119,8 @@ def plot_file(
     Raises:
         InputError: the file cannot be read (message names it).
     """
-    from picker.predict import WINDOW_FORMATS
-    from picker.predict_files import input_format
+    from picker.io import WINDOW_FORMATS
+    from picker.io.groups import input_format
 
     path, fmt_in = input_format(path)
     if predict:
@@ -192,7 +192,7 @@ def _channel_labels(channels, station_id: str) -> tuple[str, str, str]:
 
 def _stream_views(path, model, reference, start, duration_s, options):
     """Yield ``(name parts, TraceView)`` per station and span of a continuous file (a Path) or
-    :class:`~picker.predict_files.FileGroup`."""
+    :class:`~picker.io.groups.FileGroup`."""
     from picker.continuous import iter_stations
     from picker.io.stream import read_obspy
     from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_stream

@@ -45,6 +45,7 @@ import numpy as np
 
 from picker.config import ConfigError, PredictConfig
 from picker.continuous import iter_stations, model_input, pickable_mask, plan_chunks
+from picker.io import WINDOW_FORMATS
 from picker.io.base import InputError, named_error
 from picker.picks import Pick, extract_picks, format_time
 
@@ -66,8 +67,6 @@ log = logging.getLogger(__name__)
 MODEL_SAMPLING_RATE_HZ = 100.0
 #: No pick within this many seconds of a gap edge (the step at a gap edge is not an arrival).
 GAP_MARGIN_S = 0.5
-#: Formats read as labelled windows (one prediction per record) rather than as ObsPy streams.
-WINDOW_FORMATS = ("npz", "tfrecord", "hdf5")
 
 _OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(PredictConfig))
 
@@ -506,7 +505,7 @@ def iter_file(
 
     Args:
         path: a waveform file or SeisBench folder, or a
-            :class:`~picker.predict_files.FileGroup` of single-component files.
+            :class:`~picker.io.groups.FileGroup` of single-component files.
         stations: for stream files, the station ids to process (all when None); ignored for
             window files.
         npz_options: reader options for NPZ files (``layout``, ``component_order``).
@@ -516,8 +515,8 @@ def iter_file(
         InputError: the file cannot be read (message names it, one line). For window files the
             records before a bad one have already been yielded.
     """
+    from picker.io.groups import FileGroup, input_format
     from picker.io.stream import read_obspy
-    from picker.predict_files import FileGroup, input_format
 
     cfg, margin_s = _config(options)
     model = resolve_model(model)

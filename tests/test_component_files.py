@@ -1,6 +1,6 @@
 """One file per component (SDS day files, SAC): a station's files are read as one input.
 
-``picker.predict_files.group_components`` groups the single-component files of one station
+``picker.io.groups.group_components`` groups the single-component files of one station
 whose time spans overlap by more than half; ``predict``, ``plot`` and ``evaluate`` read each
 group as one stream. The model is the exact oracle of ``tests/oracle.py`` (P at Z spikes, S at
 E spikes).
@@ -18,9 +18,10 @@ from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
 from picker.cli import main
+from picker.io.groups import FileGroup, group_components
 from picker.keras_utils import save_model
 from picker.picks import Pick, format_time, read_picks, write_picks
-from picker.predict_files import FileGroup, group_components, list_units
+from picker.predict_files import list_units
 
 T0 = UTCDateTime(2024, 3, 1)
 RATE = 100.0

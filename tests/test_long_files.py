@@ -87,7 +87,7 @@ def test_pieces_give_the_whole_file_picks_and_probabilities(long_file, monkeypat
 
 @pytest.mark.parametrize("table", [True, False])
 def test_one_file_per_channel_is_read_day_by_day_too(long_file, tmp_path, monkeypatch, table):
-    from picker.predict_files import FileGroup
+    from picker.io.groups import FileGroup
 
     oracle = make_oracle()
     whole = Stream()

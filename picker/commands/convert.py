@@ -1,4 +1,7 @@
-"""``picker convert``: waveform windows between NPZ, TFRecord, HDF5 and miniSEED."""
+"""``picker convert``: waveform windows between NPZ, TFRecord, HDF5 and miniSEED.
+
+Any ObsPy format is read too; SAC event files bring their header picks, and one file per
+component of a station becomes one record (:mod:`picker.io.groups`)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "convert", help="convert waveform windows between NPZ, TFRecord, HDF5 and miniSEED"
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, folders or globs (also SAC event files with picks in their headers)",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--to", required=True, choices=("npz", "tfrecord", "hdf5", "stead", "mseed"))
     p.add_argument(
@@ -22,15 +30,17 @@ def add_parser(sub) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from picker.io import guess_format, read_records, write_records
+    from picker.io import write_records
     from picker.io.base import InputError
+    from picker.io.groups import group_components, input_format, read_input_records
 
     failures = cli.FailureLog(args.strict)
     records = []
-    for path in dict.fromkeys(cli._expand_inputs(args.inputs, failures)):
+    inputs = list(dict.fromkeys(cli._expand_inputs(args.inputs, failures)))
+    for path in group_components(inputs):  # one file per component (SAC): one record
         try:
-            fmt = guess_format(path)
-            records.extend(list(read_records(path, fmt, **cli._reader_options(args, fmt))))
+            path, fmt = input_format(path)
+            records.extend(read_input_records(path, fmt, **cli._reader_options(args, fmt)))
         except InputError as exc:
             failures.add(str(exc))
     options = {"records_per_shard": args.records_per_shard} if args.to == "tfrecord" else {}

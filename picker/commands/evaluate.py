@@ -51,8 +51,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from picker.evaluate import format_sources_table, format_sweep_table
     from picker.evaluate_files import Evaluator, write_report
     from picker.io.base import InputError
+    from picker.io.groups import group_components
     from picker.picks import read_picks
-    from picker.predict_files import group_components
 
     if not args.tolerance >= 0:
         raise ConfigError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")

@@ -35,9 +35,9 @@ def add_parser(sub) -> None:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.io.base import InputError
+    from picker.io.groups import group_components
     from picker.picks import read_picks
     from picker.plot_files import plot_file
-    from picker.predict_files import group_components
 
     start = None
     if args.start is not None:

@@ -206,6 +206,7 @@ def _predict_local(
 def _cmd_predict(args: argparse.Namespace) -> int:
     from picker import predict, predict_files
     from picker.config import ConfigError
+    from picker.io.groups import group_components
     from picker.journal import Journal
     from picker.picks import write_picks
 
@@ -226,7 +227,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     failures = cli.FailureLog(args.strict)
     # one file per component (SDS day files, SAC): a station's files are read together
-    paths = predict_files.group_components(cli._input_paths(args.inputs, failures))
+    paths = group_components(cli._input_paths(args.inputs, failures))
     if shard is None:
         selection = dict.fromkeys(paths)
     else:

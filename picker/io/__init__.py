@@ -27,6 +27,7 @@ __all__ = [
     "COMPONENTS",
     "NO_PICK",
     "NOT_WAVEFORM_SUFFIXES",
+    "WINDOW_FORMATS",
     "FORMATS",
     "InputError",
     "Record",
@@ -39,6 +40,9 @@ __all__ = [
     "split_station_id",
     "write_records",
 ]
+
+#: Formats of labelled windows (:func:`guess_format`'s answers other than ``"obspy"``).
+WINDOW_FORMATS = ("npz", "tfrecord", "hdf5")
 
 #: Output formats of :func:`write_records` (``picker convert --to``).
 FORMATS = ("npz", "tfrecord", "hdf5", "stead", "mseed")

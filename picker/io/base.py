@@ -130,6 +130,13 @@ def parse_time_iso(text: str) -> UTCDateTime | None:
     return UTCDateTime(text)
 
 
+def station_key(trace) -> str:
+    """The station id ``NET.STA.LOC.BAND`` of an ObsPy trace (its channel code minus the
+    component)."""
+    stats = trace.stats
+    return make_station_id(stats.network, stats.station, stats.location, stats.channel[:-1])
+
+
 def split_station_id(station_id: str) -> tuple[str, str, str, str]:
     """``"NET.STA.LOC.CH"`` -> ``(net, sta, loc, ch)``; shorter ids fill from the left with ``""``.
 
@@ -263,7 +270,7 @@ def named_error(path, err: BaseException) -> InputError:
 
 def input_files(path) -> tuple[Path, ...]:
     """The files of one input: ``(path,)``, or the members of a
-    :class:`~picker.predict_files.FileGroup` (one file per channel, read as one input)."""
+    :class:`~picker.io.groups.FileGroup` (one file per channel, read as one input)."""
     return getattr(path, "paths", None) or (Path(path),)
 
 

@@ -12,6 +12,11 @@ channel code without its last letter) and makes one :class:`~picker.io.base.Reco
   data (like a gap). Sub-sample offsets between components are rounded to the nearest sample;
 * all traces of a group must share one sampling rate, else :class:`InputError`.
 
+Picks come from SAC headers (:func:`sac_header_picks`): the time markers ``a`` and ``t0``-``t9``
+whose labels (``ka``, ``kt0``...) name a P or S phase, or, unlabelled, ``a`` as P and ``t0`` as S
+(the common convention); the earliest P and S over a station's traces become the record's
+``p_arrival_sample`` and ``s_arrival_sample``. Other formats carry no picks (-1).
+
 Writing makes one trace per present column. miniSEED carries no picks: ``p_arrival_sample`` and
 ``s_arrival_sample`` are not written, and come back as -1. miniSEED start times have microsecond
 resolution and station codes at most 5 characters.
@@ -33,6 +38,7 @@ from obspy import Stream, Trace, UTCDateTime
 
 from picker.io.base import (
     COMPONENTS,
+    NO_PICK,
     InputError,
     Record,
     atomic_output,
@@ -49,6 +55,7 @@ __all__ = [
     "read_obspy",
     "read_stream_records",
     "record_to_stream",
+    "sac_header_picks",
     "stream_to_records",
     "write_stream_record",
 ]
@@ -91,6 +98,44 @@ def _group_by_station(traces: list[Trace]) -> dict[tuple[str, str, str, str], li
     return dict(sorted(groups.items()))
 
 
+#: SAC time markers that may hold a pick, and the phase an unlabelled one is taken for.
+SAC_MARKERS = {"a": "P", "t0": "S", **{f"t{i}": None for i in range(1, 10)}}
+
+
+def _phase_of_label(label: str) -> str | None:
+    """``"P"`` or ``"S"`` for a SAC marker label such as ``P``, ``Pg``, ``IPU0``, ``ES``, ``Sn``;
+    None for anything else (``F``, ``AMP``, ...). A leading I/E is the onset quality."""
+    label = label.strip().upper()
+    if len(label) > 1 and label[0] in "IE" and label[1] in "PS":
+        label = label[1:]
+    return label[0] if label[:1] in ("P", "S") else None
+
+
+def sac_header_picks(traces) -> dict[str, UTCDateTime]:
+    """The earliest P and S time marked in the SAC headers of ``traces`` (``{}`` for none).
+
+    A marker's time is ``starttime - b + value`` (SAC times count from the reference time, and
+    ObsPy's start time is the reference time plus ``b``). A labelled marker counts when its label
+    names P or S (:func:`_phase_of_label`); an unlabelled ``a`` is P and ``t0`` S.
+    """
+    found: dict[str, UTCDateTime] = {}
+    for tr in traces:
+        header = tr.stats.get("sac") or {}
+        reference = tr.stats.starttime - float(header.get("b", 0.0))
+        for marker, default_phase in SAC_MARKERS.items():
+            value = header.get(marker)
+            if value is None or float(value) == -12345.0:
+                continue
+            label = str(header.get(f"k{marker}", "")).strip()
+            phase = default_phase if label in ("", "-12345") else _phase_of_label(label)
+            if phase is None:
+                continue
+            time = reference + float(value)
+            if phase not in found or time < found[phase]:
+                found[phase] = time
+    return found
+
+
 def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
     """One record ``(n_samples, 3)`` E, N, Z from the traces of one station and band code."""
     rates = sorted({float(tr.stats.sampling_rate) for tr in traces})
@@ -119,6 +164,11 @@ def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
         offset = offsets[code]
         data[offset : offset + len(tr.data), column] = np.asarray(tr.data, dtype=np.float32)
         channels[column] = tr.stats.channel.strip()
+    picks = {
+        phase: sample
+        for phase, time in sac_header_picks(traces).items()
+        if 0 <= (sample := int(round((time - start) * rate))) < n_samples
+    }
     return Record(
         data=data,
         sampling_rate_hz=rate,
@@ -126,6 +176,8 @@ def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
         start_time=start,
         channels=tuple(channels),
         name=f"{name}:{station_id}" if name else station_id,
+        p_arrival_sample=picks.get("P", NO_PICK),
+        s_arrival_sample=picks.get("S", NO_PICK),
     )
 
 
@@ -139,7 +191,7 @@ def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
     Returns:
         Records sorted by station id; ``data`` ``(n_samples, 3)`` float32 E, N, Z; ``start_time``
         the earliest component start; ``channels`` the full channel codes in E, N, Z positions
-        (``""`` where missing); no picks.
+        (``""`` where missing); picks from SAC headers (:func:`sac_header_picks`), else -1.
 
     Channels picker does not pick on (hydrophones, mass positions, below 10 Hz:
     :func:`~picker.io.base.channel_problem`) are skipped with a warning.

@@ -1,0 +1,113 @@
+"""Analyst picks in SAC headers: event files labelled the way many observatories keep them.
+
+``picker.io.stream.sac_header_picks`` reads the time markers ``a`` and ``t0``-``t9`` (labels in
+``ka``, ``kt0``...); ``convert``, ``evaluate`` and training read one SAC file per component as
+one labelled record. The model is the exact oracle of ``tests/oracle.py`` (P at Z spikes, S at
+E spikes).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from obspy import Stream, Trace, UTCDateTime
+from obspy.core.util import AttribDict
+from oracle import make_oracle, spikes
+
+from picker.cli import main
+from picker.dataset import load_records
+from picker.io import read_records
+from picker.io.stream import sac_header_picks
+from picker.keras_utils import save_model
+
+T0 = UTCDateTime(2024, 3, 1, 12)
+RATE = 100.0
+P_AT, S_AT = 1500, 3500  # samples of the oracle's spikes
+
+
+def trace(sac: dict | None = None, start=T0, n: int = 6000, channel: str = "HHZ") -> Trace:
+    tr = Trace(np.zeros(n, np.float32), {"station": "ABC", "network": "XX", "channel": channel,
+                                         "sampling_rate": RATE, "starttime": start})  # fmt: skip
+    if sac is not None:
+        tr.stats.sac = AttribDict(sac)
+    return tr
+
+
+def sac_event(folder, markers: dict[str, dict], n: int = 6000):
+    """One SAC file per component of station XX.ABC with the oracle's spikes; ``markers``
+    maps a component (E, N, Z) to its extra SAC header values. Returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = spikes(n, [P_AT], [S_AT])
+    paths = []
+    for column, code in enumerate("ENZ"):
+        tr = trace({"b": 0.0, **markers.get(code, {})}, channel=f"HH{code}", n=n)
+        tr.data = data[:, column].copy()
+        path = folder / f"XX.ABC..HH{code}.SAC"
+        Stream([tr]).write(str(path), format="SAC")
+        paths.append(path)
+    return paths
+
+
+def test_labelled_and_unlabelled_markers():
+    picks = sac_header_picks(
+        [trace({"b": 0.0, "a": 15.0, "ka": "IPU0", "t1": 40.0, "kt1": "ES", "t2": 3.0, "kt2": "F"})]
+    )
+    assert picks == {"P": T0 + 15.0, "S": T0 + 40.0}  # "F" (end of signal) is no pick
+    # unlabelled: a is P and t0 is S; t1 without a label names no phase
+    picks = sac_header_picks([trace({"b": 0.0, "a": 12.5, "t0": 20.25, "t1": 1.0})])
+    assert picks == {"P": T0 + 12.5, "S": T0 + 20.25}
+    assert sac_header_picks([trace({"b": 0.0, "t3": 9.0, "kt3": "Pg"})]) == {"P": T0 + 9.0}
+    assert sac_header_picks([trace({"b": 0.0, "a": -12345.0})]) == {}
+    assert sac_header_picks([trace()]) == {}  # not a SAC trace
+
+
+def test_marker_times_count_from_the_reference_time_and_the_earliest_wins():
+    # b = 10: the first sample is 10 s after the reference time, so a = 25 is 15 s into the data
+    shifted = trace({"b": 10.0, "a": 25.0, "ka": "P"})
+    later = trace({"b": 0.0, "a": 16.0, "ka": "P", "t0": 30.0, "kt0": "S"}, channel="HHE")
+    assert sac_header_picks([shifted, later]) == {"P": T0 + 15.0, "S": T0 + 30.0}
+
+
+def test_a_station_s_sac_files_read_as_one_labelled_record(tmp_path, tiny_config):
+    # P marked on the vertical, S on the east component, as analysts often do
+    sac_event(tmp_path / "ev", {"Z": {"a": P_AT / RATE, "ka": "P"}, "E": {"t0": S_AT / RATE}})
+    records, tfrecords = load_records([str(tmp_path / "ev")], tiny_config())
+    assert tfrecords == [] and len(records) == 1
+    record = records[0]
+    assert (record.p_arrival_sample, record.s_arrival_sample) == (P_AT, S_AT)
+    assert record.channels == ("HHE", "HHN", "HHZ")  # the three files in one record
+    # a marker outside the data is no pick
+    single = sac_event(tmp_path / "out", {"Z": {"a": 200.0}})[2]
+    assert next(read_records(single)).p_arrival_sample == -1
+
+
+def test_convert_keeps_the_header_picks(tmp_path):
+    sac_event(tmp_path / "ev", {"Z": {"a": P_AT / RATE}, "N": {"t0": S_AT / RATE}})
+    assert main(["convert", str(tmp_path / "ev"), "--to", "npz", "-o", str(tmp_path / "npz")]) == 0
+    (written,) = (tmp_path / "npz").glob("*.npz")
+    record = next(read_records(written))
+    assert (record.p_arrival_sample, record.s_arrival_sample) == (P_AT, S_AT)
+    assert record.channels == ("HHE", "HHN", "HHZ")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return str(save_model(make_oracle(), tmp_path_factory.mktemp("oracle") / "oracle.keras"))
+
+
+def test_evaluate_scores_sac_files_against_their_header_picks(model, tmp_path):
+    # the reference S is 0.3 s late: outside the 0.1 s tolerance, a miss and a false pick
+    sac_event(tmp_path / "ev", {"Z": {"a": P_AT / RATE}, "E": {"t0": S_AT / RATE + 0.3}})
+    report_dir = tmp_path / "report"
+    assert main(["evaluate", str(tmp_path / "ev"), "--model", model, "-o", str(report_dir)]) == 0
+    metrics = json.loads((report_dir / "metrics.json").read_text())["sources"]["model"]
+    assert (metrics["P"]["tp"], metrics["P"]["fp"], metrics["P"]["fn"]) == (1, 0, 0)
+    assert (metrics["S"]["tp"], metrics["S"]["fp"], metrics["S"]["fn"]) == (0, 1, 1)
+
+
+def test_evaluate_without_header_picks_still_asks_for_reference_picks(model, tmp_path, caplog):
+    sac_event(tmp_path / "plain", {})
+    assert main(["evaluate", str(tmp_path / "plain"), "--model", model]) == 1
+    assert any("continuous data needs reference picks" in m for m in caplog.messages)
