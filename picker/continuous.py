@@ -37,7 +37,7 @@ from picker.io.base import (
     describe_skipped,
     enz_columns,
     split_pickable,
-    station_key,
+    trace_station_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def station_ids(stream: Stream) -> list[str]:
     Traces :func:`~picker.io.base.channel_problem` rejects (hydrophones, mass positions, ...)
     are left out, so a shard is never given a station with nothing to pick on.
     """
-    return sorted({station_key(tr) for tr in split_pickable(stream)[0]})
+    return sorted({trace_station_id(tr) for tr in split_pickable(stream)[0]})
 
 
 def iter_stations(
@@ -126,7 +126,7 @@ def iter_stations(
             component codes; up front, no channel to pick on at all.
     """
     traces, skipped = split_pickable(
-        [tr for tr in stream if only is None or station_key(tr) in only]
+        [tr for tr in stream if only is None or trace_station_id(tr) in only]
     )
     prefix = f"{source}: " if source else ""
     if skipped and not traces:
@@ -135,7 +135,7 @@ def iter_stations(
         logger.warning("%sskipped %s", prefix, describe_skipped(skipped))
     groups: dict[str, list[Trace]] = {}
     for trace in traces:
-        groups.setdefault(station_key(trace), []).append(trace)
+        groups.setdefault(trace_station_id(trace), []).append(trace)
     trace = traces = None  # the loop variable would keep the last trace's samples alive
     checked, problems = [], []
     for key, members in sorted(groups.items()):
@@ -149,7 +149,7 @@ def iter_stations(
         checked[i] = None
         box = [_build_station(key, rate, by_component, columns)]
         if consume:
-            stream.traces = [tr for tr in stream.traces if station_key(tr) != key]
+            stream.traces = [tr for tr in stream.traces if trace_station_id(tr) != key]
         del by_component
         yield box.pop()  # no reference kept here while the caller works on it
     if problems:

@@ -49,7 +49,7 @@ def plan_days(path, context_s: float):
         whole file. None when the file is small, not miniSEED, or spans at most
         :data:`LONG_FILE_SPAN_S`.
     """
-    from picker.continuous import station_key
+    from picker.io.base import trace_station_id
 
     members = input_files(path)
     if sum(member.stat().st_size for member in members) < LONG_FILE_BYTES:
@@ -65,7 +65,7 @@ def plan_days(path, context_s: float):
         return None
     first: dict[str, object] = {}
     for tr in headers:
-        key = station_key(tr)
+        key = trace_station_id(tr)
         first[key] = min(first.get(key, tr.stats.starttime), tr.stats.starttime)
     midnight = start.__class__(start.year, start.month, start.day)
     days = []
@@ -121,9 +121,9 @@ def iter_long_file(
                     name=member,
                 )
         if stations is not None:
-            from picker.continuous import station_key
+            from picker.io.base import trace_station_id
 
-            stream.traces = [tr for tr in stream if station_key(tr) in stations]
+            stream.traces = [tr for tr in stream if trace_station_id(tr) in stations]
         day_results = predict_stream_results(stream)
         del stream  # the day's traces are consumed station by station
         for result in day_results:

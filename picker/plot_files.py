@@ -9,7 +9,8 @@
   The model sees :data:`CONTEXT_S` extra on both sides of the spans (as much as the file has),
   so picks near a span's edges are the ones a longer run would make.
 
-Reference picks from a picks file are drawn where their station (``NET.STA.LOC``, see
+Picks in the SAC headers of continuous files (:func:`picker.io.stream.sac_header_picks`) are
+reference picks too. Reference picks from a picks file are drawn where their station (``NET.STA.LOC``, see
 :func:`picker.evaluate.station_key`) and time fall in a figure; picks without a time but with an
 ``index`` are placed by index when their ``source`` is the file's name.
 """
@@ -198,6 +199,7 @@ def _stream_views(path, model, reference, start, duration_s, options):
     from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_stream
 
     stream = read_obspy(path) if isinstance(path, Path) else path.read()  # or a FileGroup
+    marked = _header_picks(stream)  # before slicing: SAC marker times count from the file start
     data_start = min(tr.stats.starttime for tr in stream)
     data_end = max(tr.stats.endtime for tr in stream)
     spans = time_spans(data_start, data_end, start, duration_s)
@@ -224,7 +226,12 @@ def _stream_views(path, model, reference, start, duration_s, options):
                 start_time=station_start,
                 station_id=station_id,
                 channels=_channel_labels(channels or ("", "", ""), station_id),
-                reference_picks=reference_seconds(
+                reference_picks=[
+                    (phase, time - station_start)
+                    for phase, time in marked.get(station_id, {}).items()
+                    if 0 <= time - station_start <= len(data) / rate
+                ]
+                + reference_seconds(
                     reference, station_id, station_start, rate, len(data) / rate, path.name
                 ),
                 title=path.name,
@@ -241,3 +248,14 @@ def _stream_views(path, model, reference, start, duration_s, options):
                 yield (path.stem, station_id, tag), view
     except InputError as err:
         raise InputError(str(err) if str(path) in str(err) else f"{path}: {err}") from None
+
+
+def _header_picks(stream) -> dict:
+    """``{station id: {phase: UTCDateTime}}`` of the picks in the traces' SAC headers."""
+    from picker.io.base import trace_station_id
+    from picker.io.stream import sac_header_picks
+
+    by_station: dict[str, list] = {}
+    for tr in stream:
+        by_station.setdefault(trace_station_id(tr), []).append(tr)
+    return {sid: picks for sid, traces in by_station.items() if (picks := sac_header_picks(traces))}

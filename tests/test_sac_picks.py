@@ -111,3 +111,18 @@ def test_evaluate_without_header_picks_still_asks_for_reference_picks(model, tmp
     sac_event(tmp_path / "plain", {})
     assert main(["evaluate", str(tmp_path / "plain"), "--model", model]) == 1
     assert any("continuous data needs reference picks" in m for m in caplog.messages)
+
+
+def test_plot_draws_the_header_picks_as_reference_picks(tmp_path, monkeypatch):
+    from picker import plot_files
+    from picker.io.groups import FileGroup
+
+    paths = sac_event(tmp_path / "ev", {"Z": {"a": 15.0}, "E": {"t0": 35.5}})
+    views = []
+    monkeypatch.setattr(plot_files, "plot_view", lambda view, path, **_: views.append(view) or path)
+    plot_files.plot_file(FileGroup(tuple(paths)), tmp_path / "figs", predict=False)
+    assert [view.reference_picks for view in views] == [[("P", 15.0), ("S", 35.5)]]
+    # a span that starts later: the marker times still count from the file's own start
+    views.clear()
+    plot_files.plot_file(paths[2], tmp_path / "figs", predict=False, start=T0 + 10, duration_s=20)
+    assert views[0].reference_picks == [("P", 5.0)]

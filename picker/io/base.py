@@ -130,7 +130,7 @@ def parse_time_iso(text: str) -> UTCDateTime | None:
     return UTCDateTime(text)
 
 
-def station_key(trace) -> str:
+def trace_station_id(trace) -> str:
     """The station id ``NET.STA.LOC.BAND`` of an ObsPy trace (its channel code minus the
     component)."""
     stats = trace.stats

@@ -17,7 +17,7 @@ from pathlib import Path
 import obspy
 
 from picker.io import WINDOW_FORMATS, guess_format, read_records
-from picker.io.base import InputError, Record, named_error, station_key
+from picker.io.base import InputError, Record, named_error, trace_station_id
 
 __all__ = ["GROUP_OVERLAP", "FileGroup", "group_components", "input_format", "read_input_records"]
 
@@ -80,7 +80,7 @@ def _single_component(path: Path) -> tuple[str, str, float, float] | None:
         traces = obspy.read(str(path), headonly=True)
     except Exception:  # not readable here: its reader reports it
         return None
-    keys = {station_key(tr) for tr in traces}
+    keys = {trace_station_id(tr) for tr in traces}
     components = {tr.stats.channel.strip()[-1:].upper() for tr in traces}
     if len(keys) != 1 or len(components) != 1:
         return None

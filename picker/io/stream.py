@@ -112,7 +112,8 @@ def _phase_of_label(label: str) -> str | None:
 
 
 def sac_header_picks(traces) -> dict[str, UTCDateTime]:
-    """The earliest P and S time marked in the SAC headers of ``traces`` (``{}`` for none).
+    """The earliest P and S time marked in the SAC headers of ``traces``: ``{"P": time,
+    "S": time}``, either missing when not marked.
 
     A marker's time is ``starttime - b + value`` (SAC times count from the reference time, and
     ObsPy's start time is the reference time plus ``b``). A labelled marker counts when its label
@@ -133,7 +134,7 @@ def sac_header_picks(traces) -> dict[str, UTCDateTime]:
             time = reference + float(value)
             if phase not in found or time < found[phase]:
                 found[phase] = time
-    return found
+    return dict(sorted(found.items()))  # P before S
 
 
 def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
