@@ -126,3 +126,34 @@ def test_plot_draws_the_header_picks_as_reference_picks(tmp_path, monkeypatch):
     views.clear()
     plot_files.plot_file(paths[2], tmp_path / "figs", predict=False, start=T0 + 10, duration_s=20)
     assert views[0].reference_picks == [("P", 5.0)]
+
+
+def test_convert_to_sac_and_back_keeps_data_and_picks(tmp_path):
+    from picker.commands.convert import OUTPUT_FORMATS
+    from picker.io import FORMATS, Record, write_records
+
+    assert OUTPUT_FORMATS == FORMATS  # the CLI's list is written out to keep --help fast
+    rng = np.random.default_rng(3)
+    three = Record(rng.standard_normal((4000, 3)).astype(np.float32), 100.0, "XX.ABC..HH",
+                   start_time=T0, p_arrival_sample=1234, s_arrival_sample=2345,
+                   channels=("HHE", "HHN", "HHZ"), name="three")  # fmt: skip
+    vertical = Record(np.zeros((3000, 3), np.float32), 50.0, "XX.VRT..EH", start_time=T0 + 600,
+                      p_arrival_sample=700, name="vertical")  # fmt: skip
+    vertical.data[:, 2] = rng.standard_normal(3000)
+    write_records([three, vertical], tmp_path / "npz", "npz")
+    assert main(["convert", str(tmp_path / "npz"), "--to", "sac", "-o", str(tmp_path / "sac")]) == 0
+    names = sorted(p.name for p in (tmp_path / "sac").iterdir())
+    assert names == ["three.HHE.SAC", "three.HHN.SAC", "three.HHZ.SAC", "vertical.EHZ.SAC"]
+    assert (
+        main(["convert", str(tmp_path / "sac"), "--to", "npz", "-o", str(tmp_path / "back")]) == 0
+    )
+    back = {r.station_id: r for f in (tmp_path / "back").glob("*.npz") for r in read_records(f)}
+    for original in (three, vertical):
+        record = back[original.station_id]
+        np.testing.assert_array_equal(record.data, original.data)
+        assert record.sampling_rate_hz == original.sampling_rate_hz
+        assert record.start_time == original.start_time
+        assert (record.p_arrival_sample, record.s_arrival_sample) == (
+            original.p_arrival_sample,
+            original.s_arrival_sample,
+        )

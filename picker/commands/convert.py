@@ -1,4 +1,4 @@
-"""``picker convert``: waveform windows between NPZ, TFRecord, HDF5 and miniSEED.
+"""``picker convert``: waveform windows between NPZ, TFRecord, HDF5, miniSEED and SAC.
 
 Any ObsPy format is read too; SAC event files bring their header picks, and one file per
 component of a station becomes one record (:mod:`picker.io.groups`)."""
@@ -9,10 +9,13 @@ import argparse
 
 from picker import cli
 
+#: :data:`picker.io.FORMATS`, written out: importing picker.io here would slow ``picker --help``.
+OUTPUT_FORMATS = ("npz", "tfrecord", "hdf5", "stead", "mseed", "sac")
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "convert", help="convert waveform windows between NPZ, TFRecord, HDF5 and miniSEED"
+        "convert", help="convert waveform windows between NPZ, TFRecord, HDF5, miniSEED and SAC"
     )
     p.add_argument(
         "inputs",
@@ -21,7 +24,12 @@ def add_parser(sub) -> None:
         help="files, folders or globs (also SAC event files with picks in their headers)",
     )
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--to", required=True, choices=("npz", "tfrecord", "hdf5", "stead", "mseed"))
+    p.add_argument(
+        "--to",
+        required=True,
+        choices=OUTPUT_FORMATS,
+        help="sac: one file per component, picks in the headers (a = P, t0 = S)",
+    )
     p.add_argument(
         "--records-per-shard", type=int, default=1000, help="TFRecord shard size (default 1000)"
     )

@@ -45,7 +45,7 @@ __all__ = [
 WINDOW_FORMATS = ("npz", "tfrecord", "hdf5")
 
 #: Output formats of :func:`write_records` (``picker convert --to``).
-FORMATS = ("npz", "tfrecord", "hdf5", "stead", "mseed")
+FORMATS = ("npz", "tfrecord", "hdf5", "stead", "mseed", "sac")
 
 _TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
 _HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
@@ -164,7 +164,8 @@ def write_records(
 ) -> list[Path]:
     """Write records to ``output`` in format ``fmt`` (one of :data:`FORMATS`); return paths written.
 
-    ``npz`` and ``mseed`` write one file per record into the folder ``output``; ``tfrecord`` writes
+    ``npz`` and ``mseed`` write one file per record into the folder ``output``, ``sac`` one file
+    per component with the picks in its header; ``tfrecord`` writes
     (sharded) files named after ``output``; ``hdf5`` writes a SeisBench folder and ``stead`` one
     STEAD-layout HDF5 file. Every file is written atomically.
     """
@@ -198,6 +199,16 @@ def write_records(
         return [
             write_stream_record(rec, output / f"{_safe_name(rec, i, used)}.mseed")
             for i, rec in enumerate(records)
+        ]
+    if fmt == "sac":
+        from picker.io.stream import write_sac_record
+
+        output.mkdir(parents=True, exist_ok=True)
+        used = set()
+        return [
+            path
+            for i, rec in enumerate(records)
+            for path in write_sac_record(rec, output, _safe_name(rec, i, used))
         ]
     raise InputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
 

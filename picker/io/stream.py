@@ -57,6 +57,7 @@ __all__ = [
     "record_to_stream",
     "sac_header_picks",
     "stream_to_records",
+    "write_sac_record",
     "write_stream_record",
 ]
 
@@ -315,3 +316,36 @@ def write_stream_record(record: Record, path: str | os.PathLike, *, format: str 
     with atomic_output(path) as tmp:
         stream.write(str(tmp), format=fmt, **options)
     return path
+
+
+def write_sac_record(record: Record, folder: str | os.PathLike, stem: str) -> list[Path]:
+    """Write one record as SAC, one file ``<stem>.<channel>.SAC`` per present column, atomically.
+
+    Every file carries the record's picks in its header, as :func:`sac_header_picks` reads
+    them: P in ``a`` (``ka = "P"``) and S in ``t0`` (``kt0 = "S"``), seconds after the first
+    sample (``b = 0``). Samples are float32, as SAC stores them. Returns the paths written.
+
+    Raises:
+        InputError: a record with no non-empty column.
+    """
+    from obspy.core.util import AttribDict
+
+    folder = Path(folder)
+    stream = record_to_stream(record)
+    if len(stream) == 0:
+        raise InputError(f"{folder / stem}: record {record.name!r} has no data to write")
+    header = {"b": 0.0}
+    for marker, label, sample in (
+        ("a", "P", record.p_arrival_sample),
+        ("t0", "S", record.s_arrival_sample),
+    ):
+        if sample >= 0:
+            header.update({marker: sample / record.sampling_rate_hz, f"k{marker}": label})
+    written = []
+    for tr in stream:
+        tr.stats.sac = AttribDict(header)
+        path = folder / f"{stem}.{tr.stats.channel}.SAC"
+        with atomic_output(path) as tmp:
+            tr.write(str(tmp), format="SAC")
+        written.append(path)
+    return written
