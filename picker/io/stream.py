@@ -18,7 +18,8 @@ whose labels (``ka``, ``kt0``...) name a P or S phase, or, unlabelled, ``a`` as 
 ``p_arrival_sample`` and ``s_arrival_sample``. Other formats carry no picks (-1).
 
 Writing makes one trace per present column. miniSEED carries no picks: ``p_arrival_sample`` and
-``s_arrival_sample`` are not written, and come back as -1. miniSEED start times have microsecond
+``s_arrival_sample`` are not written, and come back as -1. SAC (:func:`write_sac_record`, one
+file per column) carries them in its headers. miniSEED start times have microsecond
 resolution and station codes at most 5 characters.
 
 This module does not import TensorFlow.
