@@ -50,7 +50,6 @@ __all__ = [
     "plan_chunks",
     "model_input",
     "sliding_normalize",
-    "station_ids",
     "stream_to_stations",
 ]
 
@@ -84,15 +83,6 @@ class StationData:
     def band_code(self) -> str:
         """Band + instrument code, e.g. ``HH`` (``""`` when the channel codes have none)."""
         return self.station_id.rsplit(".", 1)[-1]
-
-
-def station_ids(stream: Stream) -> list[str]:
-    """The sorted station ids (``NET.STA.LOC.CH``) of the traces in ``stream`` picked on.
-
-    Traces :func:`~picker.io.base.channel_problem` rejects (hydrophones, mass positions, ...)
-    are left out, so a shard is never given a station with nothing to pick on.
-    """
-    return sorted({trace_station_id(tr) for tr in split_pickable(stream)[0]})
 
 
 def iter_stations(

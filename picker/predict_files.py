@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from picker.config import ConfigError
-from picker.continuous import station_ids
 from picker.io import WINDOW_FORMATS
-from picker.io.base import split_station_id
+from picker.io.base import input_files, pickable_station_ids, split_station_id
 from picker.io.groups import FileGroup
 from picker.predict import MODEL_SAMPLING_RATE_HZ, StationResult
 
@@ -41,28 +40,35 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- sharding
 
 
-def list_units(paths: Iterable[str | os.PathLike | FileGroup]) -> list[tuple]:
+def list_units(
+    paths: Iterable[str | os.PathLike | FileGroup],
+    station_ids: dict[Path, list[str]] | None = None,
+) -> list[tuple]:
     """The units of work over ``paths``, in order, for ``--shard``.
 
-    A stream file (or :class:`FileGroup`) gives one ``(file, station_id)`` unit per station
-    (read from its headers); a window file, or a file whose headers cannot be read, is one
-    ``(file, None)`` unit.
+    A stream file (or :class:`~picker.io.groups.FileGroup`) gives one ``(file, station_id)``
+    unit per station (read from its headers, or taken from ``station_ids``, filled by
+    :func:`~picker.io.groups.group_components` from the same headers); a window file, or a file
+    whose headers cannot be read, is one ``(file, None)`` unit.
     """
     import obspy
 
     from picker.io import guess_format
 
+    known = station_ids or {}
+
+    def ids_of(file: Path) -> list[str]:
+        if file in known:
+            return known[file]
+        if guess_format(file) in WINDOW_FORMATS:
+            return []
+        return pickable_station_ids(obspy.read(str(file), headonly=True))
+
     units: list[tuple] = []
     for path in paths:
         path = path if isinstance(path, FileGroup) else Path(path)
-        ids: list[str] = []
         try:
-            if isinstance(path, FileGroup):
-                ids = station_ids(
-                    sum((obspy.read(str(p), headonly=True) for p in path.paths), obspy.Stream())
-                )
-            elif guess_format(path) not in WINDOW_FORMATS:
-                ids = station_ids(obspy.read(str(path), headonly=True))
+            ids = sorted({sid for file in input_files(path) for sid in ids_of(file)})
         except Exception:  # the unit's owner reports the error when it reads the file
             ids = []
         if ids:

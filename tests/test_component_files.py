@@ -100,6 +100,27 @@ def test_shards_of_grouped_files_add_up_to_one_run(model, tmp_path):
     assert sorted((p.source, p.station_id, p.phase, p.index) for p in parts) == expected
 
 
+def test_shard_units_come_from_the_grouping_s_header_read(tmp_path, monkeypatch):
+    import obspy
+
+    files = component_files(tmp_path, "AAA", T0, fmt="MSEED")
+    three = tmp_path / "three.mseed"
+    Stream([Trace(np.ones(100, np.float32), {"station": "BBB", "channel": f"HH{c}",
+                                             "sampling_rate": RATE}) for c in "ENZ"]).write(
+        str(three), format="MSEED")  # fmt: skip
+    reads = []
+    real_read = obspy.read
+    monkeypatch.setattr(obspy, "read", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    station_ids: dict = {}
+    paths = group_components([*files, three], station_ids)
+    units = list_units(paths, station_ids)
+    assert units == [(FileGroup(tuple(files)), "XX.AAA..HH"), (three, ".BBB..HH")]
+    assert sorted(reads) == sorted(str(f) for f in [*files, three])  # each header read once
+    reads.clear()
+    assert list_units(paths) == units  # without the grouping's ids: read again, same units
+    assert len(reads) == 4
+
+
 def test_resume_takes_a_finished_group_from_the_journal(model, tmp_path, caplog):
     component_files(tmp_path / "sac", "ABC", T0)
     out = tmp_path / "p.csv"

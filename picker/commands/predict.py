@@ -227,11 +227,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     failures = cli.FailureLog(args.strict)
     # one file per component (SDS day files, SAC): a station's files are read together
-    paths = group_components(cli._input_paths(args.inputs, failures))
+    station_ids: dict = {}  # from the grouping's header read, so --shard reads them once
+    paths = group_components(cli._input_paths(args.inputs, failures), station_ids)
     if shard is None:
         selection = dict.fromkeys(paths)
     else:
-        selection = predict_files.select_shard(predict_files.list_units(paths), *shard)
+        units = predict_files.list_units(paths, station_ids)
+        selection = predict_files.select_shard(units, *shard)
         cli.log.info(
             "shard %d/%d: %d of %d file(s)", shard[0], shard[1], len(selection), len(paths)
         )

@@ -137,6 +137,15 @@ def trace_station_id(trace) -> str:
     return make_station_id(stats.network, stats.station, stats.location, stats.channel[:-1])
 
 
+def pickable_station_ids(traces) -> list[str]:
+    """The sorted station ids (``NET.STA.LOC.CH``) of the traces picker picks on.
+
+    Traces :func:`channel_problem` rejects (hydrophones, mass positions, ...) are left out, so
+    a shard is never given a station with nothing to pick on.
+    """
+    return sorted({trace_station_id(tr) for tr in split_pickable(traces)[0]})
+
+
 def split_station_id(station_id: str) -> tuple[str, str, str, str]:
     """``"NET.STA.LOC.CH"`` -> ``(net, sta, loc, ch)``; shorter ids fill from the left with ``""``.
 

@@ -17,7 +17,13 @@ from pathlib import Path
 import obspy
 
 from picker.io import WINDOW_FORMATS, guess_format, read_records
-from picker.io.base import InputError, Record, named_error, trace_station_id
+from picker.io.base import (
+    InputError,
+    Record,
+    named_error,
+    pickable_station_ids,
+    trace_station_id,
+)
 
 __all__ = ["GROUP_OVERLAP", "FileGroup", "group_components", "input_format", "read_input_records"]
 
@@ -72,14 +78,21 @@ def input_format(path) -> tuple[Path | FileGroup, str]:
 GROUP_OVERLAP = 0.5
 
 
-def _single_component(path: Path) -> tuple[str, str, float, float] | None:
-    """``(station id, component, start, end)`` of a file holding one station's one component."""
+def _single_component(
+    path: Path, station_ids: dict[Path, list[str]] | None = None
+) -> tuple[str, str, float, float] | None:
+    """``(station id, component, start, end)`` of a file holding one station's one component.
+
+    ``station_ids``: filled with the file's :func:`~picker.io.base.pickable_station_ids` from
+    the same header read (for :func:`picker.predict_files.list_units`)."""
     try:
         if guess_format(path) in WINDOW_FORMATS:
             return None
         traces = obspy.read(str(path), headonly=True)
     except Exception:  # not readable here: its reader reports it
         return None
+    if station_ids is not None:
+        station_ids[path] = pickable_station_ids(traces)
     keys = {trace_station_id(tr) for tr in traces}
     components = {tr.stats.channel.strip()[-1:].upper() for tr in traces}
     if len(keys) != 1 or len(components) != 1:
@@ -89,16 +102,22 @@ def _single_component(path: Path) -> tuple[str, str, float, float] | None:
     return keys.pop(), components.pop(), start, end
 
 
-def group_components(paths: list[Path]) -> list[Path | FileGroup]:
+def group_components(
+    paths: list[Path], station_ids: dict[Path, list[str]] | None = None
+) -> list[Path | FileGroup]:
     """``paths`` with the single-component files of one station and time span grouped.
 
     Each group takes the place of its first member; other files stay as they are. With fewer
-    than two files nothing is read.
+    than two files nothing is read. ``station_ids`` (a dict), when given, is filled with the
+    station ids of every stream file whose headers were read, so that ``--shard`` does not
+    read them again (:func:`picker.predict_files.list_units`).
     """
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         return list(paths)
-    info = {path: found for path in paths if (found := _single_component(path)) is not None}
+    info = {
+        path: found for path in paths if (found := _single_component(path, station_ids)) is not None
+    }
     parent = {path: path for path in info}
 
     def root(path: Path) -> Path:
