@@ -10,9 +10,10 @@
   so picks near a span's edges are the ones a longer run would make.
 
 Picks in the SAC headers of continuous files (:func:`picker.io.stream.sac_header_picks`) are
-reference picks too. Reference picks from a picks file are drawn where their station (``NET.STA.LOC``, see
-:func:`picker.evaluate.station_key`) and time fall in a figure; picks without a time but with an
-``index`` are placed by index when their ``source`` is the file's name.
+reference picks too. Reference picks from a picks file are drawn where their station
+(``NET.STA.LOC``, see :func:`picker.evaluate.station_key`) and time fall in a figure; picks
+without a time but with an ``index`` are placed by index when their ``source`` is the file's
+name.
 """
 
 from __future__ import annotations
@@ -195,10 +196,10 @@ def _stream_views(path, model, reference, start, duration_s, options):
     """Yield ``(name parts, TraceView)`` per station and span of a continuous file (a Path) or
     :class:`~picker.io.groups.FileGroup`."""
     from picker.continuous import iter_stations
-    from picker.io.stream import read_obspy
+    from picker.io.groups import read_input_stream
     from picker.predict import MODEL_SAMPLING_RATE_HZ, iter_stream
 
-    stream = read_obspy(path) if isinstance(path, Path) else path.read()  # or a FileGroup
+    stream = read_input_stream(path)
     marked = _header_picks(stream)  # before slicing: SAC marker times count from the file start
     data_start = min(tr.stats.starttime for tr in stream)
     data_end = max(tr.stats.endtime for tr in stream)

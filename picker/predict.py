@@ -515,8 +515,7 @@ def iter_file(
         InputError: the file cannot be read (message names it, one line). For window files the
             records before a bad one have already been yielded.
     """
-    from picker.io.groups import FileGroup, input_format
-    from picker.io.stream import read_obspy
+    from picker.io.groups import input_format, read_input_stream
 
     cfg, margin_s = _config(options)
     model = resolve_model(model)
@@ -528,7 +527,7 @@ def iter_file(
         plan = long_files.plan_days(path, cfg.context_s)
         try:
             if plan is None:  # an unreadable file: an InputError naming it
-                stream = path.read() if isinstance(path, FileGroup) else read_obspy(path)
+                stream = read_input_stream(path)
                 yield from iter_stream(
                     stream, model, source=source, stations=stations, consume=True, **options
                 )

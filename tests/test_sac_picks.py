@@ -157,3 +157,24 @@ def test_convert_to_sac_and_back_keeps_data_and_picks(tmp_path):
             original.p_arrival_sample,
             original.s_arrival_sample,
         )
+
+
+def test_a_failed_sac_write_leaves_no_part_of_the_record(tmp_path, monkeypatch):
+    from picker.io import Record
+    from picker.io.stream import write_sac_record
+
+    record = Record(np.ones((500, 3), np.float32), 100.0, "XX.ABC..HH", start_time=T0,
+                    p_arrival_sample=100, channels=("HHE", "HHN", "HHZ"), name="r")  # fmt: skip
+    calls = []
+    real_write = Trace.write
+
+    def failing_write(self, filename, **kwargs):
+        calls.append(filename)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_write(self, filename, **kwargs)
+
+    monkeypatch.setattr(Trace, "write", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        write_sac_record(record, tmp_path, "r")
+    assert list(tmp_path.iterdir()) == []  # neither the first component nor temporary files

@@ -25,7 +25,14 @@ from picker.io.base import (
     trace_station_id,
 )
 
-__all__ = ["GROUP_OVERLAP", "FileGroup", "group_components", "input_format", "read_input_records"]
+__all__ = [
+    "GROUP_OVERLAP",
+    "FileGroup",
+    "group_components",
+    "input_format",
+    "read_input_records",
+    "read_input_stream",
+]
 
 
 @dataclass(frozen=True)
@@ -162,3 +169,11 @@ def read_input_records(
         yield from stream_to_records(path.read(), name=path.name)
     else:
         yield from read_records(path, fmt, **options)
+
+
+def read_input_stream(path: Path | FileGroup) -> obspy.Stream:
+    """The traces of one stream input: a file (:func:`picker.io.stream.read_obspy`) or a
+    :class:`FileGroup`'s members read together. An InputError names the bad file."""
+    from picker.io.stream import read_obspy
+
+    return path.read() if isinstance(path, FileGroup) else read_obspy(path)

@@ -27,6 +27,7 @@ This module does not import TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -320,7 +321,8 @@ def write_stream_record(record: Record, path: str | os.PathLike, *, format: str 
 
 
 def write_sac_record(record: Record, folder: str | os.PathLike, stem: str) -> list[Path]:
-    """Write one record as SAC, one file ``<stem>.<channel>.SAC`` per present column, atomically.
+    """Write one record as SAC, one file ``<stem>.<channel>.SAC`` per present column, atomically
+    (all of them or none).
 
     Every file carries the record's picks in its header, as :func:`sac_header_picks` reads
     them: P in ``a`` (``ka = "P"``) and S in ``t0`` (``kt0 = "S"``), seconds after the first
@@ -343,10 +345,10 @@ def write_sac_record(record: Record, folder: str | os.PathLike, stem: str) -> li
         if sample >= 0:
             header.update({marker: sample / record.sampling_rate_hz, f"k{marker}": label})
     written = []
-    for tr in stream:
-        tr.stats.sac = AttribDict(header)
-        path = folder / f"{stem}.{tr.stats.channel}.SAC"
-        with atomic_output(path) as tmp:
-            tr.write(str(tmp), format="SAC")
-        written.append(path)
+    with contextlib.ExitStack() as renames:  # every component, or none: no partial record
+        for tr in stream:
+            tr.stats.sac = AttribDict(header)
+            path = folder / f"{stem}.{tr.stats.channel}.SAC"
+            tr.write(str(renames.enter_context(atomic_output(path))), format="SAC")
+            written.append(path)
     return written
