@@ -428,13 +428,11 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike) -> list[Pa
 def _has_header_picks(path) -> bool:
     """True when a stream file (or each-component group) marks a P or S pick in its SAC
     headers (:func:`picker.io.stream.sac_header_picks`); read from the headers only."""
-    import obspy
-
-    from picker.io.base import input_files
+    from picker.io.base import input_files, read_headers
     from picker.io.stream import sac_header_picks
 
     try:
-        traces = [tr for file in input_files(path) for tr in obspy.read(str(file), headonly=True)]
+        traces = [tr for file in input_files(path) for tr in read_headers(file)]
     except Exception:  # unreadable: the continuous path reports it
         return False
     return bool(sac_header_picks(traces))

@@ -51,9 +51,8 @@ def list_units(
     :func:`~picker.io.groups.group_components` from the same headers); a window file, or a file
     whose headers cannot be read, is one ``(file, None)`` unit.
     """
-    import obspy
-
     from picker.io import guess_format
+    from picker.io.base import read_headers
 
     known = station_ids or {}
 
@@ -62,7 +61,7 @@ def list_units(
             return known[file]
         if guess_format(file) in WINDOW_FORMATS:
             return []
-        return pickable_station_ids(obspy.read(str(file), headonly=True))
+        return pickable_station_ids(read_headers(file))
 
     units: list[tuple] = []
     for path in paths:

@@ -243,6 +243,42 @@ def channel_problem(trace) -> str | None:
     return None
 
 
+#: NIED K-NET / KiK-net ASCII channel names as ObsPy's ``KNET`` reader gives them: ``EW``,
+#: ``NS``, ``UD``, with KiK-net's sensor digit (``1`` borehole, ``2`` surface).
+_NIED_CHANNEL = re.compile(r"^(EW|NS|UD)([12]?)$")
+_NIED_COMPONENT = {"EW": "E", "NS": "N", "UD": "Z"}
+
+
+def seed_channel_codes(traces: Sequence) -> None:
+    """Give Japanese strong-motion channels SEED channel codes, in place.
+
+    K-NET's ``EW``/``NS``/``UD`` become ``HNE``/``HNN``/``HNZ`` (an accelerometer, band code
+    from the sampling rate: ``H`` at 80 Hz and above, else ``B``). KiK-net's two sensors stay
+    apart: the digit goes to the location code (``EW1`` borehole -> location ``01``, ``UD2``
+    surface -> ``02``). Without this, ``UD`` would be read as a component ``D`` and ``EW`` as a
+    Galperin ``W``. Other channels are left as they are.
+    """
+    for trace in traces:
+        stats = trace.stats
+        match = _NIED_CHANNEL.match(stats.channel.strip())
+        if match is None:
+            continue
+        band = "H" if float(stats.sampling_rate) >= 80.0 else "B"
+        stats.channel = f"{band}N{_NIED_COMPONENT[match[1]]}"
+        if match[2] and not stats.location.strip():
+            stats.location = f"0{match[2]}"
+
+
+def read_headers(path: str | os.PathLike) -> list:
+    """The traces of an ObsPy-readable file, headers only, with :func:`seed_channel_codes`
+    applied; ObsPy's own errors propagate (callers report unreadable files elsewhere)."""
+    import obspy
+
+    stream = obspy.read(str(path), headonly=True)
+    seed_channel_codes(stream)
+    return list(stream)
+
+
 def split_pickable(traces: Sequence) -> tuple[list, dict[str, list[str]]]:
     """``(traces picker picks on, {reason: ids of the skipped traces})``; see :func:`channel_problem`."""
     kept, skipped = [], {}

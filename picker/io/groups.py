@@ -22,6 +22,7 @@ from picker.io.base import (
     Record,
     named_error,
     pickable_station_ids,
+    read_headers,
     trace_station_id,
 )
 
@@ -95,7 +96,7 @@ def _single_component(
     try:
         if guess_format(path) in WINDOW_FORMATS:
             return None
-        traces = obspy.read(str(path), headonly=True)
+        traces = read_headers(path)
     except Exception:  # not readable here: its reader reports it
         return None
     if station_ids is not None:

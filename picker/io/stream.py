@@ -48,6 +48,7 @@ from picker.io.base import (
     enz_columns,
     make_station_id,
     one_line,
+    seed_channel_codes,
     split_pickable,
     split_station_id,
 )
@@ -225,7 +226,8 @@ def read_obspy(
     could read; ObsPy's warnings about the skipped parts become one warning naming the file.
     ``path`` may also be an open binary file (e.g. ``io.BytesIO``); ``name`` is then the file
     named in messages. ``read_options`` go to ``obspy.read`` (``headonly``, ``starttime``,
-    ``endtime``).
+    ``endtime``). Japanese K-NET/KiK-net channel names get SEED codes
+    (:func:`~picker.io.base.seed_channel_codes`).
     """
     in_memory = hasattr(path, "read")
     source = path if in_memory else str(path)
@@ -240,6 +242,7 @@ def read_obspy(
             ) from None
     if len(stream) == 0:
         raise InputError(f"{path}: holds no traces")
+    seed_channel_codes(stream)
     if caught:
         log.warning(
             "%s: read with %d ObsPy warning(s), parts of the file may be missing (%s)",
