@@ -398,7 +398,7 @@ def test_channel_problem_keeps_seismometers_and_accelerometers():
     assert problem("BHZ", 10.0) is None
     assert problem("LHZ", 1.0) == "sampled at 1 Hz, below 10 Hz"
     assert problem("BDH") == "component code 'H' is not Z/N/E/1/2/3/U"
-    assert problem("") == "component code '' is not Z/N/E/1/2/3/U"
+    assert problem("") == "no channel code: name the component (e.g. HHZ) before picking"
 
 
 def test_components_with_different_starts_and_lengths():

@@ -236,6 +236,8 @@ def channel_problem(trace) -> str | None:
     """
     channel = trace.stats.channel.strip()
     rate = float(trace.stats.sampling_rate)
+    if not channel:
+        return "no channel code: name the component (e.g. HHZ) before picking"
     if channel[-1:].upper() not in SEISMIC_COMPONENTS:
         return f"component code {channel[-1:]!r} is not Z/N/E/1/2/3/U"
     if rate < MIN_SAMPLING_RATE_HZ:
