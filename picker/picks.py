@@ -22,7 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from picker.io.base import InputError, atomic_output, one_line
+from picker.io.base import (
+    InputError,
+    atomic_output,
+    make_station_id,
+    one_line,
+    phase_of_label,
+)
 
 CSV_COLUMNS = ("source", "station_id", "phase", "time", "index", "probability")
 PICK_FORMATS = ("csv", "json", "quakeml")
@@ -215,6 +221,11 @@ def picks_to_catalog(picks: Iterable[Pick]):
 def read_picks(path: str | os.PathLike, fmt: str | None = None) -> list[Pick]:
     """Read a picks file written by :func:`write_picks` (CSV, JSON or QuakeML).
 
+    A QuakeML catalog from elsewhere (SeisComP, an analyst's export) works too: its phase hints
+    are read as P or S (``Pg``, ``Pn``, ``IPU0`` -> P; ``Sg``, ``ES`` -> S,
+    :func:`~picker.io.base.phase_of_label`), and picks of other phases (``AML``, ``Lg``, none
+    given) are left out.
+
     A CSV needs at least the columns ``station_id``, ``phase`` and ``time`` or ``index``.
     """
     path = Path(path)
@@ -266,14 +277,22 @@ def _read_quakeml(path: Path) -> list[Pick]:
     picks = []
     for event in read_events(str(path), format="QUAKEML"):
         for q in event.picks:
+            phase = phase_of_label(q.phase_hint or "")
+            if phase is None:  # amplitude picks (AML), Lg, unnamed: not a P or S onset
+                continue
             extra = getattr(q, "extra", {}) or {}
             wid = q.waveform_id
-            code = (wid.channel_code or "").rstrip("?")
+            station_id = make_station_id(
+                wid.network_code or "",
+                wid.station_code or "",
+                wid.location_code or "",
+                (wid.channel_code or "").rstrip("?"),  # "HH?" (ours) or "HHZ" -> "HH"
+            )
             picks.append(
                 Pick(
                     source=str(extra.get("source", {}).get("value", "")),
-                    station_id=f"{wid.network_code or ''}.{wid.station_code or ''}.{wid.location_code or ''}.{code}",
-                    phase=str(q.phase_hint),
+                    station_id=station_id,
+                    phase=phase,
                     time=format_time(q.time),
                     index=int(extra.get("index", {}).get("value", -1)),
                     probability=float(extra.get("probability", {}).get("value", 1.0)),

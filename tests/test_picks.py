@@ -100,6 +100,35 @@ def test_quakeml_reads_back_with_obspy(tmp_path):
     assert float(picks[0].extra["probability"]["value"]) == pytest.approx(0.9312)
 
 
+def test_an_analysts_quakeml_is_read_as_p_and_s_picks(tmp_path):
+    """A SeisComP-style catalog: Pg/Sn/IPU0/ES count as P or S, amplitude and Lg picks do not."""
+    from obspy import UTCDateTime
+    from obspy.core.event import Catalog, Event, Pick, WaveformStreamID
+
+    t0 = UTCDateTime("2024-01-01T00:00:00")
+    hints = ["Pg", "Sn", "IPU0", "ES", "IAML", "Lg", None, "P"]
+    event = Event(
+        picks=[
+            Pick(
+                time=t0 + i,
+                phase_hint=hint,
+                waveform_id=WaveformStreamID("XX", f"S{i}", "", "HHZ"),
+            )
+            for i, hint in enumerate(hints)
+        ]
+    )
+    path = tmp_path / "analyst.xml"
+    Catalog([event]).write(str(path), format="QUAKEML")
+    picks = read_picks(path)
+    assert [(p.station_id, p.phase, p.time) for p in picks] == [
+        ("XX.S0..HH", "P", "2024-01-01T00:00:00.000000Z"),
+        ("XX.S1..HH", "S", "2024-01-01T00:00:01.000000Z"),
+        ("XX.S2..HH", "P", "2024-01-01T00:00:02.000000Z"),
+        ("XX.S3..HH", "S", "2024-01-01T00:00:03.000000Z"),
+        ("XX.S7..HH", "P", "2024-01-01T00:00:07.000000Z"),
+    ]
+
+
 def test_json_has_the_csv_fields(tmp_path):
     path = write_picks(PICKS, tmp_path / "p.json")
     rows = json.loads(path.read_text())

@@ -298,6 +298,16 @@ def describe_skipped(skipped: dict[str, list[str]]) -> str:
     return "; ".join(f"{', '.join(ids)} ({reason})" for reason, ids in skipped.items())
 
 
+def phase_of_label(label: str) -> str | None:
+    """``"P"`` or ``"S"`` for an analyst's phase label such as ``P``, ``Pg``, ``Pn``, ``IPU0``,
+    ``ES``, ``Sn``; None for anything else (``F``, ``AML``, ``IAML``, ``Lg``). A leading I/E is
+    the onset quality (impulsive / emergent)."""
+    label = label.strip().upper()
+    if len(label) > 1 and label[0] in "IE" and label[1] in "PS":
+        label = label[1:]
+    return label[0] if label[:1] in ("P", "S") else None
+
+
 def one_line(err: BaseException | str, limit: int | None = None) -> str:
     """A message on one line: whitespace runs (newlines too) become one space; an empty
     exception gives its type name; with ``limit``, cut to that many characters ending "..."."""

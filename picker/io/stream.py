@@ -48,6 +48,7 @@ from picker.io.base import (
     enz_columns,
     make_station_id,
     one_line,
+    phase_of_label,
     seed_channel_codes,
     split_pickable,
     split_station_id,
@@ -106,22 +107,13 @@ def _group_by_station(traces: list[Trace]) -> dict[tuple[str, str, str, str], li
 SAC_MARKERS = {"a": "P", "t0": "S", **{f"t{i}": None for i in range(1, 10)}}
 
 
-def _phase_of_label(label: str) -> str | None:
-    """``"P"`` or ``"S"`` for a SAC marker label such as ``P``, ``Pg``, ``IPU0``, ``ES``, ``Sn``;
-    None for anything else (``F``, ``AMP``, ...). A leading I/E is the onset quality."""
-    label = label.strip().upper()
-    if len(label) > 1 and label[0] in "IE" and label[1] in "PS":
-        label = label[1:]
-    return label[0] if label[:1] in ("P", "S") else None
-
-
 def sac_header_picks(traces) -> dict[str, UTCDateTime]:
     """The earliest P and S time marked in the SAC headers of ``traces``: ``{"P": time,
     "S": time}``, either missing when not marked.
 
     A marker's time is ``starttime - b + value`` (SAC times count from the reference time, and
     ObsPy's start time is the reference time plus ``b``). A labelled marker counts when its label
-    names P or S (:func:`_phase_of_label`); an unlabelled ``a`` is P and ``t0`` S.
+    names P or S (:func:`~picker.io.base.phase_of_label`); an unlabelled ``a`` is P and ``t0`` S.
     """
     found: dict[str, UTCDateTime] = {}
     for tr in traces:
@@ -132,7 +124,7 @@ def sac_header_picks(traces) -> dict[str, UTCDateTime]:
             if value is None or float(value) == -12345.0:
                 continue
             label = str(header.get(f"k{marker}", "")).strip()
-            phase = default_phase if label in ("", "-12345") else _phase_of_label(label)
+            phase = default_phase if label in ("", "-12345") else phase_of_label(label)
             if phase is None:
                 continue
             time = reference + float(value)
