@@ -399,6 +399,9 @@ def test_channel_problem_keeps_seismometers_and_accelerometers():
     assert problem("LHZ", 1.0) == "sampled at 1 Hz, below 10 Hz"
     assert problem("BDH") == "component code 'H' is not Z/N/E/1/2/3/U"
     assert problem("") == "no channel code: name the component (e.g. HHZ) before picking"
+    win = Trace(np.zeros(10), {"channel": "a101", "sampling_rate": 100.0})
+    win.stats._format = "WIN"  # as obspy.read gives a WIN file's hexadecimal channel numbers
+    assert channel_problem(win).startswith("a WIN channel number, not a component")
 
 
 def test_components_with_different_starts_and_lengths():

@@ -231,13 +231,16 @@ def channel_problem(trace) -> str | None:
     """Why picker does not pick on an ObsPy ``trace`` (None when it does).
 
     Skipped are channels whose component code (last letter) is not a seismometer component
-    (hydrophones ``BDH``, infrasound ``BDF``, state-of-health, ...) and channels sampled below
+    (hydrophones ``BDH``, infrasound ``BDF``, state-of-health, ...), channels with no code or a
+    WIN channel number (``a101``: its last digit is no component), and channels sampled below
     :data:`MIN_SAMPLING_RATE_HZ` (mass positions, ``LH*``).
     """
     channel = trace.stats.channel.strip()
     rate = float(trace.stats.sampling_rate)
     if not channel:
         return "no channel code: name the component (e.g. HHZ) before picking"
+    if trace.stats.get("_format") == "WIN":  # "a100": a hexadecimal channel number
+        return "a WIN channel number, not a component: give it a SEED code (e.g. HHZ) first"
     if channel[-1:].upper() not in SEISMIC_COMPONENTS:
         return f"component code {channel[-1:]!r} is not Z/N/E/1/2/3/U"
     if rate < MIN_SAMPLING_RATE_HZ:
