@@ -330,6 +330,8 @@ def main(argv=None) -> int:
     parser.add_argument("--filters", default="8,16,32,64,128")
     parser.add_argument("--kernel-size", type=int, default=7)
     parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
+    parser.add_argument("--loss", default="categorical", choices=("categorical", "focal"))
+    parser.add_argument("--focal-gamma", type=float, default=2.0)
     parser.add_argument(
         "--vertical-only",
         type=float,
@@ -493,6 +495,8 @@ def main(argv=None) -> int:
                 "initial_weights": args.init,
                 "ema_momentum": args.ema_momentum,
                 "class_weights": [float(w) for w in args.class_weights.split(",")],
+                "loss": args.loss,
+                "focal_gamma": args.focal_gamma,
                 "early_stopping_patience": 0,
                 "reduce_lr_patience": 3,
                 "tensorboard": False,
