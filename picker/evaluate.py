@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from picker.io.base import split_station_id
+
 #: Thresholds of ``picker evaluate --sweep``: 0.05, 0.10, ..., 0.95.
 SWEEP_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
@@ -204,6 +206,16 @@ def station_key(station_id: str) -> str:
         return station_id.strip()
     location = "" if parts[2].strip() in ("--", "-") else parts[2].strip()
     return f"{parts[0].strip()}.{parts[1].strip()}.{location}"
+
+
+def same_station(reference_id: str, station_id: str) -> bool:
+    """Whether a reference pick's station id names the data's station ``station_id``: the same
+    :func:`station_key`, or, for a reference without a network code (a SEISAN Nordic file
+    names the station alone), the same station code."""
+    if station_key(reference_id) == station_key(station_id):
+        return True
+    network, code = split_station_id(reference_id)[:2]
+    return not network and code == split_station_id(station_id)[1]
 
 
 def _times_ns(picks: Iterable, what: str) -> dict[tuple[str, str], list[int]]:
@@ -424,5 +436,6 @@ __all__ = [
     "match_picks",
     "model_index_to_seconds",
     "picks_by_phase",
+    "same_station",
     "station_key",
 ]

@@ -34,7 +34,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from picker.evaluate import (
     evaluate_picks,
     station_key,
 )
-from picker.io.base import InputError, atomic_output, named_error
+from picker.io.base import InputError, atomic_output, named_error, split_station_id
 from picker.picks import Pick, format_time
 
 __all__ = ["EvaluationReport", "Evaluator", "metrics_csv", "sweep_csv", "write_report"]
@@ -128,28 +128,44 @@ def _merge(target: PickMetrics, other: PickMetrics) -> PickMetrics:
 
 
 class _References:
-    """Reference picks indexed by station key and time, handed out once each."""
+    """Reference picks indexed by station and time, handed out once each.
+
+    A pick whose station id has no network code (a SEISAN Nordic file names the station alone)
+    matches any network's station of that code; it is handed out under the data's station id.
+    """
 
     def __init__(self, picks: list[Pick]):
         self.by_station: dict[str, list[tuple[int, int]]] = {}
+        self.by_code: dict[str, list[tuple[int, int]]] = {}  # picks without a network code
         self.picks = picks
         for i, pick in enumerate(picks):
             time = pick.utc()
             if time is None:
                 raise InputError(f"reference pick {i + 1} ({pick.station_id}) has no time")
-            self.by_station.setdefault(station_key(pick.station_id), []).append((int(time.ns), i))
-        for entries in self.by_station.values():
+            network, code = split_station_id(pick.station_id)[:2]
+            if network:
+                self.by_station.setdefault(station_key(pick.station_id), []).append(
+                    (int(time.ns), i)
+                )
+            else:
+                self.by_code.setdefault(code, []).append((int(time.ns), i))
+        for entries in (*self.by_station.values(), *self.by_code.values()):
             entries.sort()
         self.used: set[int] = set()
 
     def take(self, station_id: str, start_ns: int, end_ns: int) -> list[Pick]:
         """Not yet used reference picks of the station within ``[start_ns, end_ns]``."""
-        entries = self.by_station.get(station_key(station_id), [])
-        lo = bisect.bisect_left(entries, (start_ns, -1))
-        hi = bisect.bisect_right(entries, (end_ns, len(self.picks)))
-        chosen = [i for _, i in entries[lo:hi] if i not in self.used]
+        chosen = []
+        code = split_station_id(station_id)[1]
+        for entries in (
+            self.by_station.get(station_key(station_id), []),
+            self.by_code.get(code, []),
+        ):
+            lo = bisect.bisect_left(entries, (start_ns, -1))
+            hi = bisect.bisect_right(entries, (end_ns, len(self.picks)))
+            chosen += [i for _, i in entries[lo:hi] if i not in self.used]
         self.used.update(chosen)
-        return [self.picks[i] for i in chosen]
+        return [replace(self.picks[i], station_id=station_id) for i in sorted(chosen)]
 
 
 class Evaluator:

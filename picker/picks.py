@@ -226,10 +226,16 @@ def read_picks(path: str | os.PathLike, fmt: str | None = None) -> list[Pick]:
     :func:`~picker.io.base.phase_of_label`), and picks of other phases (``AML``, ``Lg``, none
     given) are left out.
 
+    Any other event file ObsPy reads (``fmt="events"``: a SEISAN Nordic S-file, SC3ML, ...) is
+    read the same way; a file whose suffix is not ``.csv``/``.json``/``.xml``/``.qml``/
+    ``.quakeml`` is taken for one unless its first line is a CSV header naming ``station_id``.
+    Nordic picks name no network: they match on the station code (see
+    :mod:`picker.evaluate_files`).
+
     A CSV needs at least the columns ``station_id``, ``phase`` and ``time`` or ``index``.
     """
     path = Path(path)
-    fmt = fmt or _format_from_suffix(path)
+    fmt = fmt or _format_to_read(path)
     try:
         if fmt == "csv":
             return _read_csv(path)
@@ -238,8 +244,8 @@ def read_picks(path: str | os.PathLike, fmt: str | None = None) -> list[Pick]:
                 _pick_from_mapping(row, path)
                 for row in json.loads(path.read_text(encoding="utf-8"))
             ]
-        if fmt == "quakeml":
-            return _read_quakeml(path)
+        if fmt in ("quakeml", "events"):
+            return _read_events(path, "QUAKEML" if fmt == "quakeml" else None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(
             f"{path}: not a readable {fmt} picks file ({one_line(exc, 200)})"
@@ -271,11 +277,12 @@ def _pick_from_mapping(row: dict, path: Path) -> Pick:
     )
 
 
-def _read_quakeml(path: Path) -> list[Pick]:
+def _read_events(path: Path, obspy_format: str | None) -> list[Pick]:
+    """The P and S picks of an ObsPy event file (``obspy_format`` None: ObsPy guesses)."""
     from obspy import read_events
 
     picks = []
-    for event in read_events(str(path), format="QUAKEML"):
+    for event in read_events(str(path), format=obspy_format):
         for q in event.picks:
             phase = phase_of_label(q.phase_hint or "")
             if phase is None:  # amplitude picks (AML), Lg, unnamed: not a P or S onset
@@ -306,6 +313,19 @@ def format_time(time) -> str:
     if time is None:
         return ""
     return time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _format_to_read(path: Path) -> str:
+    """:func:`_format_from_suffix` for a known suffix, else ``"csv"`` when the first line names
+    ``station_id`` and ``"events"`` (any ObsPy event format) when it does not."""
+    if path.suffix.lower() in (".csv", ".json", ".xml", ".qml", ".quakeml"):
+        return _format_from_suffix(path)
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first_line = handle.readline()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the picks file ({one_line(exc, 200)})") from None
+    return "csv" if "station_id" in first_line else "events"
 
 
 def _format_from_suffix(path: Path) -> str:

@@ -11,7 +11,8 @@
 
 Picks in the SAC headers of continuous files (:func:`picker.io.stream.sac_header_picks`) are
 reference picks too. Reference picks from a picks file are drawn where their station
-(``NET.STA.LOC``, see :func:`picker.evaluate.station_key`) and time fall in a figure; picks
+(``NET.STA.LOC``, or the station code for a pick without a network:
+:func:`picker.evaluate.same_station`) and time fall in a figure; picks
 without a time but with an ``index`` are placed by index when their ``source`` is the file's
 name.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picker.evaluate import station_key
+from picker.evaluate import same_station
 from picker.io.base import InputError
 from picker.picks import Pick
 from picker.plot import TraceView, figure_name, plot_view
@@ -50,16 +51,15 @@ def reference_seconds(
 
     Args:
         picks: reference picks (any stations).
-        station_id: the figure's station; matched on ``NET.STA.LOC``.
+        station_id: the figure's station (:func:`picker.evaluate.same_station`).
         start_time: ``UTCDateTime`` of sample 0, or None (then only index picks can be placed).
         sampling_rate_hz: the data's rate (for picks placed by index).
         duration_s: the span's length; picks outside ``[0, duration_s]`` are dropped.
         source: the input file name (picks without a time must carry it to be placed).
     """
-    key = station_key(station_id)
     out = []
     for pick in picks:
-        if station_key(pick.station_id) != key:
+        if not same_station(pick.station_id, station_id):
             continue
         if pick.time and start_time is not None:
             seconds = float(pick.utc() - start_time)

@@ -21,6 +21,7 @@ from picker.evaluate import (
     ThresholdSweep,
     evaluate_picks,
     model_index_to_seconds,
+    same_station,
     station_key,
 )
 from picker.io import Record, write_records
@@ -214,6 +215,36 @@ def test_continuous_stream_against_reference_csv(setup, tmp_path):
     assert (at_half["tp"], at_half["fp"], at_half["fn"]) == (2, 1, 1)
 
 
+def test_continuous_stream_against_an_analysts_nordic_file(setup, tmp_path):
+    """A SEISAN S-file names stations without a network and channels by two letters; its
+    amplitude pick (IAML) is no phase pick. It scores as the reference CSV does."""
+    from obspy.core.event import Catalog, Event, Origin, WaveformStreamID
+    from obspy.core.event import Pick as EventPick
+
+    def analyst(station, phase, seconds, channel="HZ"):
+        waveform = WaveformStreamID(station_code=station, channel_code=channel)
+        return EventPick(time=T0 + seconds, phase_hint=phase, waveform_id=waveform)
+
+    picks = [
+        analyst("AAA", "P", 20.0),
+        analyst("AAA", "S", 30.05, "HE"),
+        analyst("AAA", "P", 60.0),  # missed
+        analyst("BBB", "P", 40.0),
+        analyst("AAA", "IAML", 31.0),
+    ]
+    origin = Origin(time=T0 + 15, latitude=14.7, longitude=-61.1, depth=5000.0)
+    sfile = tmp_path / "01-0000-15L.S202403"
+    Catalog([Event(origins=[origin], picks=picks)]).write(str(sfile), format="NORDIC")
+    out = tmp_path / "nordic"
+    args = [str(setup["stream"]), "--model", setup["model"], "--reference", str(sfile)]
+    assert main(["evaluate", *args, "-o", str(out), "-q"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    p, s = report["sources"]["model"]["P"], report["sources"]["model"]["S"]
+    assert (p["tp"], p["fp"], p["fn"]) == (2, 1, 1)
+    assert (s["tp"], s["fp"], s["fn"]) == (1, 0, 0)
+    assert report["counts"]["n_reference_picks_used"] == 4
+
+
 def test_evaluate_picks_matches_on_net_sta_loc_and_phase():
     reference = [
         pick("XX.AAA..HH", "P", T0 + 10),
@@ -236,6 +267,9 @@ def test_evaluate_picks_matches_on_net_sta_loc_and_phase():
     )
     assert station_key("XX.AAA.--.HH") == station_key("XX.AAA..BH") == "XX.AAA."
     assert station_key("stem") == "stem"
+    assert same_station(".AAA..HZ", "XX.AAA.00.HH")  # a Nordic pick: no network, no location
+    assert not same_station(".AAA..HZ", "XX.AAB..HH")
+    assert not same_station("YY.AAA..HH", "XX.AAA..HH")
     with pytest.raises(ValueError, match="without a time"):
         evaluate_picks([Pick("", "XX.AAA..HH", "P", "", 5, 1.0)], [], 0.1)
 
