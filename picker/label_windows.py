@@ -9,7 +9,8 @@ pick after that P as the S label.
 A window is only as good as its labels, so windows that would teach the network a wrong lesson
 are left out and counted (:data:`SKIP_REASONS`): one that runs past the data, one that holds a
 second P (another event, labelled as noise), one that holds an S pick before its P (the end of
-an earlier event), and one whose data are mostly zeros (a gap). Stations match as in
+an earlier event), and one whose data are mostly zeros (a gap). Picks of one phase less than
+:data:`DUPLICATE_S` apart on a station are one arrival picked twice. Stations match as in
 ``picker evaluate`` (:func:`picker.evaluate.same_station`).
 """
 
@@ -32,6 +33,10 @@ SKIP_REASONS = {
     "early_s": "holds an S pick before its P (an earlier event)",
     "gap": "is mostly zeros (a gap)",
 }
+
+#: Picks of one phase on one station closer than this are one arrival picked twice (two
+#: agencies' copies of an event, ``P`` and ``Pg``); the earliest is kept.
+DUPLICATE_S = 0.5
 
 #: A window is a gap when more than this fraction of its samples are zero on every component.
 MAX_ZERO_FRACTION = 0.2
@@ -75,7 +80,7 @@ def labelled_windows(
             index = round(float(time - record.start_time) * rate)
             if 0 <= index < record.n_samples:
                 samples[pick.phase].append(index)
-    p_all, s_all = np.sort(samples["P"]), np.sort(samples["S"])
+    p_all, s_all = (_one_per_arrival(samples[ph], round(DUPLICATE_S * rate)) for ph in "PS")
     windows = []
     for p in p_all:
         start, stop = int(p) - n_before, int(p) - n_before + n_window
@@ -104,3 +109,12 @@ def labelled_windows(
             )
         )
     return windows
+
+
+def _one_per_arrival(samples: list[int], min_gap: int) -> np.ndarray:
+    """The sorted sample indices with each run of picks closer than ``min_gap`` to the one
+    before reduced to its first."""
+    ordered = np.sort(np.asarray(samples, dtype=np.int64))
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.concatenate(([True], np.diff(ordered) >= min_gap))]

@@ -86,6 +86,7 @@ def test_windows_match_network_less_picks_on_the_station_code():
     nordic = [
         Pick("", ".ABC..HZ", "P", format_time(T0 + 20.0), -1, 1.0),
         Pick("", ".ABC..HE", "S", format_time(T0 + 24.5), -1, 1.0),
+        Pick("", ".ABC..HZ", "P", format_time(T0 + 20.2), -1, 1.0),  # the same P twice
         Pick("", ".ABD..HZ", "P", format_time(T0 + 30.0), -1, 1.0),  # another station
     ]
     skipped = Counter()
