@@ -76,7 +76,11 @@ def labelled_windows(
     samples = {"P": [], "S": []}
     for pick in picks:
         time = pick.utc()
-        if time is not None and same_station(pick.station_id, record.station_id):
+        if (
+            pick.phase in samples
+            and time is not None
+            and same_station(pick.station_id, record.station_id)
+        ):
             index = round(float(time - record.start_time) * rate)
             if 0 <= index < record.n_samples:
                 samples[pick.phase].append(index)
