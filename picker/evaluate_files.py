@@ -130,8 +130,10 @@ def _merge(target: PickMetrics, other: PickMetrics) -> PickMetrics:
 class _References:
     """Reference picks indexed by station and time, handed out once each.
 
-    A pick whose station id has no network code (a SEISAN Nordic file names the station alone)
-    matches any network's station of that code; it is handed out under the data's station id.
+    Stations match as :func:`picker.evaluate.same_station` says, through two indexes: a pick
+    whose station id has no network code (a SEISAN Nordic file names the station alone) is
+    filed under its station code and matches any network's station of that code. Picks are
+    handed out under the data's station id.
     """
 
     def __init__(self, picks: list[Pick]):
