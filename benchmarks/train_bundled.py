@@ -331,6 +331,12 @@ def main(argv=None) -> int:
     parser.add_argument("--kernel-size", type=int, default=7)
     parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
     parser.add_argument("--loss", default="categorical", choices=("categorical", "focal"))
+    parser.add_argument(
+        "--train-window",
+        type=int,
+        default=WINDOW,
+        help="training window in samples (the hold-out windows stay 3001)",
+    )
     parser.add_argument("--focal-gamma", type=float, default=2.0)
     parser.add_argument(
         "--vertical-only",
@@ -463,7 +469,7 @@ def main(argv=None) -> int:
     cfg = config_from_dict(
         {
             "data": {
-                "window_samples": WINDOW,
+                "window_samples": args.train_window,
                 "batch_size": 32,
                 "noise_window_fraction": 0.15,
                 "validation_crops": args.validation_crops,

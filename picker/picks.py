@@ -226,7 +226,7 @@ def read_picks(path: str | os.PathLike, fmt: str | None = None) -> list[Pick]:
     :func:`~picker.io.base.phase_of_label`), and picks of other phases (``AML``, ``Lg``, none
     given) are left out.
 
-    Any other event file ObsPy reads (``fmt="events"``: a SEISAN Nordic S-file, SC3ML, ...) is
+    Any other event file ObsPy reads (``fmt="events"``: a SEISAN Nordic S-file, ...) is
     read the same way; a file whose suffix is not ``.csv``/``.json``/``.xml``/``.qml``/
     ``.quakeml`` is taken for one unless its first line is a CSV header naming ``station_id``.
     Nordic picks name no network: they match on the station code (see
