@@ -22,10 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from picker.evaluate import same_station
-from picker.io.base import Record
+from picker.io.base import Record, split_station_id
 from picker.picks import Pick
 
-__all__ = ["SKIP_REASONS", "labelled_windows"]
+__all__ = ["SKIP_REASONS", "by_station_code", "labelled_windows"]
 
 SKIP_REASONS = {
     "outside": "runs past the data's start or end",
@@ -40,6 +40,15 @@ DUPLICATE_S = 0.5
 
 #: A window is a gap when more than this fraction of its samples are zero on every component.
 MAX_ZERO_FRACTION = 0.2
+
+
+def by_station_code(picks: Sequence[Pick]) -> dict[str, list[Pick]]:
+    """``{station code: its picks}``: a station's candidates, found without scanning a whole
+    catalogue per record (:func:`labelled_windows` still checks the network and location)."""
+    index: dict[str, list[Pick]] = {}
+    for pick in picks:
+        index.setdefault(split_station_id(pick.station_id)[1], []).append(pick)
+    return index
 
 
 def labelled_windows(

@@ -58,22 +58,24 @@ def add_parser(sub) -> None:
 
 
 def _reference_picks(args: argparse.Namespace):
-    """The ``--picks`` reference picks, or None without the option."""
+    """The ``--picks`` reference picks by station code
+    (:func:`picker.label_windows.by_station_code`), or None without the option."""
     if args.picks is None:
         return None
     from picker.config import ConfigError
+    from picker.label_windows import by_station_code
     from picker.picks import read_picks
 
     if not 0.0 <= args.before_p_s < args.window_s:
         raise ConfigError(
             f"need 0 <= --before-p-s < --window-s, got {args.before_p_s:g} and {args.window_s:g}"
         )
-    return read_picks(args.picks)
+    return by_station_code(read_picks(args.picks))
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from picker.io import WINDOW_FORMATS, write_records
-    from picker.io.base import InputError
+    from picker.io.base import InputError, split_station_id
     from picker.io.groups import group_components, input_format, read_input_records
     from picker.label_windows import SKIP_REASONS, labelled_windows
 
@@ -91,10 +93,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             if fmt in WINDOW_FORMATS:
                 raise InputError(f"{path}: --picks cuts continuous data, not {fmt} windows")
             for record in found:
+                code = split_station_id(record.station_id)[1]
                 records.extend(
                     labelled_windows(
                         record,
-                        reference,
+                        reference.get(code, []),
                         window_s=args.window_s,
                         before_p_s=args.before_p_s,
                         skipped=skipped,
