@@ -316,10 +316,10 @@ def format_time(time) -> str:
 
 
 def _format_to_read(path: Path) -> str:
-    """:func:`_format_from_suffix` for a known suffix, else ``"csv"`` when the first line names
-    ``station_id`` and ``"events"`` (any ObsPy event format) when it does not."""
-    if path.suffix.lower() in (".csv", ".json", ".xml", ".qml", ".quakeml"):
-        return _format_from_suffix(path)
+    """The picks format of ``path`` by its suffix (:data:`SUFFIX_FORMATS`), else ``"csv"`` when
+    the first line names ``station_id`` and ``"events"`` (any ObsPy event format) when not."""
+    if path.suffix.lower() in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[path.suffix.lower()]
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
             first_line = handle.readline()
@@ -328,12 +328,15 @@ def _format_to_read(path: Path) -> str:
     return "csv" if "station_id" in first_line else "events"
 
 
+#: Picks formats by file suffix; writing an unknown suffix gives CSV.
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".xml": "quakeml",
+    ".qml": "quakeml",
+    ".quakeml": "quakeml",
+}
+
+
 def _format_from_suffix(path: Path) -> str:
-    suffix = path.suffix.lower()
-    return {
-        ".csv": "csv",
-        ".json": "json",
-        ".xml": "quakeml",
-        ".qml": "quakeml",
-        ".quakeml": "quakeml",
-    }.get(suffix, "csv")
+    return SUFFIX_FORMATS.get(path.suffix.lower(), "csv")
