@@ -238,6 +238,18 @@ def test_stretched_copies_scale_data_and_picks_together(bench):
     assert len({c.n_samples for c in copies}) > 1  # the factors differ
 
 
+def test_station_fractions_are_nested_and_near_their_size(bench):
+    """A learning curve's smaller training sets are subsets of its larger ones."""
+    stations = [f"NC.S{i:03d}" for i in range(2000)]
+    chosen = {
+        f: {s for s in stations if bench.train_bundled.in_station_fraction(s, f)}
+        for f in (0.0, 0.25, 0.5, 1.0)
+    }
+    assert chosen[0.0] == set() and chosen[1.0] == set(stations)
+    assert chosen[0.25] < chosen[0.5]
+    assert abs(len(chosen[0.5]) - 1000) < 100 and abs(len(chosen[0.25]) - 500) < 100
+
+
 def test_random_coloured_noise_is_unit_std_and_varied(bench):
     rng = np.random.default_rng(0)
     draws = [bench.train_bundled.random_coloured_noise(4096, rng) for _ in range(8)]
