@@ -357,6 +357,12 @@ def main(argv=None) -> int:
         default=0.0,
         help="probability of adding another training record's pre-event noise to a window",
     )
+    parser.add_argument(
+        "--lowpass",
+        type=float,
+        default=0.0,
+        help="probability of low-passing a training window at 8-40 Hz (lower-rate stations)",
+    )
     parser.add_argument("--glitch", type=float, default=0.0, help="probability of a glitch")
     parser.add_argument(
         "--clean-with",
@@ -503,6 +509,7 @@ def main(argv=None) -> int:
                 "vertical_only": args.vertical_only,
                 "real_noise": args.real_noise,
                 "gaussian_noise": 0.3,
+                "lowpass": args.lowpass,
                 "gap": 0.05,
                 "glitch": args.glitch,
             },

@@ -22,7 +22,7 @@ Pipeline
 :func:`picker.crop.random_crop` cuts the training window, :func:`augment_window` applies the random
 augmentations with the probabilities of a plain mapping (keys and defaults in
 :data:`DEFAULT_AUGMENT`) in the order stack -> scale -> polarity -> channel drop -> vertical only
--> real noise -> noise -> gap -> glitch, and :func:`picker.normalize.normalize` comes last.
+-> real noise -> noise -> low-pass -> gap -> glitch, and :func:`picker.normalize.normalize` comes last.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
         "real_noise_snr_db_range": (0.0, 30.0),  # as noise_snr_db_range, for the real noise
         "p_noise": 0.0,  # probability of adding Gaussian noise
         "noise_snr_db_range": (0.0, 30.0),  # 20 log10(std(x) / std(noise)) per channel, uniform
+        "p_lowpass": 0.0,  # probability of a low-pass (data recorded at a lower rate)
+        "lowpass_corner_range": (0.16, 0.8),  # corner / Nyquist, log-uniform (8-40 Hz at 100 Hz)
         "p_gap": 0.0,  # probability of zeroing a span
         "gap_max_fraction": 0.2,  # longest gap as a fraction of the window
         "p_glitch": 0.0,  # probability of a step, spike or boxcar glitch (labelled noise)
@@ -69,6 +71,7 @@ _PROBABILITY_KEYS = (
     "p_vertical_only",
     "p_real_noise",
     "p_noise",
+    "p_lowpass",
     "p_gap",
     "p_glitch",
 )
@@ -344,6 +347,30 @@ def keep_vertical(x) -> np.ndarray:
     return y
 
 
+def low_pass(x, corner: float) -> np.ndarray:
+    """Zero-phase low-pass of ``x``: what data recorded at a lower rate look like once resampled.
+
+    Gain 1 up to ``0.8 * corner``, a cosine taper to 0 at ``corner`` (a fraction of the Nyquist
+    frequency, in (0, 1]), applied in the frequency domain with zero padding (no wrap-around of
+    the filter's short ringing). Each column is demeaned first; picks do not move.
+
+    Args:
+        x: ``(n_samples, 3)``, columns E, N, Z.
+        corner: corner frequency / Nyquist frequency.
+
+    Returns:
+        ``(n_samples, 3)`` float32.
+    """
+    x = _check_window(x)
+    n = x.shape[0]
+    n_fft = n + 512
+    relative = np.fft.rfftfreq(n_fft) * 2.0  # frequency / Nyquist
+    ramp = np.clip((corner - relative) / (0.2 * corner), 0.0, 1.0)
+    gain = 0.5 - 0.5 * np.cos(np.pi * ramp)
+    spectrum = np.fft.rfft(x - x.mean(axis=0), n=n_fft, axis=0) * gain[:, None]
+    return np.fft.irfft(spectrum, n=n_fft, axis=0)[:n].astype(np.float32)
+
+
 def add_gap(
     x, rng: np.random.Generator, max_gap_fraction: float = 0.2
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -491,6 +518,9 @@ def check_augment_config(config: Mapping[str, object] | None = None) -> dict[str
     _check_range(cfg["noise_snr_db_range"], "noise_snr_db_range")
     _check_range(cfg["real_noise_snr_db_range"], "real_noise_snr_db_range")
     _check_fraction(cfg["gap_max_fraction"], "gap_max_fraction")
+    low, high = _check_range(cfg["lowpass_corner_range"], "lowpass_corner_range", positive=True)
+    if high > 1:
+        raise ValueError(f"lowpass_corner_range must be within (0, 1], got {(low, high)}")
     return cfg
 
 
@@ -504,13 +534,14 @@ def augment_window(
     other_picks=None,
 ) -> tuple[np.ndarray, Picks]:
     """Apply each augmentation with its probability, in the order stack -> scale -> polarity ->
-    channel drop -> vertical only -> real noise -> noise -> gap -> glitch. Normalisation is not
-    included.
+    channel drop -> vertical only -> real noise -> noise -> low-pass -> gap -> glitch.
+    Normalisation is not included.
 
     Seven uniforms are drawn on every call (one per augmentation), so the random stream does not
     depend on which augmentations fire; an eighth only when ``p_vertical_only`` is not 0 (after
     the channel drop) and another only when ``p_real_noise`` is not 0 (after that), so
-    configurations without them keep their stream. Stacking and real noise need ``other``;
+    configurations without them keep their stream; likewise the low-pass draws only when
+    ``p_lowpass`` is not 0 (its corner: one more). Stacking and real noise need ``other``;
     without it ``p_stack`` and ``p_real_noise`` are ignored.
 
     Args:
@@ -558,6 +589,9 @@ def augment_window(
         y = add_real_noise(y, other, other_picks, rng, cfg["real_noise_snr_db_range"])
     if u[4] < cfg["p_noise"]:
         y = add_gaussian_noise(y, rng, cfg["noise_snr_db_range"])
+    if cfg["p_lowpass"] and rng.random() < cfg["p_lowpass"]:
+        low, high = cfg["lowpass_corner_range"]
+        y = low_pass(y, float(np.exp(rng.uniform(np.log(low), np.log(high)))))
     if u[5] < cfg["p_gap"]:
         y, _ = add_gap(y, rng, cfg["gap_max_fraction"])
     if u[6] < cfg["p_glitch"]:

@@ -85,6 +85,7 @@ class AugmentConfig:
     vertical_only: float = 0.0
     real_noise: float = 0.0
     gaussian_noise: float = 0.3
+    lowpass: float = 0.0
     gap: float = 0.05
     glitch: float = 0.0
 

@@ -142,6 +142,7 @@ class WindowMaker:
             "p_vertical_only": cfg.augment.vertical_only,
             "p_real_noise": cfg.augment.real_noise,
             "p_noise": cfg.augment.gaussian_noise,
+            "p_lowpass": cfg.augment.lowpass,
             "p_gap": cfg.augment.gap,
             "p_glitch": cfg.augment.glitch,
         }

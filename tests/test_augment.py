@@ -194,6 +194,37 @@ def test_vertical_only_probability_and_unchanged_stream_when_off():
     assert a.random() == b.random()
 
 
+def test_low_pass_keeps_the_band_below_the_corner_and_removes_the_band_above():
+    t = np.arange(3000) / 100.0  # 100 Hz: Nyquist 50 Hz
+    x = np.stack(
+        [np.sin(2 * np.pi * 5 * t), np.sin(2 * np.pi * 30 * t), np.sin(2 * np.pi * 18.5 * t)],
+        axis=1,
+    )
+    y = aug.low_pass(x + 7.0, corner=0.4)  # corner 20 Hz, gain 1 up to 16 Hz; offset removed
+    middle = slice(500, 2500)  # away from the window edges
+    np.testing.assert_allclose(y[middle, 0], x[middle, 0], atol=1e-3)  # 5 Hz kept
+    assert np.abs(y[middle, 1]).max() < 1e-3  # 30 Hz removed
+    assert 0.2 < np.abs(y[middle, 2]).max() < 0.8  # 18.5 Hz: on the taper
+    assert y.dtype == np.float32 and y.shape == x.shape
+
+
+def test_lowpass_probability_and_unchanged_stream_when_off():
+    t = np.arange(N) / 100.0
+    x = np.repeat(np.sin(2 * np.pi * 45 * t)[:, None], 3, axis=1)  # 45 Hz: above every corner
+    rng = np.random.default_rng(5)
+    filtered = [
+        np.abs(augment_window(x, (100, 300), rng, {"p_lowpass": 0.3})[0]).max() < 0.5
+        for _ in range(400)
+    ]
+    assert 0.23 < np.mean(filtered) < 0.37
+    a, b = np.random.default_rng(4), np.random.default_rng(4)
+    augment_window(x, (100, 300), a, {"p_lowpass": 0.0})
+    b.random(7)
+    assert a.random() == b.random()
+    with pytest.raises(ValueError, match="lowpass_corner_range"):
+        augment_window(x, (100, 300), a, {"p_lowpass": 0.5, "lowpass_corner_range": (0.5, 1.5)})
+
+
 @pytest.mark.parametrize("bad", [0, 3, 1.5])
 def test_drop_channels_bad_max(bad):
     with pytest.raises(ValueError, match=f"got {bad}"):
