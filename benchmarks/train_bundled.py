@@ -10,7 +10,7 @@ the training records, and pick-free noise records. ``--final`` trains on every s
 
 The hold-out report (``holdout_report.json``, printed as a table) scores 0.1 s tolerance at
 probability 0.5: each held-out record cut into 3 windows of 3001 samples with P at a random
-place, the whole records, and 30 s pure-noise windows (pre-event noise and Martinique noise
+place (also decimated to 50 and 40 Hz, as lower-rate stations record), the whole records, and 30 s pure-noise windows (pre-event noise and Martinique noise
 windows) for false picks per hour. Runs resume from their last epoch (BackupAndRestore).
 """
 
@@ -231,14 +231,29 @@ def noise_windows(records: list[Record]) -> list[np.ndarray]:
     return out
 
 
-def picks_on(model, data: np.ndarray, **options) -> dict[str, list[float]]:
+#: Lower rates the hold-out windows are also scored at (decimated from 100 Hz): broadband
+#: stations record at 40 or 50 Hz, and picker predict resamples them to 100 Hz for the model.
+LOWER_RATES_HZ = (50, 40)
+
+
+def decimated(window: np.ndarray, rate_hz: int) -> np.ndarray:
+    """A 100 Hz ``(n, 3)`` window at ``rate_hz`` (polyphase FIR, as a datalogger decimates)."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    common = gcd(int(rate_hz), 100)
+    return resample_poly(window, int(rate_hz) // common, 100 // common, axis=0)
+
+
+def picks_on(model, data: np.ndarray, rate_hz: float = 100.0, **options) -> dict[str, list[float]]:
     """P and S pick times (s from the window start) by the product path, ``predict_array``."""
     from picker.predict import predict_array
 
-    picks = predict_array(data, 100.0, model, p_threshold=0.5, s_threshold=0.5, **options)
+    picks = predict_array(data, rate_hz, model, p_threshold=0.5, s_threshold=0.5, **options)
     out: dict[str, list[float]] = {"P": [], "S": []}
     for pick in picks:
-        out[pick.phase].append(pick.index / 100.0)
+        out[pick.phase].append(pick.index / rate_hz)
     return out
 
 
@@ -257,6 +272,10 @@ def score(model, records: list[Record], seed: int = 7, **options) -> dict:
         picks = picks_on(model, window, **options)
         for m in (metrics, vertical) if not window[:, :2].any() else (metrics,):
             m.add_window(reference(p, s), picks, duration_s=len(window) / 100.0)
+    lower = {rate: PickMetrics(0.1) for rate in LOWER_RATES_HZ}
+    for window, (p, s) in zip(windows, refs, strict=True):
+        for rate, m in lower.items():
+            m.add_window(reference(p, s), picks_on(model, decimated(window, rate), rate, **options))
     events = [r for r in records if r.p_arrival_sample >= 0]
     full = PickMetrics(0.1)
     for r in events:
@@ -267,6 +286,7 @@ def score(model, records: list[Record], seed: int = 7, **options) -> dict:
         "windows_3001": metrics.to_dict()
         | {"n_windows": len(windows), "n_noise_windows": len(noise)},
         "windows_3001_vertical_only": vertical.to_dict(),
+        **{f"windows_3001_at_{rate}hz": m.to_dict() for rate, m in lower.items()},
         "whole_records": full.to_dict() | {"n_records": len(events)},
     }
 
@@ -563,7 +583,8 @@ def _print_report(report: dict) -> None:
     from picker.evaluate import format_table
 
     for split in ("ncedc_holdout", "martinique_holdout"):
-        for kind in ("windows_3001", "windows_3001_vertical_only", "whole_records"):
+        lower = [f"windows_3001_at_{rate}hz" for rate in LOWER_RATES_HZ]
+        for kind in ("windows_3001", "windows_3001_vertical_only", *lower, "whole_records"):
             if kind in report[split]:  # reports written before session 5 lack the middle one
                 print(f"\n{split} / {kind}")
                 print(format_table(report[split][kind]["phases"]))
