@@ -10,8 +10,9 @@ the training records, and pick-free noise records. ``--final`` trains on every s
 
 The hold-out report (``holdout_report.json``, printed as a table) scores 0.1 s tolerance at
 probability 0.5: each held-out record cut into 3 windows of 3001 samples with P at a random
-place (also decimated to 50 and 40 Hz, as lower-rate stations record), the whole records, and 30 s pure-noise windows (pre-event noise and Martinique noise
-windows) for false picks per hour. Runs resume from their last epoch (BackupAndRestore).
+place (also decimated to 50 and 40 Hz, as lower-rate stations record), the whole records, and
+30 s pure-noise windows (pre-event noise and Martinique noise windows) for false picks per
+hour. Runs resume from their last epoch (BackupAndRestore).
 """
 
 from __future__ import annotations

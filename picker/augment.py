@@ -22,7 +22,8 @@ Pipeline
 :func:`picker.crop.random_crop` cuts the training window, :func:`augment_window` applies the random
 augmentations with the probabilities of a plain mapping (keys and defaults in
 :data:`DEFAULT_AUGMENT`) in the order stack -> scale -> polarity -> channel drop -> vertical only
--> real noise -> noise -> low-pass -> gap -> glitch, and :func:`picker.normalize.normalize` comes last.
+-> real noise -> noise -> low-pass -> gap -> glitch, and :func:`picker.normalize.normalize` comes
+last.
 """
 
 from __future__ import annotations
