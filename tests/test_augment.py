@@ -179,17 +179,31 @@ def test_keep_vertical_zeroes_e_and_n_unless_z_is_dead():
     np.testing.assert_array_equal(keep_vertical(x), x)
 
 
-def test_vertical_only_probability_and_unchanged_stream_when_off():
-    x = window()
+def _sine_window(frequency_hz: float) -> np.ndarray:
+    """``(N, 3)``: one sine at 100 Hz on all three components."""
+    return np.repeat(np.sin(2 * np.pi * frequency_hz * np.arange(N) / 100.0)[:, None], 3, axis=1)
+
+
+@pytest.mark.parametrize(
+    "key, probability, x, fired",
+    [
+        # vertical only: E and N zeroed
+        ("p_vertical_only", 0.4, window(), lambda y: not y[:, :2].any()),
+        # low-pass: a 45 Hz sine is above every corner
+        ("p_lowpass", 0.3, _sine_window(45.0), lambda y: np.abs(y).max() < 0.5),
+    ],
+)
+def test_optional_augmentation_probability_and_unchanged_stream_when_off(
+    key, probability, x, fired
+):
     rng = np.random.default_rng(3)
-    vertical = [
-        not augment_window(x, (100, 300), rng, {"p_vertical_only": 0.4})[0][:, :2].any()
-        for _ in range(500)
-    ]
-    assert 0.33 < np.mean(vertical) < 0.47
+    rate = np.mean(
+        [fired(augment_window(x, (100, 300), rng, {key: probability})[0]) for _ in range(500)]
+    )
+    assert probability - 0.07 < rate < probability + 0.07
     # off (the default): the same draws as before the option existed (seven per call)
     a, b = np.random.default_rng(4), np.random.default_rng(4)
-    augment_window(x, (100, 300), a, {"p_vertical_only": 0.0})
+    augment_window(x, (100, 300), a, {key: 0.0})
     b.random(7)
     assert a.random() == b.random()
 
@@ -208,21 +222,14 @@ def test_low_pass_keeps_the_band_below_the_corner_and_removes_the_band_above():
     assert y.dtype == np.float32 and y.shape == x.shape
 
 
-def test_lowpass_probability_and_unchanged_stream_when_off():
-    t = np.arange(N) / 100.0
-    x = np.repeat(np.sin(2 * np.pi * 45 * t)[:, None], 3, axis=1)  # 45 Hz: above every corner
-    rng = np.random.default_rng(5)
-    filtered = [
-        np.abs(augment_window(x, (100, 300), rng, {"p_lowpass": 0.3})[0]).max() < 0.5
-        for _ in range(400)
-    ]
-    assert 0.23 < np.mean(filtered) < 0.37
-    a, b = np.random.default_rng(4), np.random.default_rng(4)
-    augment_window(x, (100, 300), a, {"p_lowpass": 0.0})
-    b.random(7)
-    assert a.random() == b.random()
+def test_lowpass_corner_range_is_checked():
     with pytest.raises(ValueError, match="lowpass_corner_range"):
-        augment_window(x, (100, 300), a, {"p_lowpass": 0.5, "lowpass_corner_range": (0.5, 1.5)})
+        augment_window(
+            window(),
+            (100, 300),
+            np.random.default_rng(0),
+            {"p_lowpass": 0.5, "lowpass_corner_range": (0.5, 1.5)},
+        )
 
 
 @pytest.mark.parametrize("bad", [0, 3, 1.5])
