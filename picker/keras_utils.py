@@ -6,21 +6,103 @@ code is refused. Only layers from Keras itself and from :mod:`picker` are accept
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "picker_default.keras"
+#: The entry of a ``.keras`` archive that holds the model's :class:`InputSettings` as JSON.
+INPUT_SETTINGS_ENTRY = "picker_input.json"
 
 
 class ModelFileError(ValueError):
     """A model file that is missing, unreadable or not a picker model (message names the file)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class InputSettings:
+    """The input preprocessing a model was trained with; prediction must repeat it.
+
+    Kept with the model: the entry :data:`INPUT_SETTINGS_ENTRY` of a ``.keras`` archive, the
+    metadata ``picker_input_settings`` of an ONNX export. A model saved without them (all
+    models before they existed, the bundled one included) was trained with these defaults:
+    100 Hz, a causal 1 Hz high-pass and a 30 s sliding normalisation
+    (:func:`picker.continuous.model_input`).
+    """
+
+    sampling_rate_hz: float = 100.0
+    normalization: str = "sliding"
+    highpass_hz: float = 1.0
+    normalization_window_s: float = 30.0
+
+    @classmethod
+    def from_config(cls, cfg) -> InputSettings:
+        """The settings a :class:`picker.config.Config` trains with."""
+        return cls(
+            float(cfg.data.sampling_rate_hz),
+            str(cfg.data.normalization),
+            float(cfg.predict.highpass_hz),
+            float(cfg.predict.normalization_window_s),
+        )
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> InputSettings:
+        """Parse :meth:`to_json` output; ``where`` names the file in the error.
+
+        Raises:
+            ModelFileError: not a JSON object of these fields with valid values.
+        """
+        try:
+            fields = json.loads(text)
+            settings = cls(
+                float(fields["sampling_rate_hz"]),
+                str(fields["normalization"]),
+                float(fields["highpass_hz"]),
+                float(fields["normalization_window_s"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"{where}: unreadable input settings ({exc!r})") from None
+        if not (
+            settings.sampling_rate_hz > 0
+            and settings.highpass_hz >= 0
+            and settings.normalization_window_s > 0
+        ):
+            raise ModelFileError(f"{where}: invalid input settings {settings}")
+        return settings
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    def check_predictable(self, model_name: str, rate_hz: float) -> None:
+        """Raise ConfigError unless prediction (``rate_hz``, sliding normalisation) can make
+        this input for the model ``model_name``."""
+        if (self.sampling_rate_hz, self.normalization) != (rate_hz, "sliding"):
+            from picker.config import ConfigError
+
+            raise ConfigError(
+                f"model {model_name!r} was trained on {self.sampling_rate_hz:g} Hz data with "
+                f"data.normalization {self.normalization!r}; picker predict runs models trained "
+                f"at {rate_hz:g} Hz with 'sliding' normalisation"
+            )
+
+
+def input_settings(model) -> InputSettings:
+    """The :class:`InputSettings` of a Keras or ONNX picker model (defaults when it has none)."""
+    return getattr(model, "picker_input_settings", None) or InputSettings()
+
+
+def set_input_settings(model, settings: InputSettings):
+    """Attach ``settings`` to ``model`` (kept by :func:`save_model`); returns ``model``."""
+    model.picker_input_settings = settings
+    return model
+
+
 def save_model(model, path: str | os.PathLike) -> Path:
-    """Save ``model`` as a ``.keras`` file atomically and return the path."""
+    """Save ``model`` as a ``.keras`` file atomically, with its :class:`InputSettings`."""
     from picker.io.base import atomic_output
 
     path = Path(path)
@@ -30,9 +112,27 @@ def save_model(model, path: str | os.PathLike) -> Path:
         keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the suffix
         try:
             model.save(keras_tmp)
+            with zipfile.ZipFile(keras_tmp, "a") as archive:
+                archive.writestr(INPUT_SETTINGS_ENTRY, input_settings(model).to_json())
             os.replace(keras_tmp, tmp)
         finally:
             keras_tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_input_settings(path: str | os.PathLike, settings: InputSettings) -> Path:
+    """Store ``settings`` in the ``.keras`` archive ``path`` (saved by Keras itself, e.g. by a
+    ``ModelCheckpoint``), atomically; replaces settings it already holds."""
+    from picker.io.base import atomic_output
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w") as target:
+            for item in source.infolist():
+                if item.filename != INPUT_SETTINGS_ENTRY:
+                    with source.open(item) as src, target.open(item, "w") as dst:
+                        shutil.copyfileobj(src, dst)
+            target.writestr(INPUT_SETTINGS_ENTRY, settings.to_json())
     return path
 
 
@@ -51,7 +151,7 @@ def load_model(path: str | os.PathLike | None = None):
     path = Path(path) if path is not None else BUNDLED_MODEL
     if not path.exists():
         raise ModelFileError(f"{path}: model file not found")
-    _check_archive(path)
+    settings = _check_archive(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # keras raises many types for bad archives
@@ -64,7 +164,7 @@ def load_model(path: str | os.PathLike | None = None):
             f"{path}: not a picker model (input shape {model.input_shape}, output shape "
             f"{model.output_shape}; expected (batch, n_samples, 3) or (batch, 3, n_samples) both)"
         )
-    return model
+    return set_input_settings(model, settings)
 
 
 def _is_picker_io(input_shape, output_shape) -> bool:
@@ -78,13 +178,20 @@ def _is_picker_io(input_shape, output_shape) -> bool:
     )
 
 
-def _check_archive(path: Path) -> None:
-    """Refuse archives whose config names classes outside keras and picker, or lambda layers."""
+def _check_archive(path: Path) -> InputSettings:
+    """Refuse archives whose config names classes outside keras and picker, or lambda layers;
+    return the archive's :class:`InputSettings` (defaults when it has none)."""
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a .keras model archive")
     try:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
+            names = set(archive.namelist())
+            settings_text = (
+                archive.read(INPUT_SETTINGS_ENTRY).decode("utf-8", "replace")
+                if INPUT_SETTINGS_ENTRY in names
+                else None
+            )
     except (KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelFileError(
             f"{path}: .keras archive without a readable config.json ({exc})"
@@ -109,6 +216,9 @@ def _check_archive(path: Path) -> None:
                 f"{path}: model uses class {item.get('class_name')!r} from {module!r} "
                 f"(registered as {registered!r}); only keras and picker classes are allowed"
             )
+    if settings_text is None:
+        return InputSettings()
+    return InputSettings.from_json(settings_text, str(path))
 
 
 def _walk(node):

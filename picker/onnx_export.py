@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.io.base import atomic_output
+from picker.keras_utils import input_settings
 
 #: ONNX opset the graph is written for (Conv, Relu, Reshape, Transpose, Concat, Softmax).
 OPSET = 17
@@ -226,6 +227,7 @@ def to_onnx(model):
         {
             "picker_total_stride": str(total_stride_of(model)),
             "picker_source_sha256": weights_sha256(model),
+            "picker_input_settings": input_settings(model).to_json(),
         },
     )
     checker.check_model(proto)
@@ -241,20 +243,22 @@ def export_onnx(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def calibration_windows(n_windows: int = 48, n_samples: int = 6144, seed: int = 0) -> np.ndarray:
+def calibration_windows(
+    n_windows: int = 48, n_samples: int = 6144, seed: int = 0, settings=None
+) -> np.ndarray:
     """Model inputs for int8 calibration: synthetic events in coloured noise, preprocessed.
 
     Returns:
         ``(n_windows, n_samples, 3)`` float32 after :func:`picker.continuous.model_input` with
-        the default prediction settings (:class:`picker.config.PredictConfig`: causal 1 Hz
-        high-pass, 30 s sliding normalisation), at 100 Hz.
+        the model's :class:`~picker.keras_utils.InputSettings` ``settings`` (None: the
+        defaults, causal 1 Hz high-pass and 30 s sliding normalisation), at 100 Hz.
     """
-    from picker.config import PredictConfig
     from picker.continuous import model_input
+    from picker.keras_utils import InputSettings
     from picker.predict import MODEL_SAMPLING_RATE_HZ as rate
     from picker.synthetic import synthetic_continuous
 
-    settings = PredictConfig()
+    settings = settings or InputSettings()
     rng = np.random.default_rng(seed)
     windows = []
     while len(windows) < n_windows:

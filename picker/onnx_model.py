@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.io.base import one_line
-from picker.keras_utils import ModelFileError
+from picker.keras_utils import InputSettings, ModelFileError
 
 #: The bundled model's ONNX export, beside the Keras file it was exported from.
 BUNDLED_ONNX = Path(__file__).resolve().parent / "models" / "picker_default.onnx"
@@ -49,6 +49,8 @@ class OnnxModel:
         total_stride: input lengths are padded at the end to a multiple of this.
         source_sha256: hash of the Keras weights it was exported from
             (:func:`picker.onnx_export.weights_sha256`).
+        picker_input_settings: the :class:`~picker.keras_utils.InputSettings` it was trained
+            with (defaults for exports made before they were stored).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
@@ -69,6 +71,10 @@ class OnnxModel:
         self.name = meta.graph_name
         self.total_stride = int(props["picker_total_stride"])
         self.source_sha256 = props.get("picker_source_sha256", "")
+        settings = props.get("picker_input_settings")
+        self.picker_input_settings = (
+            InputSettings.from_json(settings, str(self.path)) if settings else InputSettings()
+        )
 
     def _open(self, threads: int):
         """An ONNX Runtime session on :attr:`path` with ``threads`` intra-op threads."""
@@ -80,7 +86,7 @@ class OnnxModel:
         options.log_severity_level = 3
         # Idle ORT threads (sessions with threads > 1) would spin between operators and runs,
         # taking the cores from other work in the process, such as the thread that preprocesses
-        # the next batch (picker.predict.run_model): without spinning a 7-day archive ran in
+        # the next batch (picker.inference.run_model): without spinning a 7-day archive ran in
         # 12.2 s instead of 15.2 s here (session 2, when every call used 2 threads).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
@@ -106,7 +112,7 @@ class OnnxModel:
     def predict_single_threaded(self, batch: np.ndarray) -> np.ndarray:
         """:meth:`predict` on one intra-op thread, for callers that run several at once.
 
-        :func:`picker.predict.run_model` runs one of these per usable core, each on
+        :func:`picker.inference.run_model` runs one of these per usable core, each on
         its own batch after preprocessing it in the same thread: on 2 cores a station-day took
         1.66 s instead of 1.87 s with one 2-thread call at a time (same probabilities).
         """

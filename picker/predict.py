@@ -5,12 +5,14 @@ Pipeline for one station or window (:func:`predict_array`):
 1. gaps (``valid_mask`` False, or non-finite samples) are zero-filled;
 2. the data are resampled to the model rate :data:`MODEL_SAMPLING_RATE_HZ` (polyphase,
    anti-alias filtered) when their rate differs;
-3. the model runs over chunks of ``chunk_s`` with ``context_s`` extra on both sides (cut at the
-   data's ends, never padded); only each chunk's core is kept. Chunk and context lengths are
+3. the model runs (:func:`picker.inference.run_model`) over chunks of ``chunk_s`` with
+   ``context_s`` extra on both sides (cut at the data's ends, never padded); only each chunk's
+   core is kept. Chunk and context lengths are
    rounded up to multiples of the model's total stride, so every chunk sits on the model's
    down-sampling grid. Each chunk is preprocessed on its own with
    :func:`~picker.continuous.model_input` (causal ``highpass_hz`` high-pass, then running std
-   over ``normalization_window_s``), exactly as training windows are.
+   over ``normalization_window_s``), exactly as training windows are: both come from the
+   model's :class:`~picker.keras_utils.InputSettings` unless given.
    With ``context_s >= normalization_window_s / 2 +`` the model's receptive half-width, results
    do not depend on where chunks start; memory is bounded by a few batches of ``batch_size``
    chunks (default: 1 chunk per call for ONNX models, which run one call per core at once; 4
@@ -35,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from picker.config import ConfigError, PredictConfig
-from picker.continuous import iter_stations, model_input, pickable_mask, plan_chunks
+from picker.continuous import iter_stations, pickable_mask
+from picker.inference import MODEL_SAMPLING_RATE_HZ, run_model
 from picker.io import WINDOW_FORMATS
 from picker.io.base import InputError, named_error
 from picker.picks import Pick, extract_picks, format_time
@@ -63,8 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Sampling rate the model works at (later perhaps read from the model's metadata).
-MODEL_SAMPLING_RATE_HZ = 100.0
 #: No pick within this many seconds of a gap edge (the step at a gap edge is not an arrival).
 GAP_MARGIN_S = 0.5
 
@@ -102,13 +102,32 @@ class StationResult:
 # ----------------------------------------------------------------------------- options and model
 
 
-def _config(options: dict) -> tuple[PredictConfig, float]:
-    """(validated PredictConfig, gap margin in s) from keyword options."""
-    options = dict(options)
+#: Options that make the model's input: unless given, taken from the model's
+#: :class:`~picker.keras_utils.InputSettings`, so it is run on what it was trained on.
+_INPUT_OPTIONS = ("highpass_hz", "normalization_window_s")
+
+
+def _config(options: dict, model=None) -> tuple[PredictConfig, float]:
+    """(validated PredictConfig, gap margin in s) from keyword options.
+
+    ``highpass_hz`` and ``normalization_window_s`` left out or None come from ``model``'s
+    input settings (the defaults when ``model`` is None, for checking options only).
+
+    Raises:
+        ConfigError: a bad option value, or a model trained on input picker predict cannot make
+            (another rate or normalisation).
+    """
+    from picker.keras_utils import InputSettings, input_settings
+
+    options = {k: v for k, v in options.items() if not (k in _INPUT_OPTIONS and v is None)}
     gap_margin_s = float(options.pop("gap_margin_s", GAP_MARGIN_S))
     unknown = sorted(set(options) - _OPTION_NAMES)
     if unknown:
         raise TypeError(f"unknown prediction option(s) {unknown}; known: {sorted(_OPTION_NAMES)}")
+    settings = input_settings(model) if model is not None else InputSettings()
+    settings.check_predictable(getattr(model, "name", ""), MODEL_SAMPLING_RATE_HZ)
+    for name in _INPUT_OPTIONS:
+        options.setdefault(name, getattr(settings, name))
     cfg = PredictConfig(**options)
     cfg.validate()
     if not gap_margin_s >= 0:
@@ -162,157 +181,6 @@ def resolve_model(model=None):
     return model
 
 
-_FUNCTIONS: dict[int, tuple[object, object]] = {}
-
-
-def _model_function(model):
-    """One ``tf.function`` per model, input ``(batch, n_samples, 3)`` channels-last float32.
-
-    An :class:`~picker.onnx_model.OnnxModel` needs none: its ``predict`` is returned. Channels-first models (``class_axis(model) == 1``) are transposed inside, so the caller
-    always passes and receives channels-last arrays. The fixed input signature means one trace
-    for every chunk length.
-    """
-    from picker.onnx_model import OnnxModel
-
-    if isinstance(model, OnnxModel):
-        return model.predict
-    cached = _FUNCTIONS.get(id(model))
-    if cached is not None and cached[0] is model:
-        return cached[1]
-    import tensorflow as tf
-
-    from picker.model import class_axis
-
-    channels_first = class_axis(model) == 1
-    time_axis = 2 if channels_first else 1
-    if model.input_shape[time_axis] is not None:
-        raise ValueError(
-            f"model {model.name!r} takes a fixed {model.input_shape[time_axis]} samples; "
-            "predict needs a fully convolutional model (any input length)"
-        )
-
-    @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.float32)])
-    def run(x):
-        if channels_first:
-            x = tf.transpose(x, [0, 2, 1])
-        y = model(x, training=False)
-        if channels_first:
-            y = tf.transpose(y, [0, 2, 1])
-        return tf.cast(y, tf.float32)
-
-    if len(_FUNCTIONS) >= 4:
-        _FUNCTIONS.pop(next(iter(_FUNCTIONS)))
-    _FUNCTIONS[id(model)] = (model, run)
-    return run
-
-
-def _model_stride(model) -> int:
-    """Least common multiple of the model's ``PadToMultiple`` multiples (1 when it has none)."""
-    if isinstance(getattr(model, "total_stride", None), int):
-        return model.total_stride  # OnnxModel
-    stride = 1
-    stack = list(getattr(model, "layers", []))
-    while stack:
-        layer = stack.pop()
-        multiple = getattr(layer, "multiple", None)
-        if isinstance(multiple, int) and multiple > 0:
-            stride = math.lcm(stride, multiple)
-        stack.extend(getattr(layer, "layers", []))
-    return stride
-
-
-def _infer(run, batch: np.ndarray) -> np.ndarray:
-    """Run the compiled model on ``(batch, n_samples, 3)`` float32; return the same shape."""
-    return np.asarray(run(batch))
-
-
-#: At most this many batches run at once (each holds its chunk's input and activations, tens of
-#: MB): a 64-core node does not multiply one process's memory by 64.
-MAX_WORKERS = 8
-
-
-def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
-    """Chunked, bounded-memory inference on one ``(n_samples, 3)`` E/N/Z array at model rate.
-
-    Chunks of equal length go through the model ``cfg.batch_size`` at a time, each batch
-    preprocessed with :func:`~picker.continuous.model_input` first. Both release the GIL, so
-    threads overlap on the cores:
-
-    - ONNX models on several cores: one thread per usable core (at most :data:`MAX_WORKERS`)
-      preprocesses a batch and runs it on a single-threaded session
-      (:meth:`~picker.onnx_model.OnnxModel.predict_single_threaded`), so no thread waits for
-      another and each core keeps its batch in its own cache. Default batch: 1 chunk (a
-      7-day archive took 15.0 s with 1 chunk per call, 15.2 s with 4, and 100 MB less memory).
-    - Otherwise (Keras models, one core): the next batch is preprocessed in a helper thread while
-      the model runs the current one on its own threads. Default batch: 4 chunks.
-
-    At most ``2 * threads`` batches are in flight. Returns ``(n_samples, 3)`` float32
-    noise/P/S probabilities.
-    """
-    from picker.onnx_model import OnnxModel, usable_cores
-
-    rate = MODEL_SAMPLING_RATE_HZ
-    plan = plan_chunks(
-        len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), _model_stride(model)
-    )
-    workers = min(usable_cores(), MAX_WORKERS)
-    parallel = isinstance(model, OnnxModel) and workers > 1
-    batch_size = cfg.batch_size or (1 if parallel else 4)
-    batches: list[list[tuple[int, int, int, int]]] = []
-    for entry in plan:
-        last = batches[-1] if batches else None
-        if last and len(last) < batch_size and entry[1] - entry[0] == last[0][1] - last[0][0]:
-            last.append(entry)
-        else:
-            batches.append([entry])
-
-    def prepare(batch: list[tuple[int, int, int, int]]) -> np.ndarray:
-        chunks = np.stack([x[a:b] for a, b, _, _ in batch])
-        return model_input(chunks, rate, cfg.normalization_window_s, cfg.highpass_hz)
-
-    if parallel and len(batches) > 1:
-        outputs = _ordered_map(
-            lambda batch: model.predict_single_threaded(prepare(batch)), batches, workers
-        )
-    else:
-        outputs = _prepared_ahead(_model_function(model), prepare, batches)
-    out = np.zeros((len(x), 3), dtype=np.float32)
-    for batch, y in zip(batches, outputs, strict=True):
-        for (a, _, core_a, core_b), y_chunk in zip(batch, y, strict=True):
-            out[core_a:core_b] = y_chunk[core_a - a : core_b - a]
-    return out
-
-
-def _ordered_map(function, items: list, workers: int) -> Iterator:
-    """``function(item)`` for each item, computed by ``workers`` threads, yielded in order.
-
-    At most ``2 * workers`` results exist at once (bounded memory).
-    """
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = deque()
-        for item in items:
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-            pending.append(pool.submit(function, item))
-        while pending:
-            yield pending.popleft().result()
-
-
-def _prepared_ahead(run, prepare, batches: list) -> Iterator[np.ndarray]:
-    """``run(prepare(batch))`` for each batch; the next batch is prepared in a helper thread."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(prepare, batches[0]) if batches else None
-        for i in range(len(batches)):
-            inputs = upcoming.result()
-            upcoming = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
-            yield _infer(run, inputs)
-
-
 # ----------------------------------------------------------------------------- arrays
 
 
@@ -329,7 +197,8 @@ def predict_array(
     min_pick_distance_s: float = 0.5,
     chunk_s: float = 600.0,
     context_s: float = 30.0,
-    normalization_window_s: float = 30.0,
+    normalization_window_s: float | None = None,
+    highpass_hz: float | None = None,
     batch_size: int | None = None,
     valid_mask: np.ndarray | None = None,
     gap_margin_s: float = GAP_MARGIN_S,
@@ -345,7 +214,10 @@ def predict_array(
         station_id, source: copied into every pick.
         p_threshold, s_threshold: minimum peak probability, 0–1.
         min_pick_distance_s: same-phase peaks closer than this keep only the higher one.
-        chunk_s, context_s, normalization_window_s, batch_size: see the module docstring.
+        chunk_s, context_s, batch_size: see the module docstring.
+        normalization_window_s, highpass_hz: the model input's normalisation window and
+            high-pass corner; None (default): as the model was trained
+            (:class:`~picker.keras_utils.InputSettings`).
         valid_mask: ``(n_samples,)`` bool, False inside gaps (zero-filled; no picks there or
             within ``gap_margin_s`` of a gap edge). None: all valid. Non-finite samples are
             always treated as gaps.
@@ -357,6 +229,7 @@ def predict_array(
     """
     from obspy import UTCDateTime
 
+    model = resolve_model(model)
     cfg, margin_s = _config(
         dict(
             p_threshold=p_threshold,
@@ -365,9 +238,11 @@ def predict_array(
             chunk_s=chunk_s,
             context_s=context_s,
             normalization_window_s=normalization_window_s,
+            highpass_hz=highpass_hz,
             batch_size=batch_size,
             gap_margin_s=gap_margin_s,
-        )
+        ),
+        model,
     )
     data = np.asarray(data)
     if data.ndim != 2 or data.shape[1] != 3:
@@ -384,9 +259,7 @@ def predict_array(
     x = np.where(valid[:, None], data, 0).astype(np.float32)
     pickable = pickable_mask(valid, round(margin_s * rate))
     start = UTCDateTime(start_time) if start_time is not None else None
-    picks, probabilities = _predict(
-        x, rate, pickable, resolve_model(model), cfg, start, station_id, source
-    )
+    picks, probabilities = _predict(x, rate, pickable, model, cfg, start, station_id, source)
     return (picks, probabilities) if return_probabilities else picks
 
 
@@ -454,8 +327,8 @@ def iter_stream(
     Raises:
         InputError: a station with mixed sampling rates or bad component codes.
     """
-    cfg, margin_s = _config(options)
     model = resolve_model(model)
+    cfg, margin_s = _config(options, model)
     for station in iter_stations(stream, stations, consume=consume, source=source):
         rate = station.sampling_rate_hz
         pickable = pickable_mask(station.valid[station.present], round(margin_s * rate))
@@ -517,8 +390,8 @@ def iter_file(
     """
     from picker.io.groups import input_format, read_input_stream
 
-    cfg, margin_s = _config(options)
     model = resolve_model(model)
+    cfg, margin_s = _config(options, model)
     path, fmt = input_format(path)  # an unknown format: an InputError naming the file
     source = path.name
     if fmt not in WINDOW_FORMATS:  # a file, or a FileGroup of one file per component

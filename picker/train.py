@@ -195,7 +195,13 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
     import keras
 
     from picker.dataset import make_datasets
-    from picker.keras_utils import save_model
+    from picker.keras_utils import (
+        InputSettings,
+        input_settings,
+        save_model,
+        set_input_settings,
+        write_input_settings,
+    )
     from picker.losses import make_loss
     from picker.model import build_model, class_axis, resolve_data_format
 
@@ -208,7 +214,7 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
         cfg, data_format, strategy.num_replicas_in_sync, train_records, validation_records, worker
     )
     with strategy.scope():
-        model = build_model(cfg.model)
+        model = set_input_settings(build_model(cfg.model), InputSettings.from_config(cfg))
         if cfg.train.initial_weights:
             _load_initial_weights(model, cfg.train.initial_weights)
         loss = make_loss(
@@ -278,6 +284,8 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
         )
     elif not best_path.exists():  # no epoch improved on a resumed run
         save_model(model, best_path)
+    if best_path.exists():  # the checkpoint was saved by Keras: add how its input is made
+        write_input_settings(best_path, input_settings(model))
     report = {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
     if pick_metrics is not None and best_path.exists():  # pick metrics of the kept model
         from picker.keras_utils import load_model

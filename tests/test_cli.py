@@ -329,10 +329,11 @@ def test_train_without_training_data_is_a_usage_error(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def tiny_model_file(tmp_path_factory):
     from picker.config import ModelConfig
-    from picker.keras_utils import save_model
+    from picker.keras_utils import InputSettings, save_model, set_input_settings
     from picker.model import build_model
 
     model = build_model(ModelConfig(filters=[4, 8], kernel_size=3, stride=2))
+    set_input_settings(model, InputSettings(highpass_hz=0.5, normalization_window_s=20.0))
     path = save_model(model, tmp_path_factory.mktemp("model") / "tiny.keras")
     return path, model.count_params()
 
@@ -355,6 +356,9 @@ def test_info_prints_summary_and_parameter_count(
     captured = capsys.readouterr()
     assert "Total params" in captured.out
     assert f"parameters: {n_params:,}" in captured.out
+    assert "input: 100 Hz, causal high-pass 0.5 Hz, sliding normalisation over 20 s" in (
+        captured.out
+    )
     if diagram.exists():  # pydot and graphviz installed
         assert not force_missing
         return

@@ -10,13 +10,18 @@ import pytest
 
 from picker.config import ModelConfig
 from picker.keras_utils import (
+    INPUT_SETTINGS_ENTRY,
+    InputSettings,
     ModelFileError,
     count_parameters,
     export_saved_model,
+    input_settings,
     load_model,
     plot_model,
     save_model,
+    set_input_settings,
     summary_text,
+    write_input_settings,
 )
 from picker.model import build_model
 
@@ -73,6 +78,36 @@ def test_save_load_gives_identical_predictions(tmp_path, data_format):
     loaded = load_model(path)
     assert loaded.input_shape == model.input_shape
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_input_settings_survive_save_and_load(tmp_path):
+    settings = InputSettings(100.0, "sliding", 2.5, 20.0)
+    path = save_model(set_input_settings(tiny_model(), settings), tmp_path / "m.keras")
+    assert input_settings(load_model(path)) == settings
+    keras.saving.save_model(tiny_model(), tmp_path / "plain.keras")  # saved by Keras itself
+    assert input_settings(load_model(tmp_path / "plain.keras")) == InputSettings()
+    write_input_settings(tmp_path / "plain.keras", settings)
+    write_input_settings(tmp_path / "plain.keras", InputSettings(highpass_hz=0.0))  # replaces
+    with zipfile.ZipFile(tmp_path / "plain.keras") as archive:
+        assert archive.namelist().count(INPUT_SETTINGS_ENTRY) == 1
+    assert input_settings(load_model(tmp_path / "plain.keras")).highpass_hz == 0.0
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("not json", "unreadable input settings"),
+        ('{"highpass_hz": 1.0}', "unreadable input settings"),
+        (InputSettings(normalization_window_s=-1.0).to_json(), "invalid input settings"),
+    ],
+)
+def test_bad_input_settings_are_named(tmp_path, model, text, problem):
+    path = tmp_path / "m.keras"
+    keras.saving.save_model(model, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(INPUT_SETTINGS_ENTRY, text)
+    with pytest.raises(ModelFileError, match=rf"^{tmp_path}/m\.keras: {problem}"):
+        load_model(path)
 
 
 def test_save_needs_a_keras_suffix(tmp_path, model):

@@ -9,7 +9,13 @@ from picker import onnx_model
 from picker import predict as pr
 from picker.cli import main
 from picker.config import ModelConfig
-from picker.keras_utils import BUNDLED_MODEL, load_model
+from picker.keras_utils import (
+    BUNDLED_MODEL,
+    InputSettings,
+    input_settings,
+    load_model,
+    set_input_settings,
+)
 from picker.model import build_model
 from picker.onnx_export import export_onnx, weights_sha256
 from picker.onnx_model import BUNDLED_ONNX, OnnxModel, OnnxModelError
@@ -129,11 +135,12 @@ def test_quantize_a_tiny_model(tmp_path, rng):
     from picker.onnx_export import quantize_int8
 
     cfg = ModelConfig(filters=[4, 8], kernel_size=5, stride=4, data_format="channels_last")
-    model = randomised(build_model(cfg), rng)
+    model = set_input_settings(randomised(build_model(cfg), rng), InputSettings(highpass_hz=3.0))
     source = export_onnx(model, tmp_path / "tiny.onnx")
     windows = rng.normal(0, 1, (4, 512, 3)).astype(np.float32)
     quantized = OnnxModel(quantize_int8(source, tmp_path / "tiny.int8.onnx", windows))
     assert quantized.total_stride == 4 and quantized.source_sha256 == weights_sha256(model)
+    assert input_settings(quantized) == InputSettings(highpass_hz=3.0)
     x = rng.normal(0, 1, (1, 512, 3)).astype(np.float32)
     np.testing.assert_allclose(quantized.predict(x), OnnxModel(source).predict(x), atol=0.1)
 
@@ -163,7 +170,7 @@ def test_cli_names_a_bad_onnx_model_in_one_line(tmp_path, caplog):
 
 
 def test_parallel_onnx_batches_give_the_serial_probabilities(monkeypatch):
-    """Several batches run on one single-threaded session per core (run_model): the same
+    """Several batches run on one single-threaded session per core (picker.inference.run_model): the same
     probabilities as the helper-thread path, to float32 round-off, and the same picks."""
     stream, _ = synthetic_continuous(600.0, 100.0, [100.0, 350.0], np.random.default_rng(5))
     x = np.stack([tr.data for tr in stream], axis=1).astype(np.float32)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from obspy import Stream, Trace, UTCDateTime
 
+from picker import inference
 from picker import predict as pr
 from picker.config import ConfigError, ModelConfig
 from picker.continuous import (
@@ -166,20 +167,20 @@ def test_results_do_not_depend_on_chunking(oracle):
 
 def test_model_sees_bounded_chunks_and_traces_once(oracle, monkeypatch):
     seen = []
-    original = pr._infer
+    original = inference._infer
 
     def spy(run, batch):
         seen.append(batch.shape)
         return original(run, batch)
 
-    monkeypatch.setattr(pr, "_infer", spy)
+    monkeypatch.setattr(inference, "_infer", spy)
     rate, chunk_s, context_s = 100.0, 100.0, 10.0
     data = spikes(int(2000 * rate), [int(1234.5 * rate)])
     picks = pr.predict_array(data, rate, oracle, chunk_s=chunk_s, context_s=context_s, batch_size=3)
     assert found(picks) == [("P", 123_450)]
     assert all(b <= 3 and n <= (chunk_s + 2 * context_s) * rate and c == 3 for b, n, c in seen)
     assert sum(b for b, _, _ in seen) == 20  # 2000 s in 100 s chunks
-    assert pr._model_function(oracle).experimental_get_tracing_count() == 1
+    assert inference._model_function(oracle).experimental_get_tracing_count() == 1
 
 
 def test_channels_first_model_gives_the_same_result(oracle):
@@ -198,6 +199,37 @@ def test_bad_arguments_are_named():
         pr.predict_array(np.zeros((10, 3)), 0.0, make_oracle())
     with pytest.raises(ValueError, match="valid_mask"):
         pr.predict_array(np.zeros((10, 3)), 100.0, make_oracle(), valid_mask=np.ones(3, bool))
+
+
+def test_the_model_input_is_made_as_the_model_was_trained(rng):
+    from picker.keras_utils import InputSettings, set_input_settings
+
+    stream, _ = synthetic_continuous(120.0, 100.0, [40.0], rng, snr_db=10.0)
+    with_default, with_2hz = (make_oracle(), make_oracle())
+    set_input_settings(with_2hz, InputSettings(highpass_hz=2.0, normalization_window_s=10.0))
+
+    def probabilities(model, **options):
+        (result,) = pr.iter_stream(stream.copy(), model, **options)
+        return result.probabilities
+
+    explicit = probabilities(with_default, highpass_hz=2.0, normalization_window_s=10.0)
+    np.testing.assert_array_equal(probabilities(with_2hz), explicit)
+    assert not np.allclose(probabilities(with_default), explicit, rtol=0.01, atol=0.0)
+    np.testing.assert_array_equal(
+        probabilities(with_2hz, highpass_hz=1.0),
+        probabilities(with_default, normalization_window_s=10.0),
+    )  # a given option wins
+
+
+@pytest.mark.parametrize(
+    "settings", [{"normalization": "std"}, {"sampling_rate_hz": 50.0}], ids=["std", "50hz"]
+)
+def test_a_model_trained_on_other_input_is_refused(settings):
+    from picker.keras_utils import InputSettings, set_input_settings
+
+    model = set_input_settings(make_oracle(), InputSettings(**settings))
+    with pytest.raises(ConfigError, match="was trained on .* picker predict runs models"):
+        pr.predict_array(np.zeros((500, 3)), 100.0, model)
 
 
 # ----------------------------------------------------------------------------- building blocks

@@ -17,12 +17,14 @@ def npz_folder(tmp_path_factory):
 
 
 def test_a_few_steps_lower_the_loss_and_write_the_output_folder(tmp_path, npz_folder, tiny_config):
-    from picker.keras_utils import load_model
+    from picker.keras_utils import InputSettings, input_settings, load_model
+    from picker.onnx_model import OnnxModel
 
     cfg = tiny_config(
         data={"train": [str(npz_folder)], "validation": [str(npz_folder)], "batch_size": 8},
         augment={"stack_event": 0.0, "gaussian_noise": 0.0, "gap": 0.0},
         train={"epochs": 4, "steps_per_epoch": 8, "learning_rate": 0.01},
+        predict={"highpass_hz": 2.0, "normalization_window_s": 20.0},
     )
     result = train_module.train(cfg, tmp_path / "run")
     losses = result.history["loss"]
@@ -35,6 +37,9 @@ def test_a_few_steps_lower_the_loss_and_write_the_output_folder(tmp_path, npz_fo
     model = load_model(result.model_path)
     x = np.zeros((1, 512, 3), np.float32)
     assert model.predict(x, verbose=0).shape == (1, 512, 3)
+    trained_on = InputSettings(100.0, "sliding", 2.0, 20.0)  # kept for picker predict
+    assert input_settings(model) == trained_on
+    assert input_settings(OnnxModel(tmp_path / "run" / "model.onnx")) == trained_on
 
 
 def test_memory_growth_is_set_on_every_gpu(monkeypatch):

@@ -21,12 +21,23 @@ def add_parser(sub) -> None:
 def _cmd_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from picker.keras_utils import count_parameters, load_model, plot_model, summary_text
+    from picker.keras_utils import (
+        count_parameters,
+        input_settings,
+        load_model,
+        plot_model,
+        summary_text,
+    )
 
     model = load_model(args.model)
     print(summary_text(model))
     counts = count_parameters(model)
     print(f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)")
+    settings = input_settings(model)
+    print(
+        f"input: {settings.sampling_rate_hz:g} Hz, causal high-pass {settings.highpass_hz:g} Hz, "
+        f"{settings.normalization} normalisation over {settings.normalization_window_s:g} s"
+    )
     written, message = plot_model(model, args.diagram)
     cli.log.log(logging.INFO if written == Path(args.diagram) else logging.WARNING, "%s", message)
     return cli.EXIT_OK
