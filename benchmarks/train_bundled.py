@@ -386,6 +386,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--glitch", type=float, default=0.0, help="probability of a glitch")
     parser.add_argument(
+        "--highpass-hz",
+        type=float,
+        default=1.0,
+        help="corner of the causal high-pass of the model input (predict.highpass_hz; 0 = off)",
+    )
+    parser.add_argument(
         "--clean-with",
         default="",
         help="cut the training records free of the unlabelled events this model (.keras, .onnx "
@@ -432,6 +438,7 @@ def main(argv=None) -> int:
     if args.install:
         from picker.keras_utils import (
             BUNDLED_MODEL,
+            input_settings,
             load_model,
             save_model,
             shift_operating_point,
@@ -444,7 +451,9 @@ def main(argv=None) -> int:
             shift_operating_point(model, *args.operating_point)
         save_model(model, BUNDLED_MODEL)
         export_onnx(model, BUNDLED_ONNX)
-        quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, calibration_windows())
+        quantize_int8(
+            BUNDLED_ONNX, BUNDLED_INT8, calibration_windows(settings=input_settings(model))
+        )
         for path in (BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8):
             print(f"installed {args.install} as {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
@@ -555,6 +564,7 @@ def main(argv=None) -> int:
                 "tensorboard": False,
                 "seed": args.seed,
             },
+            "predict": {"highpass_hz": args.highpass_hz},
         },
         "<train_bundled>",
     )
