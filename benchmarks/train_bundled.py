@@ -354,7 +354,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--validation-crops", type=int, default=1, help="fixed crops per validation record"
     )
-    parser.add_argument("--label-width", type=float, default=10.0)
+    parser.add_argument("--label-width", type=float, default=10.0, help="Gaussian sigma, samples")
+    parser.add_argument(
+        "--s-label-width", type=float, default=0.0, help="S label sigma (0: --label-width)"
+    )
     parser.add_argument("--filters", default="8,16,32,64,128")
     parser.add_argument("--kernel-size", type=int, default=7)
     parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
@@ -530,7 +533,10 @@ def main(argv=None) -> int:
                 "validation_crops": args.validation_crops,
                 "seed": args.seed,
             },
-            "labels": {"shape": "gaussian", "width_samples": args.label_width},
+            "labels": {
+                "shape": "gaussian",
+                "width_samples": [args.label_width, args.s_label_width or args.label_width],
+            },
             "augment": {
                 "stack_event": 0.3,
                 "scale_amplitude": 0.5,

@@ -64,14 +64,22 @@ class DataConfig:
 
 @dataclass
 class LabelConfig:
-    """Pick label shape: ``gaussian`` (width = sigma), ``triangle`` or ``box`` (width = half-width)."""
+    """Pick label shape: ``gaussian`` (width = sigma), ``triangle`` or ``box`` (width = half-width).
+
+    ``width_samples``: one width for both phases, or ``[P, S]``.
+    """
 
     shape: str = "gaussian"
-    width_samples: float = 20.0
+    width_samples: float | list[float] = 20.0
 
     def validate(self) -> None:
+        from picker.labels import phase_widths
+
         _choice(self, "shape", ("gaussian", "triangle", "box"))
-        _positive(self, "width_samples")
+        try:
+            phase_widths(self.width_samples)
+        except ValueError as exc:
+            raise ConfigError(f"labels.{exc}") from None
 
 
 @dataclass

@@ -17,6 +17,8 @@ Conventions
 
 Shapes (``w`` = ``width_samples``, ``d = t - t0``)
 --------------------------------------------------
+Functions of both phases take ``width_samples`` as one number (both phases) or a ``(P, S)`` pair.
+
 * ``"gaussian"``: ``exp(-d**2 / (2 w**2))`` (``w`` is sigma in samples), truncated to 0 for
   ``|d| > GAUSSIAN_TRUNCATE * w`` (at 5 sigma the value is below 4e-6).
 * ``"triangle"``: ``max(0, 1 - |d| / w)`` (1 at the pick, 0 at ``t0 +/- w``).
@@ -70,6 +72,18 @@ def _check_width(width_samples) -> float:
     if not (w > 0 and math.isfinite(w)):
         raise ValueError(f"width_samples must be > 0, got {width_samples}")
     return w
+
+
+def phase_widths(width_samples) -> tuple[float, float]:
+    """(P, S) widths from one number (both phases) or a ``(P, S)`` pair (ValueError if bad)."""
+    if isinstance(width_samples, list | tuple | np.ndarray):
+        if len(width_samples) != 2:
+            raise ValueError(
+                f"width_samples must be a number or a (P, S) pair, got {width_samples!r}"
+            )
+        return _check_width(width_samples[0]), _check_width(width_samples[1])
+    w = _check_width(width_samples)
+    return w, w
 
 
 def valid_picks(pick_samples: PickArg) -> list[float]:
@@ -164,11 +178,11 @@ def pick_curve(
 def _phase_curves(n_samples, p_samples, s_samples, shape, width_samples):
     n = _check_n_samples(n_samples)
     shape = _check_shape(shape)
-    w = _check_width(width_samples)
+    w_p, w_s = phase_widths(width_samples)
     p = np.zeros(n, dtype=np.float32)
     s = np.zeros(n, dtype=np.float32)
-    _draw(p, valid_picks(p_samples), shape, w)
-    _draw(s, valid_picks(s_samples), shape, w)
+    _draw(p, valid_picks(p_samples), shape, w_p)
+    _draw(s, valid_picks(s_samples), shape, w_s)
     return p, s
 
 
@@ -177,7 +191,7 @@ def soft_labels(
     p_samples: PickArg,
     s_samples: PickArg,
     shape: str = "gaussian",
-    width_samples: float = 10.0,
+    width_samples: float | Sequence[float] = 10.0,
 ) -> np.ndarray:
     """Soft (probability) labels with columns noise, P, S.
 
@@ -189,7 +203,8 @@ def soft_labels(
         p_samples: P pick(s) in samples (see :func:`pick_curve`).
         s_samples: S pick(s) in samples.
         shape: one of :data:`LABEL_SHAPES`.
-        width_samples: sigma or half-width in samples, > 0.
+        width_samples: sigma or half-width in samples, > 0: one for both phases or a
+            ``(P, S)`` pair.
 
     Returns:
         ``(n_samples, 3)`` float32, columns noise, P, S.
@@ -215,7 +230,7 @@ def sparse_labels(
     p_samples: PickArg,
     s_samples: PickArg,
     shape: str = "box",
-    width_samples: float = 10.0,
+    width_samples: float | Sequence[float] = 10.0,
 ) -> np.ndarray:
     """Integer class labels: 0 noise, 1 P, 2 S.
 
@@ -240,7 +255,7 @@ def make_labels(
     s_samples: PickArg,
     *,
     shape: str = "gaussian",
-    width_samples: float = 10.0,
+    width_samples: float | Sequence[float] = 10.0,
     sparse: bool = False,
 ) -> np.ndarray:
     """:func:`sparse_labels` (``(n_samples,)`` int32) if ``sparse`` else :func:`soft_labels`

@@ -44,6 +44,8 @@ def test_unknown_section(tmp_path):
         ("train:\n  epochs: true\n", r"train\.epochs: expected int, got True"),
         ("data:\n  window_samples: -5\n", r"data\.window_samples must be > 0, got -5"),
         ("labels:\n  shape: square\n", r"labels\.shape must be one of"),
+        ("labels:\n  width_samples: [10]\n", r"labels\.width_samples must be a number or a"),
+        ("labels:\n  width_samples: [10, 0]\n", r"labels\.width_samples must be > 0, got 0"),
         ("augment:\n  gap: 1.5\n", r"augment\.gap must be between 0 and 1, got 1\.5"),
         ("model:\n  filters: [8, -1]\n", r"filters must be a non-empty list of positive integers"),
         ("model:\n  filters: 8\n", r"model\.filters: expected a list"),

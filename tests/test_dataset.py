@@ -46,7 +46,8 @@ def test_window_maker_labels_follow_the_crop(tiny_config):
                 "gaussian_noise",
                 "gap",
             )
-        }
+        },
+        labels={"width_samples": [4, 12]},  # sigma of P and of S
     )
     cfg.data.normalization = "std"
     record = synthetic_records(1, n_samples=1200, seed=2)[0]
@@ -73,6 +74,10 @@ def test_window_maker_labels_follow_the_crop(tiny_config):
     np.testing.assert_allclose(x.std(axis=0), 1.0, rtol=1e-4)
     p_peak = int(np.argmax(y[:, 1]))
     assert y[p_peak, 1] == pytest.approx(1.0)
+    within_sigma = np.exp(-0.5) - 1e-6
+    assert np.count_nonzero(y[:, 1] >= within_sigma) == 2 * 4 + 1
+    s_peak = int(np.argmax(y[:, 2]))
+    assert 12 <= s_peak < 500 and np.count_nonzero(y[:, 2] >= within_sigma) == 2 * 12 + 1
 
 
 @pytest.mark.parametrize("fmt", ["npz", "tfr"])

@@ -181,6 +181,22 @@ def test_sparse_labels_overlap_rule():
     assert np.flatnonzero(classes).tolist() == list(range(15, 26))
 
 
+def test_per_phase_widths():
+    # box half-widths 1 (P) and 3 (S): P on 4..6, S on 9..15
+    expected = [0] * 4 + [1] * 3 + [0] * 2 + [2] * 7 + [0] * 4
+    assert sparse_labels(20, 5, 12, "box", (1, 3)).tolist() == expected
+    soft = soft_labels(60, 10, 40, "gaussian", [2, 6])
+    assert soft[12, 1] == pytest.approx(math.exp(-0.5))  # one P sigma from the pick
+    assert soft[46, 2] == pytest.approx(math.exp(-0.5))  # one S sigma from the pick
+    np.testing.assert_array_equal(
+        soft_labels(60, 10, 40, "gaussian", [4, 4]), soft_labels(60, 10, 40, "gaussian", 4)
+    )
+    with pytest.raises(ValueError, match=r"a number or a \(P, S\) pair, got \[1, 2, 3\]"):
+        soft_labels(10, 5, 6, "box", [1, 2, 3])
+    with pytest.raises(ValueError, match="width_samples must be > 0, got 0"):
+        sparse_labels(10, 5, 6, "box", (2, 0))
+
+
 def test_make_labels_dispatch():
     soft = make_labels(100, 30, 60, shape="triangle", width_samples=5, sparse=False)
     np.testing.assert_array_equal(soft, soft_labels(100, 30, 60, "triangle", 5))
