@@ -395,6 +395,12 @@ def main(argv=None) -> int:
         help="corner of the causal high-pass of the model input (predict.highpass_hz; 0 = off)",
     )
     parser.add_argument(
+        "--normalization-window-s",
+        type=float,
+        default=30.0,
+        help="window of the model input's running-std normalisation (kept with the model)",
+    )
+    parser.add_argument(
         "--clean-with",
         default="",
         help="cut the training records free of the unlabelled events this model (.keras, .onnx "
@@ -570,7 +576,10 @@ def main(argv=None) -> int:
                 "tensorboard": False,
                 "seed": args.seed,
             },
-            "predict": {"highpass_hz": args.highpass_hz},
+            "predict": {
+                "highpass_hz": args.highpass_hz,
+                "normalization_window_s": args.normalization_window_s,
+            },
         },
         "<train_bundled>",
     )
