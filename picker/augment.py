@@ -59,7 +59,7 @@ DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
         "lowpass_corner_range": (0.16, 0.8),  # corner / Nyquist, log-uniform (8-40 Hz at 100 Hz)
         "p_gap": 0.0,  # probability of zeroing a span
         "gap_max_fraction": 0.2,  # longest gap as a fraction of the window
-        "p_glitch": 0.0,  # probability of a step, spike or boxcar glitch (labelled noise)
+        "p_glitch": 0.0,  # probability of a step, spike, boxcar or noise burst (labelled noise)
     }
 )
 """Keys accepted by :func:`augment_window` and their defaults (every augmentation off)."""
@@ -399,25 +399,34 @@ def add_gap(
 
 
 def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Add an instrument glitch at a random sample of random channels; picks do not move.
+    """Add a transient that is not an arrival at a random sample of random channels; picks do
+    not move.
 
-    One of: a ``step`` (a constant offset from there on), a ``spike`` (one sample) or a
-    ``boxcar`` (an offset over 5–200 samples), 3–30 times the channel's std. Real records
-    hold such glitches; a picker must not call them arrivals.
+    One of: a ``step`` (a constant offset from there on), a ``spike`` (one sample), a ``boxcar``
+    (an offset over 5–200 samples) or a ``burst`` (white noise under a Hann envelope of 20–300
+    samples: traffic, wind or a footstep), 3–30 times the channel's std. Real records hold such
+    transients; a picker must not call them arrivals.
 
     Returns:
         ``(y, kind)``: ``y`` float32 ``(n_samples, 3)``, ``kind`` the glitch type.
     """
     x = _check_window(x)
     n = x.shape[0]
-    kind = ("step", "spike", "boxcar")[int(rng.integers(3))]
+    kind = ("step", "spike", "boxcar", "burst")[int(rng.integers(4))]
     start = int(rng.integers(0, n))
-    stop = {"step": n, "spike": start + 1, "boxcar": start + int(rng.integers(5, 201))}[kind]
+    length = {"step": n, "spike": 1, "boxcar": int(rng.integers(5, 201))}.get(kind, 0)
+    if kind == "burst":
+        length = int(rng.integers(20, 301))
+    stop = min(n, start + length)
     channels = rng.random(3) < 0.5
     channels[int(rng.integers(3))] = True
     size = _channel_stats(x)[1] * rng.uniform(3.0, 30.0) * rng.choice([-1.0, 1.0], 3)
+    shape = np.ones((stop - start, 1))
+    if kind == "burst":
+        envelope = np.hanning(length + 2)[1:-1] / np.sqrt(0.375)  # unit RMS over the burst
+        shape = envelope[: stop - start, None] * rng.standard_normal((stop - start, 3))
     y = x.copy()
-    y[start:stop] += np.where(channels, size, 0.0).astype(np.float32)
+    y[start:stop] += (shape * np.where(channels, size, 0.0)).astype(np.float32)
     return y, kind
 
 

@@ -607,7 +607,7 @@ def test_sample_outside_uniform_over_gaps():
     assert math.isclose(np.mean(np.array(draws) < 2), 0.5, abs_tol=0.1)
 
 
-def test_glitch_adds_a_step_spike_or_boxcar_without_moving_picks():
+def test_glitch_adds_a_step_spike_boxcar_or_burst_without_moving_picks():
     from picker.augment import add_glitch, augment_window
 
     x = np.random.default_rng(0).standard_normal((1000, 3)).astype(np.float32)
@@ -622,7 +622,12 @@ def test_glitch_adds_a_step_spike_or_boxcar_without_moving_picks():
             assert len(changed) == 1
         if kind == "step":
             assert changed[-1] == 999
-        assert np.abs(diff[changed]).max() >= 3 * x.std(axis=0).min() * 0.99
-    assert kinds == {"step", "spike", "boxcar"}
+        if kind == "burst":  # noise under a Hann envelope: largest in the middle, 20-300 samples
+            assert len(changed) <= 300 and (len(changed) >= 20 or changed[-1] == 999)
+            envelope = np.abs(diff[changed]).max(axis=1)
+            assert envelope[0] < envelope.max() / 2 and np.ptp(np.sign(diff[changed]), 0).any()
+        else:
+            assert np.abs(diff[changed]).max() >= 3 * x.std(axis=0).min() * 0.99
+    assert kinds == {"step", "spike", "boxcar", "burst"}
     y, picks = augment_window(x, ([100.0], [300.0]), np.random.default_rng(1), {"p_glitch": 1.0})
     assert picks == ([100.0], [300.0]) and not np.array_equal(y, x)

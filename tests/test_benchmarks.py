@@ -28,6 +28,7 @@ def bench():
                     "continuous_day",
                     "flops",
                     "holdout_day",
+                    "noise_false_picks",
                     "compare_seisbench_runs",
                     "seisbench_phasenet",
                     "train_bundled",
@@ -314,6 +315,25 @@ def test_training_records_are_cut_free_of_unlabelled_events(bench):
     np.testing.assert_array_equal(quiet.data, noise.data[2300:])
     assert (quiet.p_arrival_sample, quiet.s_arrival_sample) == (-1, -1)
     assert same is clean
+
+
+def test_noise_kinds_are_pick_free_windows_and_picks_are_counted_per_hour(bench):
+    from oracle import make_oracle, spikes
+
+    nfp = bench.noise_false_picks
+    kinds = dict(nfp.synthetic_kinds(np.random.default_rng(0)))
+    assert {"white", "coloured", "vertical_only", "spikes", "step", "bursts"} <= set(kinds)
+    for name, make in kinds.items():
+        x = make()
+        assert x.shape == (nfp.WINDOW, 3) and np.isfinite(x).all(), name
+    assert not kinds["vertical_only"]()[:, :2].any()
+    assert np.abs(kinds["spikes"]()).max() > 15  # white noise alone stays below ~5
+    # the oracle picks P at Z spikes and S at E spikes: 2 P and 1 S in 2 windows of 30.01 s
+    windows = [spikes(nfp.WINDOW, [500]), spikes(nfp.WINDOW, [1000], [2000])]
+    row = nfp.count_picks(make_oracle(), windows)
+    hours = 2 * nfp.WINDOW / 100 / 3600
+    assert row["windows"] == 2
+    assert row["P_per_hour"] == round(2 / hours, 1) and row["S_per_hour"] == round(1 / hours, 1)
 
 
 def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):

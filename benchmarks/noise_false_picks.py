@@ -1,0 +1,148 @@
+"""False picks per hour on pick-free input: stationary noise and transients that are not events.
+
+    python benchmarks/noise_false_picks.py [--model MODEL] [--data-root ../shared/data]
+
+Every window is 30 s of three-component 100 Hz input with no arrival in it, so each pick that
+``predict_array`` returns at probability 0.5 is a false pick. The kinds:
+
+- ``white``, ``brown`` (integrated white), ``coloured`` (a random power law plus, half of the
+  time, a narrow band: :func:`train_bundled.random_coloured_noise`), ``sine`` (a 0.5-20 Hz
+  tone in white noise), ``vertical_only`` (white noise on Z, E and N zero): stationary noise;
+- ``spikes`` (three one-sample spikes of 20-200 std), ``step`` (one offset of 5-50 std on one
+  channel), ``bursts`` (three stretches of 0.2-1 s where the noise is 3-20 times louder, with
+  sharp edges): transients of the kind real stations record (glitches, traffic, wind);
+- ``real`` (with ``--data-root``): the pre-event noise of the held-out NCEDC and Martinique
+  stations and the Martinique noise windows, cut into 30 s pieces.
+
+The transients here differ from the training glitches (``augment.glitch``: 3-30 std, bursts
+under a Hann envelope), so this is not the training distribution. The seed is fixed: the same
+model gives the same counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+WINDOW = 3001
+RATE_HZ = 100.0
+
+
+def synthetic_kinds(rng: np.random.Generator) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
+    """(name, function returning one ``(WINDOW, 3)`` E, N, Z window) for each synthetic kind."""
+    from train_bundled import random_coloured_noise
+
+    n = WINDOW
+
+    def white() -> np.ndarray:
+        return rng.standard_normal((n, 3))
+
+    def spikes() -> np.ndarray:
+        x = white()
+        x[rng.integers(0, n, 3), rng.integers(0, 3, 3)] += rng.uniform(20, 200, 3)
+        return x
+
+    def step() -> np.ndarray:
+        x = white()
+        x[int(rng.integers(200, n - 200)) :, int(rng.integers(0, 3))] += rng.uniform(5, 50)
+        return x
+
+    def bursts() -> np.ndarray:
+        x = white()
+        for _ in range(3):
+            start, length = int(rng.integers(0, n - 100)), int(rng.integers(20, 100))
+            x[start : start + length] *= rng.uniform(3, 20)
+        return x
+
+    def sine() -> np.ndarray:
+        t = np.arange(n) / RATE_HZ
+        tone = np.sin(2 * np.pi * rng.uniform(0.5, 20) * t)
+        return tone[:, None] * rng.uniform(1, 20, 3) + white()
+
+    def vertical_only() -> np.ndarray:
+        x = white()
+        x[:, :2] = 0.0
+        return x
+
+    yield "white", white
+    yield "brown", lambda: np.cumsum(white(), axis=0)
+    yield "coloured", lambda: random_coloured_noise(n, rng)
+    yield "sine", sine
+    yield "vertical_only", vertical_only
+    yield "spikes", spikes
+    yield "step", step
+    yield "bursts", bursts
+
+
+def real_noise_windows(data_root: Path) -> list[np.ndarray]:
+    """30 s pieces of the hold-out stations' pre-event noise and the Martinique noise windows."""
+    from train_bundled import is_holdout, load_real, pre_event_noise
+
+    out = []
+    for record, region, station in load_real(data_root):
+        noise_only = record.p_arrival_sample < 0 and record.s_arrival_sample < 0
+        if not (is_holdout(region, station) or (region == "martinique" and noise_only)):
+            continue
+        noise = pre_event_noise(record, margin=50)
+        if noise is None:
+            continue
+        out.extend(noise[i : i + WINDOW] for i in range(0, len(noise) - WINDOW + 1, WINDOW))
+    return out
+
+
+def count_picks(model, windows: list[np.ndarray]) -> dict[str, float]:
+    """P and S picks per hour over ``windows`` (probability 0.5, the product path)."""
+    from picker.predict import predict_array
+
+    counts = {"P": 0, "S": 0}
+    for window in windows:
+        for pick in predict_array(window.astype(np.float32), RATE_HZ, model):
+            counts[pick.phase] += 1
+    hours = len(windows) * WINDOW / RATE_HZ / 3600.0
+    return {
+        "windows": len(windows),
+        "hours": round(hours, 3),
+        "P_per_hour": round(counts["P"] / hours, 1) if hours else 0.0,
+        "S_per_hour": round(counts["S"] / hours, 1) if hours else 0.0,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default=None, help=".keras or .onnx (default: bundled)")
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--windows", type=int, default=60, help="windows per synthetic kind")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from picker.predict import resolve_model
+
+    model = resolve_model(args.model)
+    rng = np.random.default_rng(args.seed)
+    table = {
+        name: count_picks(model, [make() for _ in range(args.windows)])
+        for name, make in synthetic_kinds(rng)
+    }
+    if args.data_root is not None:
+        if args.data_root.is_dir():
+            table["real"] = count_picks(model, real_noise_windows(args.data_root))
+        else:
+            print(f"data root {args.data_root} not found: real noise skipped", file=sys.stderr)
+    print(f"{'kind':15s} {'windows':>8s} {'P/hour':>8s} {'S/hour':>8s}")
+    for name, row in table.items():
+        print(f"{name:15s} {row['windows']:8d} {row['P_per_hour']:8.1f} {row['S_per_hour']:8.1f}")
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
