@@ -11,8 +11,8 @@ Every window is 30 s of three-component 100 Hz input with no arrival in it, so e
 - ``spikes`` (three one-sample spikes of 20-200 std), ``step`` (one offset of 5-50 std on one
   channel), ``bursts`` (three stretches of 0.2-1 s where the noise is 3-20 times louder, with
   sharp edges): transients of the kind real stations record (glitches, traffic, wind);
-- ``real`` (with ``--data-root``): the pre-event noise of the held-out NCEDC and Martinique
-  stations and the Martinique noise windows, cut into 30 s pieces.
+- ``real`` (with ``--data-root``): the pre-event noise (or the whole noise record) of the
+  held-out NCEDC and Martinique stations of ``train_bundled.py``, cut into 30 s pieces.
 
 The transients here differ from the training glitches (``augment.glitch``: 3-30 std, bursts
 under a Hann envelope), so this is not the training distribution. The seed is fixed: the same
@@ -80,13 +80,12 @@ def synthetic_kinds(rng: np.random.Generator) -> Iterator[tuple[str, Callable[[]
 
 
 def real_noise_windows(data_root: Path) -> list[np.ndarray]:
-    """30 s pieces of the hold-out stations' pre-event noise and the Martinique noise windows."""
+    """30 s pieces of the pre-event noise (or whole noise records) of the held-out stations."""
     from train_bundled import is_holdout, load_real, pre_event_noise
 
     out = []
     for record, region, station in load_real(data_root):
-        noise_only = record.p_arrival_sample < 0 and record.s_arrival_sample < 0
-        if not (is_holdout(region, station) or (region == "martinique" and noise_only)):
+        if not is_holdout(region, station):  # training stations' noise was trained on
             continue
         noise = pre_event_noise(record, margin=50)
         if noise is None:
