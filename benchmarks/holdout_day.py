@@ -27,6 +27,11 @@ Each region gets ``--days`` such days (3 by default), built with seeds 0, 1, ...
 noise, placement and reversals), and the scores pool them: with the seed alone, one NCEDC day
 of 39 events gave the bundled model P F1 0.838 to 0.892 and S F1 0.603 to 0.658.
 
+``--max-sta-lta X`` fills the day only with pre-event noise whose 2-20 Hz STA/LTA stays below X
+(3 is strict): the default test keeps out transients but not events too small to stand out of
+the noise, and a filler repeated through a slot repeats them, so a network that picks them is
+charged with the same "false" pick dozens of times.
+
 ``--write DIR`` also saves each day as miniSEED with its reference picks CSV, for
 ``picker predict`` / ``picker evaluate``.
 """
@@ -59,15 +64,35 @@ def unit_noise_scale(record) -> np.ndarray:
     return np.where(std > 0, std, 1.0)
 
 
-def is_quiet(noise: np.ndarray, limit: float = 6.0) -> bool:
+def is_quiet(noise: np.ndarray, limit: float = 6.0, max_sta_lta: float | None = None) -> bool:
     """No transient in a noise segment: after the model's 1 Hz high-pass and normalisation,
     every live component stays within ``limit`` (a small event in the pre-event noise, repeated
-    to fill a slot, would otherwise plant the same real arrival dozens of times)."""
+    to fill a slot, would otherwise plant the same real arrival dozens of times).
+
+    ``max_sta_lta``: also require the STA/LTA (0.5 s / 10 s, :func:`sta_lta_max`) of the 2-20 Hz
+    envelope to stay below it, which keeps out events too small for ``limit``.
+    """
     from picker.continuous import model_input
 
     x = model_input(noise, RATE_HZ, 30.0, 1.0)[200:]  # skip the filter's start
     live = np.abs(x).max(axis=0) > 0
-    return bool(np.all(np.abs(x[:, live]).max(axis=0) < limit)) if live.any() else False
+    if not live.any() or not np.all(np.abs(x[:, live]).max(axis=0) < limit):
+        return False
+    return max_sta_lta is None or sta_lta_max(noise) < max_sta_lta
+
+
+def sta_lta_max(noise: np.ndarray, sta_s: float = 0.5, lta_s: float = 10.0) -> float:
+    """Largest classic STA/LTA ratio of the 2-20 Hz envelope of a ``(n, 3)`` 100 Hz segment
+    (the live components' root sum of squares), after the first LTA window; 0 when shorter."""
+    from obspy.signal.trigger import classic_sta_lta
+    from scipy.signal import butter, sosfiltfilt
+
+    lta = int(lta_s * RATE_HZ)
+    if len(noise) <= 2 * lta:
+        return 0.0
+    sos = butter(4, [2.0, 20.0], "bandpass", fs=RATE_HZ, output="sos")
+    envelope = np.sqrt((sosfiltfilt(sos, noise - noise.mean(axis=0), axis=0) ** 2).sum(axis=1))
+    return float(classic_sta_lta(envelope, int(sta_s * RATE_HZ), lta)[lta:].max())
 
 
 def seamless_noise(noise: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -100,15 +125,20 @@ def event_span(record, whole: bool) -> tuple[int, int]:
 
 
 def build_day(
-    records, seed: int = 0, whole: bool = False
+    records, seed: int = 0, whole: bool = False, max_sta_lta: float | None = None
 ) -> tuple[np.ndarray, dict[str, list[float]]]:
     """``(n_samples, 3)`` float32 day and reference pick times in seconds from its start.
 
     ``whole``: embed each record whole, not just its event (see the module docstring).
+    ``max_sta_lta``: the stricter test of the filler noise (:func:`is_quiet`).
     """
     rng = np.random.default_rng(seed)
     pool = [(n, r) for r in records if (n := pre_event_noise(r, margin=50)) is not None]
-    quiet_pool = [n / unit_noise_scale(r) for n, r in pool if is_quiet(n / unit_noise_scale(r))]
+    quiet_pool = [
+        n / unit_noise_scale(r)
+        for n, r in pool
+        if is_quiet(n / unit_noise_scale(r), max_sta_lta=max_sta_lta)
+    ]
     n_total = int(DAY_S * RATE_HZ)
     slot = n_total // len(records)
     # three-component events first, then vertical-only ones: a real station does not switch its
@@ -122,7 +152,9 @@ def build_day(
         data = (record.data - record.data.mean(axis=0)) / unit_noise_scale(record)
         noise = pre_event_noise(record, margin=50)
         noise = None if noise is None else noise / unit_noise_scale(record)
-        if noise is None or not is_quiet(noise):  # never repeat a transient to fill the slot
+        if noise is None or not is_quiet(
+            noise, max_sta_lta=max_sta_lta
+        ):  # never repeat a transient
             same = [n for n in quiet_pool if live_components(n) == live_components(record.data)]
             noise = (same or quiet_pool)[int(rng.integers(len(same or quiet_pool)))]
         filler = seamless_noise(noise, slot + FADE, rng)  # its last FADE fade into the next slot
@@ -226,6 +258,13 @@ def main(argv=None) -> int:
         help="only the events with all three components live (one 3-component station's day)",
     )
     parser.add_argument(
+        "--max-sta-lta",
+        type=float,
+        default=None,
+        help="fill the day only with pre-event noise whose 2-20 Hz STA/LTA (0.5 s / 10 s) stays "
+        "below this, e.g. 3: keeps out small unlabelled events (default: off, as in sessions 5-10)",
+    )
+    parser.add_argument(
         "--days",
         type=int,
         default=3,
@@ -252,7 +291,10 @@ def main(argv=None) -> int:
         ]
         if args.three_component:
             events = [r for r in events if all(live_components(r.data))]
-        days = [build_day(events, seed, args.whole_records) for seed in range(args.days)]
+        days = [
+            build_day(events, seed, args.whole_records, args.max_sta_lta)
+            for seed in range(args.days)
+        ]
         if args.write:
             for seed, (day, refs) in enumerate(days):
                 write_day(day, refs, args.write, f"holdout_{region}" + (f"_{seed}" if seed else ""))

@@ -336,6 +336,22 @@ def test_noise_kinds_are_pick_free_windows_and_picks_are_counted_per_hour(bench)
     assert row["P_per_hour"] == round(2 / hours, 1) and row["S_per_hour"] == round(1 / hours, 1)
 
 
+def test_stricter_quiet_test_keeps_out_a_small_event_the_default_lets_through(bench):
+    from picker.synthetic import synthetic_window
+
+    hd = bench.holdout_day
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal((3000, 3)).astype(np.float32)
+    assert hd.is_quiet(noise) and hd.is_quiet(noise, max_sta_lta=2.5)
+    assert hd.sta_lta_max(noise) < 2.0
+    # a small event at 12 dB: within 6 std after the high-pass, but clear in the 2-20 Hz STA/LTA
+    event = synthetic_window(3000, 100.0, p_sample=1800, rng=rng, noise=noise, snr_db=12.0)
+    assert hd.is_quiet(event.data)
+    assert hd.sta_lta_max(event.data) > 3.0
+    assert not hd.is_quiet(event.data, max_sta_lta=2.5)
+    assert hd.sta_lta_max(noise[:1500]) == 0.0  # too short for a 10 s LTA after its own start
+
+
 def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
     from picker.synthetic import synthetic_window
 
