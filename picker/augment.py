@@ -64,18 +64,7 @@ DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
 )
 """Keys accepted by :func:`augment_window` and their defaults (every augmentation off)."""
 
-_PROBABILITY_KEYS = (
-    "p_stack",
-    "p_scale",
-    "p_flip",
-    "p_drop",
-    "p_vertical_only",
-    "p_real_noise",
-    "p_noise",
-    "p_lowpass",
-    "p_gap",
-    "p_glitch",
-)
+_PROBABILITY_KEYS = tuple(key for key in DEFAULT_AUGMENT if key.startswith("p_"))
 _TWO_PI = np.float32(2.0 * np.pi)
 _REAL = (int, float, np.integer, np.floating)
 
@@ -414,9 +403,8 @@ def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     n = x.shape[0]
     kind = ("step", "spike", "boxcar", "burst")[int(rng.integers(4))]
     start = int(rng.integers(0, n))
-    length = {"step": n, "spike": 1, "boxcar": int(rng.integers(5, 201))}.get(kind, 0)
-    if kind == "burst":
-        length = int(rng.integers(20, 301))
+    lengths = {"step": n, "spike": 1, "boxcar": (5, 201), "burst": (20, 301)}[kind]
+    length = lengths if isinstance(lengths, int) else int(rng.integers(*lengths))
     stop = min(n, start + length)
     channels = rng.random(3) < 0.5
     channels[int(rng.integers(3))] = True
