@@ -133,12 +133,20 @@ def build_day(
     ``max_sta_lta``: the stricter test of the filler noise (:func:`is_quiet`).
     """
     rng = np.random.default_rng(seed)
-    pool = [(n, r) for r in records if (n := pre_event_noise(r, margin=50)) is not None]
-    quiet_pool = [
-        n / unit_noise_scale(r)
-        for n, r in pool
-        if is_quiet(n / unit_noise_scale(r), max_sta_lta=max_sta_lta)
-    ]
+    # each record's own pre-event noise at unit scale, when it passes the quiet test (else None)
+    quiet = {}
+    for r in records:
+        noise = pre_event_noise(r, margin=50)
+        noise = None if noise is None else noise / unit_noise_scale(r)
+        quiet[id(r)] = (
+            noise if noise is not None and is_quiet(noise, max_sta_lta=max_sta_lta) else None
+        )
+    quiet_pool = [n for n in quiet.values() if n is not None]
+    if not quiet_pool:
+        raise ValueError(
+            "no held-out record's pre-event noise passes the quiet test"
+            + (f" (--max-sta-lta {max_sta_lta}): raise the limit" if max_sta_lta else "")
+        )
     n_total = int(DAY_S * RATE_HZ)
     slot = n_total // len(records)
     # three-component events first, then vertical-only ones: a real station does not switch its
@@ -150,11 +158,8 @@ def build_day(
     tail = None
     for k, record in enumerate(records):
         data = (record.data - record.data.mean(axis=0)) / unit_noise_scale(record)
-        noise = pre_event_noise(record, margin=50)
-        noise = None if noise is None else noise / unit_noise_scale(record)
-        if noise is None or not is_quiet(
-            noise, max_sta_lta=max_sta_lta
-        ):  # never repeat a transient
+        noise = quiet[id(record)]
+        if noise is None:  # never repeat a transient (or a small event) to fill the slot
             same = [n for n in quiet_pool if live_components(n) == live_components(record.data)]
             noise = (same or quiet_pool)[int(rng.integers(len(same or quiet_pool)))]
         filler = seamless_noise(noise, slot + FADE, rng)  # its last FADE fade into the next slot
@@ -274,13 +279,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error(f"--days must be at least 1, got {args.days}")
+    if args.max_sta_lta is not None and args.max_sta_lta <= 1:
+        parser.error(f"--max-sta-lta must be above 1 (an STA/LTA ratio), got {args.max_sta_lta}")
     if not args.data_root.is_dir():
         print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
         return 0
     from picker.evaluate import format_table
     from picker.predict import resolve_model
 
-    model = resolve_model(args.model)  # bundled: its ONNX export, as picker predict runs it
+    try:
+        model = resolve_model(args.model)  # bundled: its ONNX export, as picker predict runs it
+    except ValueError as error:  # a missing or unreadable model file: one line, no traceback
+        parser.error(str(error))
     real = load_real(args.data_root)
     report = {}
     for region in ("ncedc", "martinique"):
@@ -291,10 +301,13 @@ def main(argv=None) -> int:
         ]
         if args.three_component:
             events = [r for r in events if all(live_components(r.data))]
-        days = [
-            build_day(events, seed, args.whole_records, args.max_sta_lta)
-            for seed in range(args.days)
-        ]
+        try:
+            days = [
+                build_day(events, seed, args.whole_records, args.max_sta_lta)
+                for seed in range(args.days)
+            ]
+        except ValueError as error:
+            parser.error(f"{region}: {error}")
         if args.write:
             for seed, (day, refs) in enumerate(days):
                 write_day(day, refs, args.write, f"holdout_{region}" + (f"_{seed}" if seed else ""))

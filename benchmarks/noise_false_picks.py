@@ -29,14 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-WINDOW = 3001
-RATE_HZ = 100.0
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from holdout_day import RATE_HZ  # noqa: E402
+from train_bundled import (  # noqa: E402
+    WINDOW,
+    is_holdout,
+    load_real,
+    pre_event_noise,
+    random_coloured_noise,
+)
 
 
 def synthetic_kinds(rng: np.random.Generator) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
     """(name, function returning one ``(WINDOW, 3)`` E, N, Z window) for each synthetic kind."""
-    from train_bundled import random_coloured_noise
-
     n = WINDOW
 
     def white() -> np.ndarray:
@@ -81,8 +86,6 @@ def synthetic_kinds(rng: np.random.Generator) -> Iterator[tuple[str, Callable[[]
 
 def real_noise_windows(data_root: Path) -> list[np.ndarray]:
     """30 s pieces of the pre-event noise (or whole noise records) of the held-out stations."""
-    from train_bundled import is_holdout, load_real, pre_event_noise
-
     out = []
     for record, region, station in load_real(data_root):
         if not is_holdout(region, station):  # training stations' noise was trained on
@@ -121,10 +124,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if args.windows < 1:
+        parser.error(f"--windows must be at least 1, got {args.windows}")
     from picker.predict import resolve_model
 
-    model = resolve_model(args.model)
+    try:
+        model = resolve_model(args.model)
+    except ValueError as error:  # a missing or unreadable model file: one line, no traceback
+        parser.error(str(error))
     rng = np.random.default_rng(args.seed)
     table = {
         name: count_picks(model, [make() for _ in range(args.windows)])

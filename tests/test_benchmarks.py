@@ -350,6 +350,10 @@ def test_stricter_quiet_test_keeps_out_a_small_event_the_default_lets_through(be
     assert hd.sta_lta_max(event.data) > 3.0
     assert not hd.is_quiet(event.data, max_sta_lta=2.5)
     assert hd.sta_lta_max(noise[:1500]) == 0.0  # too short for a 10 s LTA after its own start
+    # a limit no noise meets: a clear error, not an IndexError deep in the day's construction
+    record = synthetic_window(6000, 100.0, p_sample=4000, rng=rng, snr_db=30.0)
+    with pytest.raises(ValueError, match=r"quiet test \(--max-sta-lta 1.01\)"):
+        hd.build_day([record], seed=0, max_sta_lta=1.01)
 
 
 def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
