@@ -3,7 +3,7 @@
     python benchmarks/holdout_day.py --data-root ../shared/data [--model PATH] [--days N]
         [--write DIR] [--whole-records] [--three-component]
 
-For each region (NCEDC, Martinique) the held-out event records of ``train_bundled.py``'s
+For each region (NCEDC, Martinique) the held-out event records of ``holdout_sets.py``'s
 station split are joined end to end into one day-long 3-component 100 Hz stream: each event is
 cut from its record (5 s before P to 10 s after S, or 20 s after P without S), scaled to unit
 pre-event noise per component, placed in its own slot of 86400 / n seconds, and the rest of the
@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_bundled import is_holdout, load_real, pre_event_noise  # noqa: E402
+from holdout_sets import is_holdout, load_real, pre_event_noise  # noqa: E402
 
 DAY_S = 86400.0
 RATE_HZ = 100.0

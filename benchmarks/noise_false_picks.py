@@ -12,7 +12,7 @@ Every window is 30 s of three-component 100 Hz input with no arrival in it, so e
   channel), ``bursts`` (three stretches of 0.2-1 s where the noise is 3-20 times louder, with
   sharp edges): transients of the kind real stations record (glitches, traffic, wind);
 - ``real`` (with ``--data-root``): the pre-event noise (or the whole noise record) of the
-  held-out NCEDC and Martinique stations of ``train_bundled.py``, cut into 30 s pieces.
+  held-out NCEDC and Martinique stations of ``holdout_sets.py``, cut into 30 s pieces.
 
 The transients here differ from the training glitches (``augment.glitch``: 3-30 std, bursts
 under a Hann envelope), so this is not the training distribution. The seed is fixed: the same
@@ -31,13 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from holdout_day import RATE_HZ  # noqa: E402
-from train_bundled import (  # noqa: E402
-    WINDOW,
-    is_holdout,
-    load_real,
-    pre_event_noise,
-    random_coloured_noise,
-)
+from holdout_sets import WINDOW, is_holdout, load_real, pre_event_noise  # noqa: E402
+from train_bundled import random_coloured_noise  # noqa: E402
 
 
 def synthetic_kinds(rng: np.random.Generator) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:

@@ -2,8 +2,8 @@
 
     python benchmarks/train_bundled.py --data-root ../shared/data --output runs/bundled
 
-Split: NCEDC stations whose name hashes to 0 mod 5 (about a fifth) and the Martinique stations
-WI.SAM, MQ.BAM, G.FDF and MQ.CPM are held out; everything else trains. The training mix is the
+Split (``holdout_sets.py``): NCEDC stations whose name hashes to 0 mod 5 (about a fifth) and
+the Martinique stations WI.SAM, MQ.BAM, G.FDF and MQ.CPM are held out; everything else trains. The training mix is the
 real training records, synthetic events (picker.synthetic) embedded in real pre-event noise of
 the training records, and pick-free noise records. ``--final`` trains on every station instead
 (for the shipped model, after the recipe has been measured on the hold-out).
@@ -18,7 +18,6 @@ hour. Runs resume from their last epoch (BackupAndRestore).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -28,46 +27,19 @@ from pathlib import Path
 import numpy as np
 
 from picker.config import config_from_dict
-from picker.io import read_records
 from picker.io.base import Record
 
-MARTINIQUE_HOLDOUT = {"WI.SAM", "MQ.BAM", "G.FDF", "MQ.CPM"}
-WINDOW = 3001
-
-
-def load_real(data_root: Path) -> list[tuple[Record, str, str]]:
-    """(record at 100 Hz, region, station) for every labelled record under ``data_root``."""
-    from picker.dataset import resample_record
-
-    out = []
-    for region in ("ncedc", "martinique"):
-        for path in sorted((data_root / region).rglob("*.npz")):
-            record = resample_record(next(read_records(path)), 100.0)
-            if "." not in record.station_id:  # phasenet_demo files: station only in the file name
-                net, sta = path.stem.split("_")[:2]
-                record.station_id = f"{net}.{sta}.."
-            out.append((record, region, ".".join(record.station_id.split(".")[:2])))
-    return out
-
-
-def is_holdout(region: str, station: str) -> bool:
-    if region == "martinique":
-        return station in MARTINIQUE_HOLDOUT
-    return int(hashlib.md5(station.encode()).hexdigest(), 16) % 5 == 0
-
-
-def in_station_fraction(station: str, fraction: float) -> bool:
-    """Whether ``station`` is in a fixed ``fraction`` of stations (a hash independent of the
-    hold-out split), for learning curves: how the hold-out scores grow with training stations."""
-    digest = hashlib.md5(f"learning-curve:{station}".encode()).hexdigest()
-    return int(digest, 16) % 1000 < round(1000 * fraction)
-
-
-def pre_event_noise(record: Record, margin: int = 100) -> np.ndarray | None:
-    """The part before P (or the whole record when it has no pick), or None when too short."""
-    picks = [p for p in (record.p_arrival_sample, record.s_arrival_sample) if p >= 0]
-    end = min(picks) - margin if picks else record.n_samples
-    return record.data[:end] if end >= 500 else None
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from holdout_sets import (  # noqa: E402
+    LOWER_RATES_HZ,
+    WINDOW,
+    average_of,
+    in_station_fraction,
+    is_holdout,
+    load_real,
+    pre_event_noise,
+    score,
+)
 
 
 def cut_unlabelled_events(
@@ -202,112 +174,6 @@ def make_synthetic(
     return out
 
 
-def holdout_windows(
-    records: list[Record], seed: int = 7
-) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """3 windows of WINDOW samples per record with P at a random place (S kept when inside)."""
-    rng = np.random.default_rng(seed)
-    windows, refs = [], []
-    for r in records:
-        if r.p_arrival_sample < 0 or r.n_samples < WINDOW:
-            continue
-        for _ in range(3):
-            lo = max(0, r.p_arrival_sample - WINDOW + 100)
-            hi = min(r.n_samples - WINDOW, r.p_arrival_sample - 100)
-            if hi < lo:
-                continue
-            start = int(rng.integers(lo, hi + 1))
-            s = r.s_arrival_sample - start
-            windows.append(r.data[start : start + WINDOW])
-            refs.append((r.p_arrival_sample - start, s if 0 <= s < WINDOW else -1))
-    return windows, refs
-
-
-def noise_windows(records: list[Record]) -> list[np.ndarray]:
-    out = []
-    for r in records:
-        noise = pre_event_noise(r, margin=50)
-        if noise is not None and len(noise) >= WINDOW:
-            out.append(noise[:WINDOW])
-    return out
-
-
-#: Lower rates the hold-out windows are also scored at (decimated from 100 Hz): broadband
-#: stations record at 40 or 50 Hz, and picker predict resamples them to 100 Hz for the model.
-LOWER_RATES_HZ = (50, 40)
-
-
-def decimated(window: np.ndarray, rate_hz: int) -> np.ndarray:
-    """A 100 Hz ``(n, 3)`` window at ``rate_hz`` (polyphase FIR, as a datalogger decimates)."""
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    common = gcd(int(rate_hz), 100)
-    return resample_poly(window, int(rate_hz) // common, 100 // common, axis=0)
-
-
-def picks_on(model, data: np.ndarray, rate_hz: float = 100.0, **options) -> dict[str, list[float]]:
-    """P and S pick times (s from the window start) by the product path, ``predict_array``."""
-    from picker.predict import predict_array
-
-    picks = predict_array(data, rate_hz, model, p_threshold=0.5, s_threshold=0.5, **options)
-    out: dict[str, list[float]] = {"P": [], "S": []}
-    for pick in picks:
-        out[pick.phase].append(pick.index / rate_hz)
-    return out
-
-
-def score(model, records: list[Record], seed: int = 7, **options) -> dict:
-    """Metrics at 0.1 s on 3001-sample windows, pure-noise windows and whole records."""
-    from picker.evaluate import PickMetrics
-
-    def reference(p: int, s: int) -> dict[str, list[float]]:
-        return {"P": [p / 100.0] if p >= 0 else [], "S": [s / 100.0] if s >= 0 else []}
-
-    windows, refs = holdout_windows(records, seed)
-    noise = noise_windows(records)
-    metrics = PickMetrics(0.1)
-    vertical = PickMetrics(0.1)  # the windows of vertical-only stations (E and N all zeros)
-    for window, (p, s) in zip(windows + noise, refs + [(-1, -1)] * len(noise), strict=True):
-        picks = picks_on(model, window, **options)
-        for m in (metrics, vertical) if not window[:, :2].any() else (metrics,):
-            m.add_window(reference(p, s), picks, duration_s=len(window) / 100.0)
-    lower = {rate: PickMetrics(0.1) for rate in LOWER_RATES_HZ}
-    for window, (p, s) in zip(windows, refs, strict=True):
-        for rate, m in lower.items():
-            m.add_window(reference(p, s), picks_on(model, decimated(window, rate), rate, **options))
-    events = [r for r in records if r.p_arrival_sample >= 0]
-    full = PickMetrics(0.1)
-    for r in events:
-        full.add_window(
-            reference(r.p_arrival_sample, r.s_arrival_sample), picks_on(model, r.data, **options)
-        )
-    return {
-        "windows_3001": metrics.to_dict()
-        | {"n_windows": len(windows), "n_noise_windows": len(noise)},
-        "windows_3001_vertical_only": vertical.to_dict(),
-        **{f"windows_3001_at_{rate}hz": m.to_dict() for rate, m in lower.items()},
-        "whole_records": full.to_dict() | {"n_records": len(events)},
-    }
-
-
-def average_of(paths: list[Path]):
-    """A Keras model whose probabilities are the average of those of the ``.keras`` models."""
-    import keras
-
-    from picker.keras_utils import load_model
-
-    members = []
-    for i, path in enumerate(paths):
-        member = load_model(path)
-        member.name = f"member{i}"  # the layer names of one functional model must be unique
-        members.append(member)
-    waveform = keras.Input(shape=(None, 3), name="waveform")
-    average = keras.layers.Average(name="probabilities")([m(waveform) for m in members])
-    return keras.Model(waveform, average, name="ensemble")
-
-
 def _threshold_pair(text: str) -> tuple[float, float]:
     """``"0.6,0.55"`` -> (0.6, 0.55), both strictly between 0 and 1 (an argparse type)."""
     try:
@@ -360,6 +226,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--filters", default="8,16,32,64,128")
     parser.add_argument("--kernel-size", type=int, default=7)
+    parser.add_argument(
+        "--dropout", type=float, default=0.0, help="spatial drop-out after each encoder level"
+    )
     parser.add_argument("--class-weights", default="1,1,1", help="noise,P,S loss weights")
     parser.add_argument("--loss", default="categorical", choices=("categorical", "focal"))
     parser.add_argument(
@@ -558,6 +427,7 @@ def main(argv=None) -> int:
             "model": {
                 "filters": filters,
                 "kernel_size": args.kernel_size,
+                "dropout": args.dropout,
                 "stride": 4,
                 "data_format": "channels_last",
             },

@@ -28,6 +28,7 @@ def bench():
                     "continuous_day",
                     "flops",
                     "holdout_day",
+                    "holdout_sets",
                     "noise_false_picks",
                     "compare_seisbench_runs",
                     "seisbench_phasenet",
@@ -243,7 +244,7 @@ def test_station_fractions_are_nested_and_near_their_size(bench):
     """A learning curve's smaller training sets are subsets of its larger ones."""
     stations = [f"NC.S{i:03d}" for i in range(2000)]
     chosen = {
-        f: {s for s in stations if bench.train_bundled.in_station_fraction(s, f)}
+        f: {s for s in stations if bench.holdout_sets.in_station_fraction(s, f)}
         for f in (0.0, 0.25, 0.5, 1.0)
     }
     assert chosen[0.0] == set() and chosen[1.0] == set(stations)
@@ -291,7 +292,7 @@ def test_ensemble_scores_the_average_of_its_members(bench, tmp_path):
     members = [keras.saving.load_model(p, safe_mode=True)(x) for p in paths]
     members = [np.asarray(m) for m in members]
     assert not np.allclose(members[0], members[1])  # two different networks
-    ensemble = bench.train_bundled.average_of(paths)
+    ensemble = bench.holdout_sets.average_of(paths)
     np.testing.assert_allclose(np.asarray(ensemble(x)), (members[0] + members[1]) / 2, atol=1e-6)
 
 

@@ -1,0 +1,166 @@
+"""The station hold-out of the bundled model: which records train, which score, and the scoring.
+
+Split: NCEDC stations whose name hashes to 0 mod 5 (about a fifth) and the Martinique stations
+in :data:`MARTINIQUE_HOLDOUT` are held out; everything else trains (``train_bundled.py``).
+:func:`score` measures a model on held-out records at 0.1 s tolerance and probability 0.5,
+through ``predict_array`` (the path ``picker predict`` uses): each record cut into 3 windows of
+:data:`WINDOW` samples with P at a random place (also decimated to the rates of
+:data:`LOWER_RATES_HZ`), 30 s pure-noise windows, and the whole records. All records are at
+100 Hz, ``(n_samples, 3)`` E, N, Z.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from picker.io import read_records
+from picker.io.base import Record
+
+MARTINIQUE_HOLDOUT = {"WI.SAM", "MQ.BAM", "G.FDF", "MQ.CPM"}
+
+
+WINDOW = 3001
+
+
+def load_real(data_root: Path) -> list[tuple[Record, str, str]]:
+    """(record at 100 Hz, region, station) for every labelled record under ``data_root``."""
+    from picker.dataset import resample_record
+
+    out = []
+    for region in ("ncedc", "martinique"):
+        for path in sorted((data_root / region).rglob("*.npz")):
+            record = resample_record(next(read_records(path)), 100.0)
+            if "." not in record.station_id:  # phasenet_demo files: station only in the file name
+                net, sta = path.stem.split("_")[:2]
+                record.station_id = f"{net}.{sta}.."
+            out.append((record, region, ".".join(record.station_id.split(".")[:2])))
+    return out
+
+
+def is_holdout(region: str, station: str) -> bool:
+    if region == "martinique":
+        return station in MARTINIQUE_HOLDOUT
+    return int(hashlib.md5(station.encode()).hexdigest(), 16) % 5 == 0
+
+
+def in_station_fraction(station: str, fraction: float) -> bool:
+    """Whether ``station`` is in a fixed ``fraction`` of stations (a hash independent of the
+    hold-out split), for learning curves: how the hold-out scores grow with training stations."""
+    digest = hashlib.md5(f"learning-curve:{station}".encode()).hexdigest()
+    return int(digest, 16) % 1000 < round(1000 * fraction)
+
+
+def pre_event_noise(record: Record, margin: int = 100) -> np.ndarray | None:
+    """The part before P (or the whole record when it has no pick), or None when too short."""
+    picks = [p for p in (record.p_arrival_sample, record.s_arrival_sample) if p >= 0]
+    end = min(picks) - margin if picks else record.n_samples
+    return record.data[:end] if end >= 500 else None
+
+
+def holdout_windows(
+    records: list[Record], seed: int = 7
+) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """3 windows of WINDOW samples per record with P at a random place (S kept when inside)."""
+    rng = np.random.default_rng(seed)
+    windows, refs = [], []
+    for r in records:
+        if r.p_arrival_sample < 0 or r.n_samples < WINDOW:
+            continue
+        for _ in range(3):
+            lo = max(0, r.p_arrival_sample - WINDOW + 100)
+            hi = min(r.n_samples - WINDOW, r.p_arrival_sample - 100)
+            if hi < lo:
+                continue
+            start = int(rng.integers(lo, hi + 1))
+            s = r.s_arrival_sample - start
+            windows.append(r.data[start : start + WINDOW])
+            refs.append((r.p_arrival_sample - start, s if 0 <= s < WINDOW else -1))
+    return windows, refs
+
+
+def noise_windows(records: list[Record]) -> list[np.ndarray]:
+    out = []
+    for r in records:
+        noise = pre_event_noise(r, margin=50)
+        if noise is not None and len(noise) >= WINDOW:
+            out.append(noise[:WINDOW])
+    return out
+
+
+#: Lower rates the hold-out windows are also scored at (decimated from 100 Hz): broadband
+#: stations record at 40 or 50 Hz, and picker predict resamples them to 100 Hz for the model.
+LOWER_RATES_HZ = (50, 40)
+
+
+def decimated(window: np.ndarray, rate_hz: int) -> np.ndarray:
+    """A 100 Hz ``(n, 3)`` window at ``rate_hz`` (polyphase FIR, as a datalogger decimates)."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    common = gcd(int(rate_hz), 100)
+    return resample_poly(window, int(rate_hz) // common, 100 // common, axis=0)
+
+
+def picks_on(model, data: np.ndarray, rate_hz: float = 100.0, **options) -> dict[str, list[float]]:
+    """P and S pick times (s from the window start) by the product path, ``predict_array``."""
+    from picker.predict import predict_array
+
+    picks = predict_array(data, rate_hz, model, p_threshold=0.5, s_threshold=0.5, **options)
+    out: dict[str, list[float]] = {"P": [], "S": []}
+    for pick in picks:
+        out[pick.phase].append(pick.index / rate_hz)
+    return out
+
+
+def score(model, records: list[Record], seed: int = 7, **options) -> dict:
+    """Metrics at 0.1 s on 3001-sample windows, pure-noise windows and whole records."""
+    from picker.evaluate import PickMetrics
+
+    def reference(p: int, s: int) -> dict[str, list[float]]:
+        return {"P": [p / 100.0] if p >= 0 else [], "S": [s / 100.0] if s >= 0 else []}
+
+    windows, refs = holdout_windows(records, seed)
+    noise = noise_windows(records)
+    metrics = PickMetrics(0.1)
+    vertical = PickMetrics(0.1)  # the windows of vertical-only stations (E and N all zeros)
+    for window, (p, s) in zip(windows + noise, refs + [(-1, -1)] * len(noise), strict=True):
+        picks = picks_on(model, window, **options)
+        for m in (metrics, vertical) if not window[:, :2].any() else (metrics,):
+            m.add_window(reference(p, s), picks, duration_s=len(window) / 100.0)
+    lower = {rate: PickMetrics(0.1) for rate in LOWER_RATES_HZ}
+    for window, (p, s) in zip(windows, refs, strict=True):
+        for rate, m in lower.items():
+            m.add_window(reference(p, s), picks_on(model, decimated(window, rate), rate, **options))
+    events = [r for r in records if r.p_arrival_sample >= 0]
+    full = PickMetrics(0.1)
+    for r in events:
+        full.add_window(
+            reference(r.p_arrival_sample, r.s_arrival_sample), picks_on(model, r.data, **options)
+        )
+    return {
+        "windows_3001": metrics.to_dict()
+        | {"n_windows": len(windows), "n_noise_windows": len(noise)},
+        "windows_3001_vertical_only": vertical.to_dict(),
+        **{f"windows_3001_at_{rate}hz": m.to_dict() for rate, m in lower.items()},
+        "whole_records": full.to_dict() | {"n_records": len(events)},
+    }
+
+
+def average_of(paths: list[Path]):
+    """A Keras model whose probabilities are the average of those of the ``.keras`` models."""
+    import keras
+
+    from picker.keras_utils import load_model
+
+    members = []
+    for i, path in enumerate(paths):
+        member = load_model(path)
+        member.name = f"member{i}"  # the layer names of one functional model must be unique
+        members.append(member)
+    waveform = keras.Input(shape=(None, 3), name="waveform")
+    average = keras.layers.Average(name="probabilities")([m(waveform) for m in members])
+    return keras.Model(waveform, average, name="ensemble")
