@@ -240,6 +240,24 @@ def test_stretched_copies_scale_data_and_picks_together(bench):
     assert len({c.n_samples for c in copies}) > 1  # the factors differ
 
 
+def test_holdout_windows_keep_p_inside_and_their_references_on_the_data(bench):
+    from picker.io.base import Record
+
+    data = np.zeros((9001, 3), np.float32)
+    data[3000, 2], data[3400, 2] = 1.0, 2.0  # P and S marked on the vertical
+    record = Record(data, 100.0, "XX.A..", p_arrival_sample=3000, s_arrival_sample=3400)
+    short = Record(data[:2000], 100.0, "XX.B..", p_arrival_sample=1000)
+    windows, refs = bench.holdout_sets.holdout_windows([record, short], seed=1)
+    assert len(windows) == 3  # the record shorter than a window gives none
+    for window, (p, s) in zip(windows, refs, strict=True):
+        assert window.shape == (bench.holdout_sets.WINDOW, 3)
+        assert 100 <= p <= bench.holdout_sets.WINDOW - 100 and window[p, 2] == 1.0
+        assert s == -1 or window[s, 2] == 2.0
+    assert any(s >= 0 for _, s in refs)
+    noise = bench.holdout_sets.noise_windows([record])
+    assert len(noise) == 0  # 2950 samples before P: shorter than one window
+
+
 def test_station_fractions_are_nested_and_near_their_size(bench):
     """A learning curve's smaller training sets are subsets of its larger ones."""
     stations = [f"NC.S{i:03d}" for i in range(2000)]
