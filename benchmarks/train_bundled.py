@@ -218,6 +218,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--learning-rate", type=float, default=0.002)
     parser.add_argument(
+        "--lr-schedule", default="plateau", choices=("plateau", "cosine"), help="train.lr_schedule"
+    )
+    parser.add_argument(
         "--validation-crops", type=int, default=1, help="fixed crops per validation record"
     )
     parser.add_argument("--label-width", type=float, default=10.0, help="Gaussian sigma, samples")
@@ -436,6 +439,7 @@ def main(argv=None) -> int:
                 "epochs": args.epochs,
                 "steps_per_epoch": args.steps_per_epoch,
                 "learning_rate": args.learning_rate,
+                "lr_schedule": args.lr_schedule,
                 "initial_weights": args.init,
                 "ema_momentum": args.ema_momentum,
                 "class_weights": [float(w) for w in args.class_weights.split(",")],

@@ -130,6 +130,9 @@ class TrainConfig:
     steps_per_epoch: int = 200
     validation_steps: int = 0  # 0 = the whole validation set
     learning_rate: float = 1e-3
+    # "plateau": halve the rate after reduce_lr_patience epochs without a lower validation loss;
+    # "cosine": decay it from learning_rate to 1 % of it along a cosine over all the steps
+    lr_schedule: str = "plateau"
     ema_momentum: float = 0.0  # > 0: validate and keep an exponential moving average of weights
     initial_weights: str = ""  # fine-tune: a .keras model of the same architecture, or "bundled"
     loss: str = "categorical"
@@ -148,6 +151,7 @@ class TrainConfig:
             self, "validation_steps", "early_stopping_patience", "reduce_lr_patience", "focal_gamma"
         )
         _choice(self, "loss", ("categorical", "sparse", "focal"))
+        _choice(self, "lr_schedule", ("plateau", "cosine"))
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ConfigError(f"ema_momentum must be in [0, 1), got {self.ema_momentum}")
         _choice(self, "distribute", ("auto", "none", "mirrored", "multi_worker"))

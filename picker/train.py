@@ -168,6 +168,19 @@ def train(
             shutil.rmtree(write_dir, ignore_errors=True)
 
 
+def _learning_rate(train_cfg):
+    """Adam's learning rate: the number itself ("plateau"), or a cosine decay over every step
+    of the run to 1 % of it ("cosine"; it continues where a resumed run stopped, since it
+    follows the optimizer's step count)."""
+    if train_cfg.lr_schedule == "cosine":
+        import keras
+
+        return keras.optimizers.schedules.CosineDecay(
+            train_cfg.learning_rate, train_cfg.epochs * train_cfg.steps_per_epoch, alpha=0.01
+        )
+    return train_cfg.learning_rate
+
+
 def _load_initial_weights(model, source: str) -> None:
     """Start from the weights of the model at ``source`` (a ``.keras`` path, or ``"bundled"``).
 
@@ -222,7 +235,7 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
         )
         ema = cfg.train.ema_momentum
         optimizer = keras.optimizers.Adam(
-            cfg.train.learning_rate, use_ema=ema > 0, ema_momentum=ema or 0.99
+            _learning_rate(cfg.train), use_ema=ema > 0, ema_momentum=ema or 0.99
         )
         model.compile(optimizer=optimizer, loss=loss)
 
@@ -244,8 +257,14 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
         keras.callbacks.ModelCheckpoint(
             str(best_path), monitor=best_monitor, mode=best_mode, save_best_only=True
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=0.5, patience=cfg.train.reduce_lr_patience
+        *(
+            [
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, factor=0.5, patience=cfg.train.reduce_lr_patience
+                )
+            ]
+            if cfg.train.lr_schedule == "plateau"
+            else []
         ),
         keras.callbacks.CSVLogger(str(write_dir / "training_log.csv"), append=True),
     ]

@@ -104,6 +104,42 @@ def test_weight_averaging_keeps_the_averaged_weights(
     assert not any(np.array_equal(saved, raw) for _, raw in seen[:1])
 
 
+def test_cosine_schedule_decays_the_rate_over_the_whole_run(
+    tmp_path, npz_folder, tiny_config, monkeypatch
+):
+    import keras
+
+    rates, used_callbacks = [], []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rates.append(float(self.model.optimizer.learning_rate))
+
+    cfg = tiny_config(
+        data={"train": [str(npz_folder)], "validation": [str(npz_folder)], "batch_size": 8},
+        train={"epochs": 3, "steps_per_epoch": 4, "learning_rate": 0.01, "lr_schedule": "cosine"},
+    )
+    original_fit = keras.Model.fit
+
+    def fit(self, *args, callbacks=(), **kwargs):
+        used_callbacks.extend(callbacks)
+        return original_fit(self, *args, callbacks=[*callbacks, Record()], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    train_module.train(cfg, tmp_path / "run")
+    # 12 steps from 0.01 to 1 % of it: after steps 4, 8 and 12 of the cosine
+    expected = [0.0001 + 0.0099 * 0.5 * (1 + np.cos(np.pi * k / 12)) for k in (4, 8, 12)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-4)
+    assert not any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in used_callbacks)
+
+
+def test_unknown_learning_rate_schedule_is_a_config_error(tiny_config):
+    from picker.config import ConfigError
+
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        tiny_config(train={"lr_schedule": "linear"})
+
+
 def test_ema_momentum_must_be_below_one(tiny_config):
     from picker.config import ConfigError
 
