@@ -247,6 +247,16 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
     )
     # the best model is the one with the best validation picks (F1 of P and S), not the lowest loss
     best_monitor, best_mode = ("val_pick_f1", "max") if pick_metrics else (monitor, "min")
+    # "cosine" sets the rate in the optimizer itself (:func:`_learning_rate`)
+    plateau = (
+        [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, factor=0.5, patience=cfg.train.reduce_lr_patience
+            )
+        ]
+        if cfg.train.lr_schedule == "plateau"
+        else []
+    )
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.TerminateOnNaN(),
@@ -257,15 +267,7 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
         keras.callbacks.ModelCheckpoint(
             str(best_path), monitor=best_monitor, mode=best_mode, save_best_only=True
         ),
-        *(
-            [
-                keras.callbacks.ReduceLROnPlateau(
-                    monitor=monitor, factor=0.5, patience=cfg.train.reduce_lr_patience
-                )
-            ]
-            if cfg.train.lr_schedule == "plateau"
-            else []
-        ),
+        *plateau,  # before the CSV log, which then records the rate it sets
         keras.callbacks.CSVLogger(str(write_dir / "training_log.csv"), append=True),
     ]
     if cfg.train.early_stopping_patience:
