@@ -216,6 +216,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--init", default="", help="fine-tune: start from this .keras model (train.initial_weights)"
     )
+    parser.add_argument(
+        "--teachers", nargs="+", default=[], help="distil: trained .keras models (train.teachers)"
+    )
+    parser.add_argument(
+        "--distill-weight", type=float, default=0.5, help="teachers' share of the target"
+    )
     parser.add_argument("--learning-rate", type=float, default=0.002)
     parser.add_argument(
         "--lr-schedule", default="plateau", choices=("plateau", "cosine"), help="train.lr_schedule"
@@ -441,6 +447,8 @@ def main(argv=None) -> int:
                 "learning_rate": args.learning_rate,
                 "lr_schedule": args.lr_schedule,
                 "initial_weights": args.init,
+                "teachers": args.teachers,
+                "distill_weight": args.distill_weight,
                 "ema_momentum": args.ema_momentum,
                 "class_weights": [float(w) for w in args.class_weights.split(",")],
                 "loss": args.loss,

@@ -138,6 +138,10 @@ class TrainConfig:
     loss: str = "categorical"
     focal_gamma: float = 2.0
     class_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    # distillation (picker.distill): trained .keras models (or "bundled") whose mean
+    # probabilities make up distill_weight of each training target
+    teachers: list[str] = field(default_factory=list)
+    distill_weight: float = 0.5
     early_stopping_patience: int = 10
     reduce_lr_patience: int = 4
     mixed_precision: bool = False
@@ -152,6 +156,12 @@ class TrainConfig:
         )
         _choice(self, "loss", ("categorical", "sparse", "focal"))
         _choice(self, "lr_schedule", ("plateau", "cosine"))
+        if not 0.0 < self.distill_weight <= 1.0:
+            raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight}")
+        if self.teachers and self.loss == "sparse":
+            raise ConfigError(
+                "teachers need soft targets: use loss categorical or focal, not sparse"
+            )
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ConfigError(f"ema_momentum must be in [0, 1), got {self.ema_momentum}")
         _choice(self, "distribute", ("auto", "none", "mirrored", "multi_worker"))

@@ -226,6 +226,13 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
     train_ds, val_ds = make_datasets(
         cfg, data_format, strategy.num_replicas_in_sync, train_records, validation_records, worker
     )
+    if cfg.train.teachers:
+        from picker.distill import load_teachers, with_teacher_targets
+
+        teachers = load_teachers(cfg.train.teachers, InputSettings.from_config(cfg))
+        train_ds = with_teacher_targets(
+            train_ds, teachers, cfg.train.distill_weight, data_format == "channels_first"
+        )
     with strategy.scope():
         model = set_input_settings(build_model(cfg.model), InputSettings.from_config(cfg))
         if cfg.train.initial_weights:
