@@ -16,7 +16,6 @@ in either channel layout.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from picker.config import ConfigError
 
@@ -31,23 +30,16 @@ def load_teachers(sources: Sequence[str], expected_settings) -> list:
     Raises:
         ConfigError: a teacher is missing, not a picker model, or was trained on other input.
     """
-    from picker.keras_utils import ModelFileError, input_settings, load_model
+    from picker.keras_utils import input_settings, load_configured_model
 
     teachers = []
     for source in sources:
-        path = None if source == "bundled" else Path(source)
-        if path is not None and not path.is_file():
-            raise ConfigError(f"train.teachers: {source} does not exist")
-        try:
-            teacher = load_model(path)
-        except ModelFileError as exc:
-            raise ConfigError(f"train.teachers: {exc}") from None
+        teacher = load_configured_model(source, "train.teachers")
         if input_settings(teacher) != expected_settings:
             raise ConfigError(
                 f"train.teachers: {source} was trained on other input "
                 f"({input_settings(teacher)}) than this config's ({expected_settings})"
             )
-        teacher.trainable = False
         teachers.append(teacher)
     return teachers
 

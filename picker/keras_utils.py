@@ -136,6 +136,24 @@ def write_input_settings(path: str | os.PathLike, settings: InputSettings) -> Pa
     return path
 
 
+def load_configured_model(source: str, setting: str):
+    """Load the model a config setting names: a ``.keras`` path, or ``"bundled"``.
+
+    Raises:
+        picker.config.ConfigError: the file is missing or not a loadable picker model; the
+            message starts with ``setting`` (e.g. ``train.teachers``).
+    """
+    from picker.config import ConfigError
+
+    path = None if source == "bundled" else Path(source)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{setting}: {source} does not exist")
+    try:
+        return load_model(path)
+    except ModelFileError as exc:
+        raise ConfigError(f"{setting}: {exc}") from None
+
+
 def load_model(path: str | os.PathLike | None = None):
     """Load a picker model (the bundled one when ``path`` is None) with ``safe_mode=True``.
 

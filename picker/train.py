@@ -185,14 +185,12 @@ def _load_initial_weights(model, source: str) -> None:
     """Start from the weights of the model at ``source`` (a ``.keras`` path, or ``"bundled"``).
 
     Raises:
-        ConfigError: the file is missing or its layers do not match ``model``'s shapes.
+        ConfigError: the file is missing, not a picker model, or its layers do not match
+            ``model``'s shapes.
     """
-    from picker.keras_utils import load_model
+    from picker.keras_utils import load_configured_model
 
-    path = None if source == "bundled" else Path(source)
-    if path is not None and not path.is_file():
-        raise ConfigError(f"train.initial_weights: {source} does not exist")
-    weights = load_model(path).get_weights()
+    weights = load_configured_model(source, "train.initial_weights").get_weights()
     expected = [tuple(w.shape) for w in model.get_weights()]
     if [tuple(w.shape) for w in weights] != expected:
         raise ConfigError(

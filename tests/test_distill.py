@@ -67,6 +67,17 @@ def test_a_missing_teacher_is_a_config_error(tmp_path):
         load_teachers([str(tmp_path / "nowhere.keras")], InputSettings())
 
 
+def test_a_teacher_that_is_not_a_model_is_a_config_error(tmp_path):
+    from picker.distill import load_teachers
+    from picker.keras_utils import InputSettings
+
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a model")
+    with pytest.raises(ConfigError, match=r"^train\.teachers: .*junk\.keras") as caught:
+        load_teachers([str(junk)], InputSettings())
+    assert "\n" not in str(caught.value)
+
+
 def test_a_teacher_trained_on_other_input_is_refused(tiny_config, tmp_path):
     from picker.distill import load_teachers
     from picker.keras_utils import InputSettings
