@@ -589,13 +589,16 @@ def test_augment_window_fast_enough():
 
     x, other = window(1, 3001), window(2, 3001)
     rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    for _ in range(100):
-        y, picks = augment_window(
-            x, ([1000], [1400]), rng, ALL_ON, other=other, other_picks=([500], [900])
-        )
-        make_labels(3001, *picks, shape="gaussian", width_samples=20, sparse=False)
-    per_call = (time.perf_counter() - start) / 100
+    rounds = []  # the fastest of 5 rounds: other work on the machine slows single rounds down
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(20):
+            y, picks = augment_window(
+                x, ([1000], [1400]), rng, ALL_ON, other=other, other_picks=([500], [900])
+            )
+            make_labels(3001, *picks, shape="gaussian", width_samples=20, sparse=False)
+        rounds.append((time.perf_counter() - start) / 20)
+    per_call = min(rounds)
     assert per_call < 2e-3, f"{per_call * 1e6:.0f} us per call"
 
 
