@@ -1,7 +1,8 @@
 """The station hold-out of the bundled model: which records train, which score, and the scoring.
 
 Split: NCEDC stations whose name hashes to 0 mod 5 (about a fifth) and the Martinique stations
-in :data:`MARTINIQUE_HOLDOUT` are held out; everything else trains (``train_bundled.py``).
+in :data:`MARTINIQUE_HOLDOUT` are held out; everything else trains (``train_bundled.py``). The
+other four residues are the other folds of a station cross-validation (``--fold``).
 :func:`score` measures a model on held-out records at 0.1 s tolerance and probability 0.5,
 through ``predict_array`` (the path ``picker predict`` uses): each record cut into 3 windows of
 :data:`WINDOW` samples with P at a random place (also decimated to the rates of
@@ -40,10 +41,19 @@ def load_real(data_root: Path) -> list[tuple[Record, str, str]]:
     return out
 
 
-def is_holdout(region: str, station: str) -> bool:
+#: Number of NCEDC station folds; fold 0 is the hold-out of the bundled model.
+N_FOLDS = 5
+
+
+def is_holdout(region: str, station: str, fold: int = 0) -> bool:
+    """Whether ``station`` is held out: in the Martinique hold-out set, or an NCEDC station whose
+    name hashes to ``fold`` mod :data:`N_FOLDS` (the other folds: cross-validation of a recipe
+    over every NCEDC station; the Martinique hold-out stays the same in every fold)."""
+    if not 0 <= fold < N_FOLDS:
+        raise ValueError(f"fold must be in 0..{N_FOLDS - 1}, got {fold}")
     if region == "martinique":
         return station in MARTINIQUE_HOLDOUT
-    return int(hashlib.md5(station.encode()).hexdigest(), 16) % 5 == 0
+    return int(hashlib.md5(station.encode()).hexdigest(), 16) % N_FOLDS == fold
 
 
 def in_station_fraction(station: str, fraction: float) -> bool:

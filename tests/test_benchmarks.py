@@ -270,6 +270,24 @@ def test_station_fractions_are_nested_and_near_their_size(bench):
     assert abs(len(chosen[0.5]) - 1000) < 100 and abs(len(chosen[0.25]) - 500) < 100
 
 
+def test_station_folds_partition_the_ncedc_stations(bench):
+    """Every NCEDC station is held out in exactly one fold (fold 0: the bundled model's
+    hold-out); the Martinique hold-out is the same in every fold."""
+    hs = bench.holdout_sets
+    stations = [f"NC.S{i:03d}" for i in range(500)]
+    folds = [{s for s in stations if hs.is_holdout("ncedc", s, k)} for k in range(hs.N_FOLDS)]
+    assert sum(len(f) for f in folds) == len(stations)
+    assert set().union(*folds) == set(stations)
+    assert folds[0] == {s for s in stations if hs.is_holdout("ncedc", s)}
+    assert all(60 < len(f) < 140 for f in folds)
+    for k in range(hs.N_FOLDS):
+        assert hs.is_holdout("martinique", "WI.SAM", k) and not hs.is_holdout(
+            "martinique", "MQ.X", k
+        )
+    with pytest.raises(ValueError, match="fold must be in 0..4"):
+        hs.is_holdout("ncedc", "NC.S000", 5)
+
+
 def test_random_coloured_noise_is_unit_std_and_varied(bench):
     rng = np.random.default_rng(0)
     draws = [bench.train_bundled.random_coloured_noise(4096, rng) for _ in range(8)]
