@@ -1,7 +1,7 @@
 """Score the picker on a day of continuous data built from held-out stations.
 
     python benchmarks/holdout_day.py --data-root ../shared/data [--model PATH] [--days N]
-        [--write DIR] [--whole-records] [--three-component]
+        [--write DIR] [--whole-records] [--three-component] [--fold K]
 
 For each region (NCEDC, Martinique) the held-out event records of ``holdout_sets.py``'s
 station split are joined end to end into one day-long 3-component 100 Hz stream: each event is
@@ -32,6 +32,10 @@ of 39 events gave the bundled model P F1 0.838 to 0.892 and S F1 0.603 to 0.658.
 the noise, and a filler repeated through a slot repeats them, so a network that picks them is
 charged with the same "false" pick dozens of times.
 
+``--fold K`` builds the NCEDC days from the stations of fold K of ``holdout_sets.py``'s station
+cross-validation instead of fold 0 (score a network trained with ``train_bundled.py --fold K``;
+the Martinique hold-out is the same in every fold).
+
 ``--write DIR`` also saves each day as miniSEED with its reference picks CSV, for
 ``picker predict`` / ``picker evaluate``.
 """
@@ -47,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from holdout_sets import is_holdout, load_real, pre_event_noise  # noqa: E402
+from holdout_sets import add_fold_argument, holdout_records, load_real, pre_event_noise  # noqa: E402
 
 DAY_S = 86400.0
 RATE_HZ = 100.0
@@ -276,6 +280,7 @@ def main(argv=None) -> int:
         help="days built per region, each with its own noise and event placement (seed 0, 1, ...); "
         "the scores pool them",
     )
+    add_fold_argument(parser)
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error(f"--days must be at least 1, got {args.days}")
@@ -294,11 +299,7 @@ def main(argv=None) -> int:
     real = load_real(args.data_root)
     report = {}
     for region in ("ncedc", "martinique"):
-        events = [
-            r
-            for r, reg, st in real
-            if reg == region and is_holdout(reg, st) and r.p_arrival_sample >= 0
-        ]
+        events = [r for r in holdout_records(real, region, args.fold) if r.p_arrival_sample >= 0]
         if args.three_component:
             events = [r for r in events if all(live_components(r.data))]
         try:

@@ -56,6 +56,26 @@ def is_holdout(region: str, station: str, fold: int = 0) -> bool:
     return int(hashlib.md5(station.encode()).hexdigest(), 16) % N_FOLDS == fold
 
 
+def holdout_records(
+    real: list[tuple[Record, str, str]], region: str, fold: int = 0
+) -> list[Record]:
+    """The records of ``region`` (``"ncedc"`` or ``"martinique"``) from its held-out stations in
+    ``fold``, in ``load_real`` order."""
+    return [r for r, reg, st in real if reg == region and is_holdout(reg, st, fold)]
+
+
+def add_fold_argument(parser) -> None:
+    """The ``--fold K`` option of the benchmark scripts (``is_holdout``'s ``fold``)."""
+    parser.add_argument(
+        "--fold",
+        type=int,
+        default=0,
+        choices=range(N_FOLDS),
+        help="hold out the NCEDC stations whose name hashes to this mod 5 instead of 0 (a "
+        "station cross-validation of the recipe; 0 is the bundled model's hold-out)",
+    )
+
+
 def in_station_fraction(station: str, fraction: float) -> bool:
     """Whether ``station`` is in a fixed ``fraction`` of stations (a hash independent of the
     hold-out split), for learning curves: how the hold-out scores grow with training stations."""

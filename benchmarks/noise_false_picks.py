@@ -1,6 +1,6 @@
 """False picks per hour on pick-free input: stationary noise and transients that are not events.
 
-    python benchmarks/noise_false_picks.py [--model MODEL] [--data-root ../shared/data]
+    python benchmarks/noise_false_picks.py [--model MODEL] [--data-root ../shared/data] [--fold K]
 
 Every window is 30 s of three-component 100 Hz input with no arrival in it, so each pick that
 ``predict_array`` returns at probability 0.5 is a false pick. The kinds:
@@ -12,7 +12,8 @@ Every window is 30 s of three-component 100 Hz input with no arrival in it, so e
   channel), ``bursts`` (three stretches of 0.2-1 s where the noise is 3-20 times louder, with
   sharp edges): transients of the kind real stations record (glitches, traffic, wind);
 - ``real`` (with ``--data-root``): the pre-event noise (or the whole noise record) of the
-  held-out NCEDC and Martinique stations of ``holdout_sets.py``, cut into 30 s pieces.
+  held-out NCEDC and Martinique stations of ``holdout_sets.py``, cut into 30 s pieces
+  (``--fold K``: the NCEDC stations of fold K of its station cross-validation).
 
 The transients here differ from the training glitches (``augment.glitch``: 3-30 std, bursts
 under a Hann envelope), so this is not the training distribution. The seed is fixed: the same
@@ -31,7 +32,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from holdout_day import RATE_HZ  # noqa: E402
-from holdout_sets import WINDOW, is_holdout, load_real, pre_event_noise  # noqa: E402
+from holdout_sets import (  # noqa: E402
+    WINDOW,
+    add_fold_argument,
+    holdout_records,
+    load_real,
+    pre_event_noise,
+)
 from train_bundled import random_coloured_noise  # noqa: E402
 
 
@@ -79,12 +86,12 @@ def synthetic_kinds(rng: np.random.Generator) -> Iterator[tuple[str, Callable[[]
     yield "bursts", bursts
 
 
-def real_noise_windows(data_root: Path) -> list[np.ndarray]:
-    """30 s pieces of the pre-event noise (or whole noise records) of the held-out stations."""
+def real_noise_windows(data_root: Path, fold: int = 0) -> list[np.ndarray]:
+    """30 s pieces of the pre-event noise (or whole noise records) of the held-out stations of
+    ``fold`` (the training stations' noise was trained on), NCEDC first, then Martinique."""
+    real = load_real(data_root)
     out = []
-    for record, region, station in load_real(data_root):
-        if not is_holdout(region, station):  # training stations' noise was trained on
-            continue
+    for record in holdout_records(real, "ncedc", fold) + holdout_records(real, "martinique"):
         noise = pre_event_noise(record, margin=50)
         if noise is None:
             continue
@@ -118,6 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--windows", type=int, default=60, help="windows per synthetic kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    add_fold_argument(parser)
     args = parser.parse_args(argv)
     if args.windows < 1:
         parser.error(f"--windows must be at least 1, got {args.windows}")
@@ -134,7 +142,7 @@ def main(argv=None) -> int:
     }
     if args.data_root is not None:
         if args.data_root.is_dir():
-            table["real"] = count_picks(model, real_noise_windows(args.data_root))
+            table["real"] = count_picks(model, real_noise_windows(args.data_root, args.fold))
         else:
             print(f"data root {args.data_root} not found: real noise skipped", file=sys.stderr)
     print(f"{'kind':15s} {'windows':>8s} {'P/hour':>8s} {'S/hour':>8s}")

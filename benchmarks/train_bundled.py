@@ -32,9 +32,10 @@ from picker.io.base import Record
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from holdout_sets import (  # noqa: E402
     LOWER_RATES_HZ,
-    N_FOLDS,
     WINDOW,
+    add_fold_argument,
     average_of,
+    holdout_records,
     in_station_fraction,
     is_holdout,
     load_real,
@@ -320,14 +321,7 @@ def main(argv=None) -> int:
         help="with --install: P,S thresholds that become probability 0.5 in the installed "
         "model (picker.keras_utils.shift_operating_point), e.g. 0.6,0.6",
     )
-    parser.add_argument(
-        "--fold",
-        type=int,
-        default=0,
-        choices=range(N_FOLDS),
-        help="hold out the NCEDC stations whose name hashes to this mod 5 instead of 0 (a "
-        "station cross-validation of the recipe; 0 is the bundled model's hold-out)",
-    )
+    add_fold_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -364,10 +358,8 @@ def main(argv=None) -> int:
         if (args.final or not is_holdout(region, st, args.fold))
         and (region != "ncedc" or in_station_fraction(st, args.station_fraction))
     ]
-    hold_nc = [
-        r for r, region, st in real if region == "ncedc" and is_holdout(region, st, args.fold)
-    ]
-    hold_mq = [r for r, region, st in real if region == "martinique" and is_holdout(region, st)]
+    hold_nc = holdout_records(real, "ncedc", args.fold)
+    hold_mq = holdout_records(real, "martinique")
     logging.info(
         "records: %d train, %d NCEDC hold-out (%d stations), %d Martinique hold-out",
         len(train_real),

@@ -421,3 +421,36 @@ def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
     # the cross-fade from the slot before)
     horizontal = np.abs(day[:, 0]).reshape(6, -1)[:, hd.FADE :].max(axis=1) > 0
     assert horizontal.tolist() == [True, True, True, False, False, False]
+
+
+def test_fold_option_selects_that_folds_stations_in_every_hold_out_script(bench, monkeypatch):
+    from picker.synthetic import synthetic_window
+
+    hs = bench.holdout_sets
+    rng = np.random.default_rng(11)
+
+    def record():  # 6450 samples of pre-event noise before the 50-sample margin: two windows
+        return synthetic_window(8000, 100.0, p_sample=6500, rng=rng, snr_db=20.0)
+
+    real = [(record(), "ncedc", f"NC.S{k:02d}") for k in range(30)]
+    real += [(record(), "martinique", "MQ.BAM"), (record(), "martinique", "MQ.TRI")]
+    for fold in range(hs.N_FOLDS):
+        chosen = hs.holdout_records(real, "ncedc", fold)
+        expected = [r for r, _, st in real[:30] if hs.is_holdout("ncedc", st, fold)]
+        assert chosen and [id(r) for r in chosen] == [id(r) for r in expected]
+        # the Martinique hold-out (MQ.BAM, not MQ.TRI) is the same in every fold
+        assert [id(r) for r in hs.holdout_records(real, "martinique", fold)] == [id(real[30][0])]
+    # the noise benchmark's real windows: fold K's NCEDC stations, then Martinique's hold-out
+    nfp = bench.noise_false_picks
+    monkeypatch.setattr(nfp, "load_real", lambda root: real)
+    for fold in (0, 3):
+        records = hs.holdout_records(real, "ncedc", fold) + [real[30][0]]
+        windows = nfp.real_noise_windows(Path("unused"), fold)
+        assert len(windows) == 2 * len(records)
+        for k, r in enumerate(records):
+            assert np.array_equal(windows[2 * k], r.data[: nfp.WINDOW])
+            assert np.array_equal(windows[2 * k + 1], r.data[nfp.WINDOW : 2 * nfp.WINDOW])
+    # every hold-out script takes --fold and rejects a fold that does not exist
+    for script in (bench.holdout_day, nfp, bench.train_bundled):
+        with pytest.raises(SystemExit):
+            script.main(["--fold", str(hs.N_FOLDS)])
