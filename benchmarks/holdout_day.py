@@ -1,7 +1,7 @@
 """Score the picker on a day of continuous data built from held-out stations.
 
     python benchmarks/holdout_day.py --data-root ../shared/data [--model PATH] [--days N]
-        [--write DIR] [--whole-records] [--three-component] [--fold K]
+        [--write DIR] [--whole-records] [--three-component] [--spectral-filler] [--fold K]
 
 For each region (NCEDC, Martinique) the held-out event records of ``holdout_sets.py``'s
 station split are joined end to end into one day-long 3-component 100 Hz stream: each event is
@@ -31,6 +31,12 @@ of 39 events gave the bundled model P F1 0.838 to 0.892 and S F1 0.603 to 0.658.
 (3 is strict): the default test keeps out transients but not events too small to stand out of
 the noise, and a filler repeated through a slot repeats them, so a network that picks them is
 charged with the same "false" pick dozens of times.
+
+``--spectral-filler`` fills each slot with Gaussian noise of the chosen pre-event noise's
+spectrum and std (random phases) instead of repeating that noise: whatever small event or
+transient the quiet test lets through then adds a little to the spectrum instead of being
+planted in the day dozens of times (on the other station folds, repeated fillers were what most
+false picks came from).
 
 ``--fold K`` builds the NCEDC days from the stations of fold K of ``holdout_sets.py``'s station
 cross-validation instead of fold 0 (score a network trained with ``train_bundled.py --fold K``;
@@ -113,6 +119,34 @@ def seamless_noise(noise: np.ndarray, n_samples: int, rng: np.random.Generator) 
     return out[:n_samples].astype(np.float32)
 
 
+def spectral_noise(noise: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_samples, 3)`` Gaussian noise with the amplitude spectrum and std of each component
+    of ``noise`` (an ``(n, 3)`` piece; empty components stay zero), at random phases.
+
+    Unlike :func:`seamless_noise` nothing of ``noise`` repeats: a small event or transient
+    hidden in it adds a little to the spectrum instead of being planted in the day dozens of
+    times. The spectrum is the Hann-tapered piece's, smoothed over 0.5 Hz.
+    """
+    taper = np.hanning(len(noise))[:, None]
+    amplitude = np.abs(np.fft.rfft((noise - noise.mean(axis=0)) * taper, axis=0))
+    bins = max(1, round(0.5 * len(noise) / RATE_HZ))  # 0.5 Hz of the piece's frequency bins
+    kernel = np.ones(bins) / bins
+    amplitude = np.stack(
+        [np.convolve(a, kernel, mode="same") for a in amplitude.T], axis=1
+    )  # (n // 2 + 1, 3)
+    source_hz = np.fft.rfftfreq(len(noise), 1.0 / RATE_HZ)
+    target_hz = np.fft.rfftfreq(n_samples, 1.0 / RATE_HZ)
+    white = np.fft.rfft(rng.standard_normal((n_samples, 3)), axis=0)
+    shaped = np.stack(
+        [white[:, c] * np.interp(target_hz, source_hz, amplitude[:, c]) for c in range(3)], axis=1
+    )
+    out = np.fft.irfft(shaped, n=n_samples, axis=0)
+    std = out.std(axis=0)
+    target = noise.std(axis=0)
+    out *= np.where(std > 0, target / np.where(std > 0, std, 1.0), 0.0)
+    return out.astype(np.float32)
+
+
 def live_components(x: np.ndarray) -> tuple[bool, ...]:
     """Which of E, N, Z hold data (a vertical-only record has zeros in E and N)."""
     return tuple(bool(v) for v in np.abs(x).max(axis=0) > 0)
@@ -129,12 +163,18 @@ def event_span(record, whole: bool) -> tuple[int, int]:
 
 
 def build_day(
-    records, seed: int = 0, whole: bool = False, max_sta_lta: float | None = None
+    records,
+    seed: int = 0,
+    whole: bool = False,
+    max_sta_lta: float | None = None,
+    spectral: bool = False,
 ) -> tuple[np.ndarray, dict[str, list[float]]]:
     """``(n_samples, 3)`` float32 day and reference pick times in seconds from its start.
 
     ``whole``: embed each record whole, not just its event (see the module docstring).
     ``max_sta_lta``: the stricter test of the filler noise (:func:`is_quiet`).
+    ``spectral``: fill the slots with :func:`spectral_noise` of the chosen noise instead of
+    repeating it (:func:`seamless_noise`).
     """
     rng = np.random.default_rng(seed)
     # each record's own pre-event noise at unit scale, when it passes the quiet test (else None)
@@ -166,7 +206,8 @@ def build_day(
         if noise is None:  # never repeat a transient (or a small event) to fill the slot
             same = [n for n in quiet_pool if live_components(n) == live_components(record.data)]
             noise = (same or quiet_pool)[int(rng.integers(len(same or quiet_pool)))]
-        filler = seamless_noise(noise, slot + FADE, rng)  # its last FADE fade into the next slot
+        make_filler = spectral_noise if spectral else seamless_noise
+        filler = make_filler(noise, slot + FADE, rng)  # its last FADE fade into the next slot
         first, last = event_span(record, whole)
         length = min(last - first, slot - 2 * FADE)
         offset = int(rng.integers(FADE, slot - length - FADE + 1))
@@ -280,6 +321,12 @@ def main(argv=None) -> int:
         help="days built per region, each with its own noise and event placement (seed 0, 1, ...); "
         "the scores pool them",
     )
+    parser.add_argument(
+        "--spectral-filler",
+        action="store_true",
+        help="fill the slots with Gaussian noise of the chosen pre-event noise's spectrum instead "
+        "of repeating that noise (nothing hidden in it is planted again and again)",
+    )
     add_fold_argument(parser)
     args = parser.parse_args(argv)
     if args.days < 1:
@@ -304,7 +351,7 @@ def main(argv=None) -> int:
             events = [r for r in events if all(live_components(r.data))]
         try:
             days = [
-                build_day(events, seed, args.whole_records, args.max_sta_lta)
+                build_day(events, seed, args.whole_records, args.max_sta_lta, args.spectral_filler)
                 for seed in range(args.days)
             ]
         except ValueError as error:

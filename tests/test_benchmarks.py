@@ -454,3 +454,42 @@ def test_fold_option_selects_that_folds_stations_in_every_hold_out_script(bench,
     for script in (bench.holdout_day, nfp, bench.train_bundled):
         with pytest.raises(SystemExit):
             script.main(["--fold", str(hs.N_FOLDS)])
+
+
+def test_spectral_filler_keeps_the_noise_spectrum_and_std_but_repeats_nothing(bench):
+    from scipy.signal import butter, sosfilt
+
+    hd = bench.holdout_day
+    rng = np.random.default_rng(8)
+    # 30 s of 2-5 Hz noise on N and Z (E empty), with one loud spike on Z at 10 s
+    sos = butter(4, [2.0, 5.0], "bandpass", fs=100.0, output="sos")
+    noise = np.zeros((3000, 3))
+    noise[:, 1:] = sosfilt(sos, rng.standard_normal((3000, 2)), axis=0)
+    noise[1000, 2] += 50 * noise[:, 2].std()
+    out = hd.spectral_noise(noise, 60_000, rng)
+    assert out.shape == (60_000, 3) and out.dtype == np.float32
+    assert not out[:, 0].any()  # the empty component stays empty
+    np.testing.assert_allclose(out[:, 1:].std(axis=0), noise[:, 1:].std(axis=0), rtol=1e-5)
+    # the spike is not planted: Gaussian noise stays within about 5 std over 60,000 samples
+    assert np.abs(out[:, 2]).max() < 6 * out[:, 2].std()
+    # the band is kept: most of N's power between 1.5 and 6 Hz, little above 10 Hz
+    power = np.abs(np.fft.rfft(out[:, 1])) ** 2
+    hz = np.fft.rfftfreq(60_000, 0.01)
+    assert power[(hz > 1.5) & (hz < 6)].sum() > 0.9 * power.sum()
+    assert power[hz > 10].sum() < 0.01 * power.sum()
+
+
+def test_spectral_filler_day_places_every_event(bench, monkeypatch):
+    from picker.synthetic import synthetic_window
+
+    hd = bench.holdout_day
+    monkeypatch.setattr(hd, "DAY_S", 1200.0)  # 4 slots of 300 s
+    rng = np.random.default_rng(6)
+    records = [
+        synthetic_window(12000, 100.0, p_sample=4000, rng=rng, snr_db=30.0) for _ in range(4)
+    ]
+    day, refs = hd.build_day(records, seed=1, spectral=True)
+    assert day.shape == (120_000, 3) and len(refs["P"]) == 4
+    for t in refs["P"]:  # each reference P is an onset in the day
+        i = round(t * 100)
+        assert day[i : i + 140, 2].std() > 5 * day[i - 150 : i - 10, 2].std()
