@@ -142,8 +142,7 @@ def spectral_noise(noise: np.ndarray, n_samples: int, rng: np.random.Generator) 
     )
     out = np.fft.irfft(shaped, n=n_samples, axis=0)
     std = out.std(axis=0)
-    target = noise.std(axis=0)
-    out *= np.where(std > 0, target / np.where(std > 0, std, 1.0), 0.0)
+    out *= np.divide(noise.std(axis=0), std, out=np.zeros_like(std), where=std > 0)
     return out.astype(np.float32)
 
 
@@ -199,6 +198,7 @@ def build_day(
     day = np.zeros((n_total, 3), np.float32)
     refs: dict[str, list[float]] = {"P": [], "S": []}
     ramp = np.linspace(0.0, 1.0, FADE, dtype=np.float32)[:, None]
+    make_filler = spectral_noise if spectral else seamless_noise
     tail = None
     for k, record in enumerate(records):
         data = (record.data - record.data.mean(axis=0)) / unit_noise_scale(record)
@@ -206,7 +206,6 @@ def build_day(
         if noise is None:  # never repeat a transient (or a small event) to fill the slot
             same = [n for n in quiet_pool if live_components(n) == live_components(record.data)]
             noise = (same or quiet_pool)[int(rng.integers(len(same or quiet_pool)))]
-        make_filler = spectral_noise if spectral else seamless_noise
         filler = make_filler(noise, slot + FADE, rng)  # its last FADE fade into the next slot
         first, last = event_span(record, whole)
         length = min(last - first, slot - 2 * FADE)
