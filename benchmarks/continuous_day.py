@@ -5,7 +5,7 @@
 
 Data: ``--days`` files of ``--hours`` (default 24) of 3-component (HHE, HHN, HHZ) 100 Hz data of
 one synthetic station (``SY.BENCH``), consecutive in time, made with
-:func:`picker.synthetic.synthetic_continuous`: coloured background noise (microseism + 1/f) and
+:func:`picker.training.synthetic.synthetic_continuous`: coloured background noise (microseism + 1/f) and
 an event about every 10 minutes (Brune-spectrum P and S, S-P 0.4-15 s, P at 20 dB over the
 noise). Samples are stored as int32 counts (1000 counts = the noise std) in STEIM2-compressed
 miniSEED, 4096-byte records, as a real archive would be (``--encoding FLOAT32`` stores float32
@@ -18,7 +18,7 @@ Each measurement runs ``python -m picker.cli ...`` as a whole new process and re
 ``--repeat N`` runs all measurements N times in rounds (a, b, c, a, b, c, ...) and reports the
 medians. Measured:
 
-* ``picker --help`` and ``python -c "import picker.predict"`` (start-up without TensorFlow);
+* ``picker --help`` and ``python -c "import picker.prediction.predict"`` (start-up without TensorFlow);
 * ``picker predict`` on the 1-minute file (start-up: imports, model load, first chunk);
 * ``picker predict`` on one station-day;
 * ``picker predict`` on all days in one call (the archive);
@@ -86,7 +86,7 @@ def write_station_file(
     """
     from obspy import UTCDateTime
 
-    from picker.synthetic import synthetic_continuous
+    from picker.training.synthetic import synthetic_continuous
 
     encoding = encoding.upper()
     if encoding not in ("STEIM2", "FLOAT32"):
@@ -202,7 +202,7 @@ def standin_model():
     :data:`STANDIN_NOISE_BIAS`, because random weights put P or S above 0.5 thousands of times a
     day, and pick extraction would then cost far more than with a real model.
     """
-    from picker.model import build_model
+    from picker.models.unet import build_model
 
     model = build_model()
     layer = model.get_layer("logits")
@@ -225,7 +225,7 @@ def resolve_model(model: str | None, workdir: Path, python: str = sys.executable
         code = (
             f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
             "from continuous_day import standin_model; "
-            "from picker.onnx_export import export_onnx; "
+            "from picker.models.onnx_export import export_onnx; "
             f"export_onnx(standin_model(), {str(path)!r})"
         )
         run_timed([python, "-c", code], log_path=workdir / "build_model.log")
@@ -260,8 +260,8 @@ def plan(
         {"name": "help", "what": "`picker --help`", "cmd": [*picker, "--help"]},
         {
             "name": "import",
-            "what": '`python -c "import picker.predict"`',
-            "cmd": [python, "-c", "import picker.predict"],
+            "what": '`python -c "import picker.prediction.predict"`',
+            "cmd": [python, "-c", "import picker.prediction.predict"],
         },
         predict("tiny", "predict, 1-minute file (start-up)", [manifest["tiny_file"]], 0.0),
         predict("day", f"predict, 1 file, {span}", days[:1], per_file),

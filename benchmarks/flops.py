@@ -84,7 +84,7 @@ def layer_output_shapes(model, n_samples: int) -> dict[str, tuple[int, ...]]:
     """Concrete output shape of every layer for one input of ``n_samples`` (model run on zeros)."""
     import keras
 
-    from picker.model import class_axis
+    from picker.models.unet import class_axis
 
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
@@ -158,7 +158,7 @@ def profiler_flops(model, n_samples: int) -> int | None:
         convert_variables_to_constants_v2,
     )
 
-    from picker.model import class_axis
+    from picker.models.unet import class_axis
 
     shape = (1, 3, n_samples) if class_axis(model) == 1 else (1, n_samples, 3)
     try:
@@ -221,7 +221,7 @@ def load_or_build(path: str | None):
     """The model at ``path``, else the bundled one, else the untrained default-size stand-in."""
     from continuous_day import standin_model
 
-    from picker.keras_utils import BUNDLED_MODEL, load_model
+    from picker.models.saving import BUNDLED_MODEL, load_model
 
     if path:
         return load_model(path), path
@@ -234,8 +234,8 @@ def measure(model, seconds: float, repeat: int) -> dict:
     """Model-forward and ``predict_array`` times on ``seconds`` of random 100 Hz data."""
     import tensorflow as tf
 
-    from picker.model import class_axis
-    from picker.predict import predict_array
+    from picker.models.unet import class_axis
+    from picker.prediction.predict import predict_array
 
     n = int(round(seconds * SAMPLING_RATE_HZ))
     x = np.random.default_rng(0).standard_normal((n, 3)).astype(np.float32)
@@ -251,8 +251,8 @@ def measure(model, seconds: float, repeat: int) -> dict:
     forward_s, _ = _median_time(lambda: forward(batch).numpy(), repeat)
     predict_s, _ = _median_time(lambda: predict_array(x, SAMPLING_RATE_HZ, model), repeat)
     with tempfile.TemporaryDirectory() as tmp:  # the ONNX Runtime path picker predict takes
-        from picker.onnx_export import export_onnx
-        from picker.onnx_model import OnnxModel
+        from picker.models.onnx_export import export_onnx
+        from picker.models.onnx_model import OnnxModel
 
         onnx_model = OnnxModel(export_onnx(model, Path(tmp) / "model.onnx"))
         onnx_forward_s, _ = _median_time(lambda: onnx_model.predict(x[None]), repeat)

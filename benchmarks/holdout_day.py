@@ -82,7 +82,7 @@ def is_quiet(noise: np.ndarray, limit: float = 6.0, max_sta_lta: float | None = 
     ``max_sta_lta``: also require the STA/LTA (0.5 s / 10 s, :func:`sta_lta_max`) of the 2-20 Hz
     envelope to stay below it, which keeps out events too small for ``limit``.
     """
-    from picker.continuous import model_input
+    from picker.prediction.stations import model_input
 
     x = model_input(noise, RATE_HZ, 30.0, 1.0)[200:]  # skip the filter's start
     live = np.abs(x).max(axis=0) > 0
@@ -234,8 +234,8 @@ def build_day(
 
 def score_days(model, days: list[tuple[np.ndarray, dict[str, list[float]]]]) -> dict:
     """Pooled metrics over ``(day, refs)`` pairs; false picks per hour over all their hours."""
-    from picker.evaluate import PickMetrics
-    from picker.predict import predict_array
+    from picker.evaluation.metrics import PickMetrics
+    from picker.prediction.predict import predict_array
 
     metrics = PickMetrics(0.1)
     elapsed = 0.0
@@ -257,7 +257,7 @@ def score_days(model, days: list[tuple[np.ndarray, dict[str, list[float]]]]) -> 
 def write_day(day, refs, folder: Path, name: str) -> None:
     from obspy import Stream, Trace, UTCDateTime
 
-    from picker.picks import Pick, format_time, write_picks
+    from picker.picks.formats import Pick, format_time, write_picks
 
     start = UTCDateTime("2020-01-01T00:00:00")
     traces = [
@@ -335,8 +335,8 @@ def main(argv=None) -> int:
     if not args.data_root.is_dir():
         print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
         return 0
-    from picker.evaluate import format_table
-    from picker.predict import resolve_model
+    from picker.evaluation.metrics import format_table
+    from picker.prediction.predict import resolve_model
 
     try:
         model = resolve_model(args.model)  # bundled: its ONNX export, as picker predict runs it

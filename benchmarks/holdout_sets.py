@@ -28,7 +28,7 @@ WINDOW = 3001
 
 def load_real(data_root: Path) -> list[tuple[Record, str, str]]:
     """(record at 100 Hz, region, station) for every labelled record under ``data_root``."""
-    from picker.dataset import resample_record
+    from picker.training.dataset import resample_record
 
     out = []
     for region in ("ncedc", "martinique"):
@@ -137,7 +137,7 @@ def decimated(window: np.ndarray, rate_hz: int) -> np.ndarray:
 
 def picks_on(model, data: np.ndarray, rate_hz: float = 100.0, **options) -> dict[str, list[float]]:
     """P and S pick times (s from the window start) by the product path, ``predict_array``."""
-    from picker.predict import predict_array
+    from picker.prediction.predict import predict_array
 
     picks = predict_array(data, rate_hz, model, p_threshold=0.5, s_threshold=0.5, **options)
     out: dict[str, list[float]] = {"P": [], "S": []}
@@ -148,7 +148,7 @@ def picks_on(model, data: np.ndarray, rate_hz: float = 100.0, **options) -> dict
 
 def score(model, records: list[Record], seed: int = 7, **options) -> dict:
     """Metrics at 0.1 s on 3001-sample windows, pure-noise windows and whole records."""
-    from picker.evaluate import PickMetrics
+    from picker.evaluation.metrics import PickMetrics
 
     def reference(p: int, s: int) -> dict[str, list[float]]:
         return {"P": [p / 100.0] if p >= 0 else [], "S": [s / 100.0] if s >= 0 else []}
@@ -184,7 +184,7 @@ def average_of(paths: list[Path]):
     """A Keras model whose probabilities are the average of those of the ``.keras`` models."""
     import keras
 
-    from picker.keras_utils import load_model
+    from picker.models.saving import load_model
 
     members = []
     for i, path in enumerate(paths):

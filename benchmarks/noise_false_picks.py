@@ -101,7 +101,7 @@ def real_noise_windows(data_root: Path, fold: int = 0) -> list[np.ndarray]:
 
 def count_picks(model, windows: list[np.ndarray]) -> dict[str, float]:
     """P and S picks per hour over ``windows`` (probability 0.5, the product path)."""
-    from picker.predict import predict_array
+    from picker.prediction.predict import predict_array
 
     counts = {"P": 0, "S": 0}
     for window in windows:
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.windows < 1:
         parser.error(f"--windows must be at least 1, got {args.windows}")
-    from picker.predict import resolve_model
+    from picker.prediction.predict import resolve_model
 
     try:
         model = resolve_model(args.model)

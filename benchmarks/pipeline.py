@@ -34,8 +34,8 @@ def time_pipeline(ds, n_batches: int, batch_size: int) -> float:
 def time_training(cfg, n_steps: int) -> float:
     import keras
 
-    from picker.losses import make_loss
-    from picker.model import build_model
+    from picker.models.unet import build_model
+    from picker.training.losses import make_loss
 
     model = build_model(cfg.model)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("categorical", (1, 1, 1)))
@@ -62,9 +62,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from picker.config import config_from_dict
-    from picker.dataset import make_training_dataset
     from picker.io import write_records
-    from picker.synthetic import synthetic_records
+    from picker.training.dataset import make_training_dataset
+    from picker.training.synthetic import synthetic_records
 
     cfg = config_from_dict(
         {

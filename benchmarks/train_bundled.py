@@ -4,7 +4,7 @@
 
 Split (``holdout_sets.py``): NCEDC stations whose name hashes to 0 mod 5 (about a fifth) and
 the Martinique stations WI.SAM, MQ.BAM, G.FDF and MQ.CPM are held out; everything else trains. The training mix is the
-real training records, synthetic events (picker.synthetic) embedded in real pre-event noise of
+real training records, synthetic events (picker.training.synthetic) embedded in real pre-event noise of
 the training records, and pick-free noise records. ``--final`` trains on every station instead
 (for the shipped model, after the recipe has been measured on the hold-out).
 
@@ -61,7 +61,7 @@ def cut_unlabelled_events(
     ``margin_s`` before the nearest such pick on either side (a pick-free record: its longest
     pick-free span); a record left shorter than ``min_samples`` is dropped. All at 100 Hz.
     """
-    from picker.predict import predict_array
+    from picker.prediction.predict import predict_array
 
     margin, away = round(margin_s * 100), round(away_s * 100)
     out = []
@@ -119,7 +119,7 @@ def random_coloured_noise(n_samples: int, rng: np.random.Generator) -> np.ndarra
     """``(n_samples, 3)`` unit-std noise at 100 Hz with a random spectrum: a power law
     ``f**-a`` (a in 0-1.5) plus, half of the time, a band peak between 1 and 30 Hz (the
     narrow-band noise of ocean-bottom and urban sites that the training stations lack)."""
-    from picker.synthetic import noise_with_spectrum
+    from picker.training.synthetic import noise_with_spectrum
 
     freqs = np.maximum(np.fft.rfftfreq(n_samples, d=0.01), 0.01)
     spectrum = freqs ** -rng.uniform(0.0, 1.5)
@@ -137,7 +137,7 @@ def stretched_copies(records: list[Record], copies: int, seed: int) -> list[Reco
     scales the S−P time and the frequency content together, as a farther (f > 1) or nearer
     (f < 1) event would; the picks are rescaled with the data.
     """
-    from picker.dataset import resample_record
+    from picker.training.dataset import resample_record
 
     rng = np.random.default_rng(seed + 1000)
     out = []
@@ -152,7 +152,7 @@ def stretched_copies(records: list[Record], copies: int, seed: int) -> list[Reco
 def make_synthetic(
     n: int, pool: list[np.ndarray], seed: int, coloured_fraction: float = 0.0
 ) -> list[Record]:
-    from picker.synthetic import synthetic_window
+    from picker.training.synthetic import synthetic_window
 
     rng = np.random.default_rng(seed)
     out = []
@@ -319,22 +319,22 @@ def main(argv=None) -> int:
         type=_threshold_pair,
         default=None,
         help="with --install: P,S thresholds that become probability 0.5 in the installed "
-        "model (picker.keras_utils.shift_operating_point), e.g. 0.6,0.6",
+        "model (picker.models.saving.shift_operating_point), e.g. 0.6,0.6",
     )
     add_fold_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.install:
-        from picker.keras_utils import (
+        from picker.models.onnx_export import calibration_windows, export_onnx, quantize_int8
+        from picker.models.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
+        from picker.models.saving import (
             BUNDLED_MODEL,
             input_settings,
             load_model,
             save_model,
             shift_operating_point,
         )
-        from picker.onnx_export import calibration_windows, export_onnx, quantize_int8
-        from picker.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
 
         model = load_model(args.install)
         if args.operating_point:
@@ -368,7 +368,7 @@ def main(argv=None) -> int:
         len(hold_mq),
     )
     if args.score_only:
-        from picker.predict import resolve_model
+        from picker.prediction.predict import resolve_model
 
         if len(args.score_only) == 1:  # .keras on TensorFlow, .onnx on ONNX Runtime
             model = resolve_model(args.score_only[0])
@@ -382,7 +382,7 @@ def main(argv=None) -> int:
         return 0
 
     if args.clean_with:
-        from picker.predict import resolve_model
+        from picker.prediction.predict import resolve_model
 
         before = sum(r.n_samples for r in train_real), len(train_real)
         cleaner = resolve_model(None if args.clean_with == "bundled" else args.clean_with)
@@ -468,8 +468,8 @@ def main(argv=None) -> int:
         },
         "<train_bundled>",
     )
-    from picker.keras_utils import load_model
-    from picker.train import train
+    from picker.models.saving import load_model
+    from picker.training.train import train
 
     started = time.time()
     result = train(cfg, args.output, train_records=train_records, validation_records=validation)
@@ -491,7 +491,7 @@ def main(argv=None) -> int:
 
 
 def _print_report(report: dict) -> None:
-    from picker.evaluate import format_table
+    from picker.evaluation.metrics import format_table
 
     for split in ("ncedc_holdout", "martinique_holdout"):
         lower = [f"windows_3001_at_{rate}hz" for rate in LOWER_RATES_HZ]

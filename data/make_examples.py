@@ -34,8 +34,8 @@ def main(argv=None) -> int:
     import obspy
 
     from picker.io import write_records
-    from picker.picks import Pick, format_time, write_picks
-    from picker.synthetic import synthetic_continuous, synthetic_records
+    from picker.picks.formats import Pick, format_time, write_picks
+    from picker.training.synthetic import synthetic_continuous, synthetic_records
 
     records = synthetic_records(8, n_samples=3001, seed=2024)
     write_records(records, out / "npz", "npz")

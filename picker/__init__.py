@@ -4,10 +4,10 @@ __version__ = "0.1.0"
 
 
 _LAZY = {
-    "predict_array": "picker.predict",
-    "predict_stream": "picker.predict",
-    "predict_file": "picker.predict",
-    "load_model": "picker.keras_utils",
+    "predict_array": "picker.prediction.predict",
+    "predict_stream": "picker.prediction.predict",
+    "predict_file": "picker.prediction.predict",
+    "load_model": "picker.models.saving",
 }
 
 

@@ -30,7 +30,7 @@ class DataConfig:
 
     ``train``/``validation`` list files, folders or globs (NPZ, TFRecord, HDF5). Records whose
     rate differs from ``sampling_rate_hz`` are resampled. ``normalization`` ``sliding`` is what
-    prediction does (:func:`picker.continuous.model_input` with ``predict.highpass_hz`` and
+    prediction does (:func:`picker.prediction.stations.model_input` with ``predict.highpass_hz`` and
     ``predict.normalization_window_s``); ``std``/``peak`` scale each window by one number per
     channel (and are only right for models run on such windows). ``npz_layout`` and
     ``npz_component_order`` tell the NPZ reader what a file cannot say itself.
@@ -73,7 +73,7 @@ class LabelConfig:
     width_samples: float | list[float] = 20.0
 
     def validate(self) -> None:
-        from picker.labels import phase_widths
+        from picker.training.labels import phase_widths
 
         _choice(self, "shape", ("gaussian", "triangle", "box"))
         try:
@@ -138,7 +138,7 @@ class TrainConfig:
     loss: str = "categorical"
     focal_gamma: float = 2.0
     class_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
-    # distillation (picker.distill): trained .keras models (or "bundled") whose mean
+    # distillation (picker.training.distill): trained .keras models (or "bundled") whose mean
     # probabilities make up distill_weight of each training target
     teachers: list[str] = field(default_factory=list)
     distill_weight: float = 0.5
@@ -176,7 +176,7 @@ class PredictConfig:
     """Pick extraction, chunking and the model's input preprocessing for ``picker predict``.
 
     ``highpass_hz`` and ``normalization_window_s`` define the model's input (see
-    :func:`picker.continuous.model_input`); training with ``data.normalization: sliding`` uses
+    :func:`picker.prediction.stations.model_input`); training with ``data.normalization: sliding`` uses
     the same two values, so a model is always run on what it was trained on.
     """
 

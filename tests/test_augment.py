@@ -1,4 +1,4 @@
-"""Tests for picker.augment: invariants of each augmentation on small synthetic windows."""
+"""Tests for picker.training.augment: invariants of each augmentation on small synthetic windows."""
 
 import math
 import re
@@ -6,8 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from picker import augment as aug
-from picker.augment import (
+from picker.preprocess.normalize import normalize
+from picker.training import augment as aug
+from picker.training.augment import (
     DEFAULT_AUGMENT,
     add_gap,
     add_gaussian_noise,
@@ -22,9 +23,8 @@ from picker.augment import (
     shift_picks,
     stack_event,
 )
-from picker.crop import random_crop
-from picker.labels import make_labels
-from picker.normalize import normalize
+from picker.training.crop import random_crop
+from picker.training.labels import make_labels
 
 N = 1000
 ALL_ON = {key: 1.0 for key in ("p_stack", "p_scale", "p_flip", "p_drop", "p_noise", "p_gap")}
@@ -611,7 +611,7 @@ def test_sample_outside_uniform_over_gaps():
 
 
 def test_glitch_adds_a_step_spike_boxcar_or_burst_without_moving_picks():
-    from picker.augment import add_glitch, augment_window
+    from picker.training.augment import add_glitch, augment_window
 
     x = np.random.default_rng(0).standard_normal((1000, 3)).astype(np.float32)
     kinds = set()

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from oracle import make_oracle
 
-from picker.baselines import (
+from picker.cli import main
+from picker.evaluation.baselines import (
     BASELINES,
     WINDOW_ONLY_BASELINES,
     StaLtaParams,
     ar_aic_picks,
     stalta_picks,
 )
-from picker.cli import main
 from picker.io import write_records
-from picker.keras_utils import save_model
-from picker.synthetic import synthetic_window
+from picker.models.saving import save_model
+from picker.training.synthetic import synthetic_window
 
 RATE = 100.0
 P_SAMPLE = 1000

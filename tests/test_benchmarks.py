@@ -176,7 +176,7 @@ def test_flops_of_transpose_batchnorm_relu_and_bias(bench):
 
 def test_flops_of_the_picker_model_are_linear_and_complete(bench):
     from picker.config import ModelConfig
-    from picker.model import build_model
+    from picker.models.unet import build_model
 
     model = build_model(ModelConfig(filters=[4, 8, 8], kernel_size=5, stride=4))
     stride = bench.flops.model_stride(model)
@@ -226,7 +226,7 @@ def test_compare_commands_and_report(bench, tmp_path):
 
 
 def test_stretched_copies_scale_data_and_picks_together(bench):
-    from picker.synthetic import synthetic_window
+    from picker.training.synthetic import synthetic_window
 
     record = synthetic_window(4000, 100.0, p_sample=1000, rng=np.random.default_rng(3))
     copies = bench.train_bundled.stretched_copies([record], 6, seed=0)
@@ -316,8 +316,8 @@ def test_ensemble_scores_the_average_of_its_members(bench, tmp_path):
     import keras
 
     from picker.config import ModelConfig
-    from picker.keras_utils import save_model
-    from picker.model import build_model
+    from picker.models.saving import save_model
+    from picker.models.unet import build_model
 
     paths = []
     for seed in (1, 2):
@@ -374,7 +374,7 @@ def test_noise_kinds_are_pick_free_windows_and_picks_are_counted_per_hour(bench)
 
 
 def test_stricter_quiet_test_keeps_out_a_small_event_the_default_lets_through(bench):
-    from picker.synthetic import synthetic_window
+    from picker.training.synthetic import synthetic_window
 
     hd = bench.holdout_day
     rng = np.random.default_rng(3)
@@ -394,7 +394,7 @@ def test_stricter_quiet_test_keeps_out_a_small_event_the_default_lets_through(be
 
 
 def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
-    from picker.synthetic import synthetic_window
+    from picker.training.synthetic import synthetic_window
 
     hd = bench.holdout_day
     monkeypatch.setattr(hd, "DAY_S", 1800.0)  # a short "day": 6 slots of 300 s
@@ -424,7 +424,7 @@ def test_holdout_day_cuts_each_event_and_places_its_picks(bench, monkeypatch):
 
 
 def test_fold_option_selects_that_folds_stations_in_every_hold_out_script(bench, monkeypatch):
-    from picker.synthetic import synthetic_window
+    from picker.training.synthetic import synthetic_window
 
     hs = bench.holdout_sets
     rng = np.random.default_rng(11)
@@ -480,7 +480,7 @@ def test_spectral_filler_keeps_the_noise_spectrum_and_std_but_repeats_nothing(be
 
 
 def test_spectral_filler_day_places_every_event(bench, monkeypatch):
-    from picker.synthetic import synthetic_window
+    from picker.training.synthetic import synthetic_window
 
     hd = bench.holdout_day
     monkeypatch.setattr(hd, "DAY_S", 1200.0)  # 4 slots of 300 s

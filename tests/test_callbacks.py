@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from picker.callbacks import PickMetricsCallback
+from picker.training.callbacks import PickMetricsCallback
 
 
 class FixedOutput(keras.Model):

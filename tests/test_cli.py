@@ -11,7 +11,7 @@ from picker import __version__
 from picker.cli import main
 from picker.io import expand_inputs, read_records, write_records
 from picker.io.base import Record
-from picker.synthetic import synthetic_records
+from picker.training.synthetic import synthetic_records
 
 N_SAMPLES = 400
 
@@ -279,7 +279,7 @@ train:
 
 def test_train_writes_model_config_and_log(tmp_path, npz_dir):
     from picker.config import load_config
-    from picker.keras_utils import load_model
+    from picker.models.saving import load_model
 
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY_CONFIG.format(train=npz_dir, epochs=5, steps=50), encoding="utf-8")
@@ -329,8 +329,8 @@ def test_train_without_training_data_is_a_usage_error(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def tiny_model_file(tmp_path_factory):
     from picker.config import ModelConfig
-    from picker.keras_utils import InputSettings, save_model, set_input_settings
-    from picker.model import build_model
+    from picker.models.saving import InputSettings, save_model, set_input_settings
+    from picker.models.unet import build_model
 
     model = build_model(ModelConfig(filters=[4, 8], kernel_size=3, stride=2))
     set_input_settings(model, InputSettings(highpass_hz=0.5, normalization_window_s=20.0))

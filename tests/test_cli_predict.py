@@ -14,11 +14,12 @@ import obspy
 import pytest
 from obspy import Stream, Trace, UTCDateTime
 
-from picker import predict_files
-from picker.cli import _Progress, main
+from picker.cli import main
+from picker.cli.common import _Progress
 from picker.io import Record, write_records
-from picker.keras_utils import save_model
-from picker.picks import format_time, read_picks
+from picker.models.saving import save_model
+from picker.picks.formats import format_time, read_picks
+from picker.prediction import files as predict_files
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)
 RATE = 100.0
@@ -217,7 +218,7 @@ def test_channels_first_model_and_batch_options(files, tmp_path):
 
 
 def test_missing_bundled_model_is_a_clear_error(files, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("picker.keras_utils.BUNDLED_MODEL", tmp_path / "none.keras")
+    monkeypatch.setattr("picker.models.saving.BUNDLED_MODEL", tmp_path / "none.keras")
     with caplog.at_level(logging.ERROR, logger="picker"):
         status = main(["predict", str(files["data"]), "-o", str(tmp_path / "p.csv")])
     assert status == 1
@@ -239,7 +240,7 @@ def test_reuse_freed_memory_is_harmless_without_mallopt(monkeypatch):
     """The glibc heap setting of ``picker predict`` is skipped where ``mallopt`` is missing."""
     import ctypes
 
-    from picker import cli
+    from picker.cli import common as cli
 
     class NoMallopt:
         def __init__(self, name):

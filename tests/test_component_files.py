@@ -19,9 +19,9 @@ from oracle import make_oracle, spikes
 
 from picker.cli import main
 from picker.io.groups import FileGroup, group_components
-from picker.keras_utils import save_model
-from picker.picks import Pick, format_time, read_picks, write_picks
-from picker.predict_files import list_units
+from picker.models.saving import save_model
+from picker.picks.formats import Pick, format_time, read_picks, write_picks
+from picker.prediction.files import list_units
 
 T0 = UTCDateTime(2024, 3, 1)
 RATE = 100.0

@@ -14,11 +14,11 @@ import pytest
 from obspy import Stream, UTCDateTime
 from test_cli_predict import make_oracle, station_traces
 
-from picker import dask_backend
 from picker.cli import main
 from picker.config import ConfigError
 from picker.io import Record, write_records
-from picker.keras_utils import save_model
+from picker.models.saving import save_model
+from picker.prediction import dask_backend
 
 T0 = UTCDateTime(2024, 3, 1)
 

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from picker.dataset import (
+from picker.io import write_records
+from picker.training.dataset import (
     WindowMaker,
     make_training_dataset,
     make_validation_arrays,
     resample_window,
 )
-from picker.io import write_records
-from picker.synthetic import synthetic_records
+from picker.training.synthetic import synthetic_records
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_nan_and_inf_samples_never_reach_the_loss(tiny_config):
 
 
 def test_sliding_normalisation_in_training_is_what_prediction_does(tiny_config):
-    from picker.continuous import model_input, sliding_normalize
+    from picker.prediction.stations import model_input, sliding_normalize
 
     cfg = tiny_config(
         data={"normalization": "sliding"},
@@ -178,7 +178,7 @@ def test_sliding_normalisation_in_training_is_what_prediction_does(tiny_config):
 
 
 def test_model_input_high_pass_is_causal_and_removes_microseism():
-    from picker.continuous import model_input
+    from picker.prediction.stations import model_input
 
     rate = 100.0
     t = np.arange(6000) / rate

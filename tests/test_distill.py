@@ -3,15 +3,15 @@ import pytest
 
 from picker.config import ConfigError
 from picker.io import write_records
-from picker.synthetic import synthetic_records
+from picker.training.synthetic import synthetic_records
 
 
 def _teacher(tiny_config, tmp_path, name, data_format="channels_last", **predict):
     """A tiny untrained picker model saved as ``name``; returns (path, model)."""
     import keras
 
-    from picker.keras_utils import InputSettings, save_model, set_input_settings
-    from picker.model import build_model
+    from picker.models.saving import InputSettings, save_model, set_input_settings
+    from picker.models.unet import build_model
 
     keras.utils.set_random_seed(len(name))
     cfg = tiny_config(model={"data_format": data_format}, predict=predict)
@@ -29,8 +29,8 @@ def _batches(x, y):
 
 @pytest.mark.parametrize("student_layout", ["channels_last", "channels_first"])
 def test_targets_blend_labels_with_the_teachers_mean(tiny_config, tmp_path, student_layout):
-    from picker.distill import load_teachers, with_teacher_targets
-    from picker.keras_utils import InputSettings
+    from picker.models.saving import InputSettings
+    from picker.training.distill import load_teachers, with_teacher_targets
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 512, 3)).astype(np.float32)  # E, N, Z
@@ -60,16 +60,16 @@ def test_targets_blend_labels_with_the_teachers_mean(tiny_config, tmp_path, stud
 
 
 def test_a_missing_teacher_is_a_config_error(tmp_path):
-    from picker.distill import load_teachers
-    from picker.keras_utils import InputSettings
+    from picker.models.saving import InputSettings
+    from picker.training.distill import load_teachers
 
     with pytest.raises(ConfigError, match="nowhere.keras does not exist"):
         load_teachers([str(tmp_path / "nowhere.keras")], InputSettings())
 
 
 def test_a_teacher_that_is_not_a_model_is_a_config_error(tmp_path):
-    from picker.distill import load_teachers
-    from picker.keras_utils import InputSettings
+    from picker.models.saving import InputSettings
+    from picker.training.distill import load_teachers
 
     junk = tmp_path / "junk.keras"
     junk.write_text("not a model")
@@ -79,8 +79,8 @@ def test_a_teacher_that_is_not_a_model_is_a_config_error(tmp_path):
 
 
 def test_a_teacher_trained_on_other_input_is_refused(tiny_config, tmp_path):
-    from picker.distill import load_teachers
-    from picker.keras_utils import InputSettings
+    from picker.models.saving import InputSettings
+    from picker.training.distill import load_teachers
 
     path, _ = _teacher(tiny_config, tmp_path, "hp2.keras", highpass_hz=2.0)
     with pytest.raises(ConfigError, match="hp2.keras was trained on other input"):
@@ -98,8 +98,8 @@ def test_training_with_a_teacher_fits_to_its_probabilities(tiny_config, tmp_path
     """A student with distill_weight 1 learns the teacher's output, not the labels."""
     import keras
 
-    from picker import train as train_module
-    from picker.keras_utils import load_model
+    from picker.models.saving import load_model
+    from picker.training import train as train_module
 
     write_records(synthetic_records(8, n_samples=1024, seed=3), tmp_path / "npz", "npz")
     path, _ = _teacher(tiny_config, tmp_path, "teacher.keras")

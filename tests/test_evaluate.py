@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from picker.evaluate import PickMetrics, evaluate_probabilities, format_table, match_picks
+from picker.evaluation.metrics import PickMetrics, evaluate_probabilities, format_table, match_picks
 
 
 def test_match_within_tolerance_inclusive():

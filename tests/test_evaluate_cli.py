@@ -16,7 +16,7 @@ from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
 from picker.cli import main
-from picker.evaluate import (
+from picker.evaluation.metrics import (
     SWEEP_THRESHOLDS,
     ThresholdSweep,
     evaluate_picks,
@@ -25,8 +25,8 @@ from picker.evaluate import (
     station_key,
 )
 from picker.io import Record, write_records
-from picker.keras_utils import save_model
-from picker.picks import Pick, format_time, picks_to_csv
+from picker.models.saving import save_model
+from picker.picks.formats import Pick, format_time, picks_to_csv
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)
 RATE = 100.0

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.io import read_records
-from picker.picks import read_picks
+from picker.picks.formats import read_picks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,10 +17,10 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
-from picker import predict as pr
 from picker.cli import main
-from picker.journal import journal_path
-from picker.keras_utils import save_model
+from picker.models.saving import save_model
+from picker.prediction import predict as pr
+from picker.prediction.journal import journal_path
 
 T0 = UTCDateTime(2024, 3, 1)
 N_FILES = 4
@@ -185,7 +185,7 @@ train:
 @pytest.fixture(scope="module")
 def npz_folder(tmp_path_factory):
     from picker.io import write_records
-    from picker.synthetic import synthetic_records
+    from picker.training.synthetic import synthetic_records
 
     root = tmp_path_factory.mktemp("train")
     write_records(synthetic_records(16, n_samples=1024, seed=9), root / "npz", "npz")
@@ -232,7 +232,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_model(
     import keras
     import tensorflow as tf
 
-    from picker import dataset
+    from picker.training import dataset
 
     real = dataset.make_datasets
 

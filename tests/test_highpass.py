@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfilt
 
-from picker.highpass import BLOCK, butter_highpass_sections, highpass
+from picker.preprocess.highpass import BLOCK, butter_highpass_sections, highpass
 
 
 @pytest.mark.parametrize(

@@ -234,7 +234,7 @@ def test_bad_files_raise_input_error_naming_them(tmp_path, classic_file):
 
 def test_rewriting_with_another_shard_count_leaves_no_stale_shards(tmp_path):
     from picker.io.tfrecord import count_tfrecord, write_tfrecord
-    from picker.synthetic import synthetic_records
+    from picker.training.synthetic import synthetic_records
 
     records = synthetic_records(5, n_samples=200, seed=3)
     write_tfrecord(records, tmp_path / "train", n_shards=3)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from picker.config import ModelConfig
-from picker.keras_utils import (
+from picker.models.saving import (
     INPUT_SETTINGS_ENTRY,
     InputSettings,
     ModelFileError,
@@ -23,7 +23,7 @@ from picker.keras_utils import (
     summary_text,
     write_input_settings,
 )
-from picker.model import build_model
+from picker.models.unet import build_model
 
 
 @keras.saving.register_keras_serializable(package="evil")
@@ -271,7 +271,7 @@ def test_export_saved_model_loads_and_predicts(tmp_path, model):
 
 
 def test_shift_operating_point_moves_the_half_probability_to_the_thresholds():
-    from picker.keras_utils import shift_operating_point
+    from picker.models.saving import shift_operating_point
 
     model = build_model(ModelConfig(filters=[4, 8], kernel_size=5, stride=4))
     x = np.random.default_rng(0).normal(size=(2, 300, 3)).astype(np.float32)
@@ -288,7 +288,7 @@ def test_shift_operating_point_moves_the_half_probability_to_the_thresholds():
 
 
 def test_shift_operating_point_rejects_thresholds_outside_0_1():
-    from picker.keras_utils import shift_operating_point
+    from picker.models.saving import shift_operating_point
 
     model = build_model(ModelConfig(filters=[4, 8], kernel_size=5, stride=4))
     with pytest.raises(ValueError, match="s_threshold"):

@@ -1,5 +1,5 @@
 """``picker convert --picks``: labelled training windows cut from continuous data at a
-catalogue's picks (:mod:`picker.label_windows`), with the windows that would teach a wrong
+catalogue's picks (:mod:`picker.training.label_windows`), with the windows that would teach a wrong
 lesson left out and counted."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from obspy import Stream, Trace, UTCDateTime
 
 from picker.cli import main
 from picker.io import Record, read_records, write_records
-from picker.label_windows import labelled_windows
-from picker.picks import Pick, format_time, picks_to_csv
+from picker.picks.formats import Pick, format_time, picks_to_csv
+from picker.training.label_windows import labelled_windows
 
 T0 = UTCDateTime(2024, 3, 1)
 RATE = 100.0

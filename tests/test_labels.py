@@ -1,11 +1,11 @@
-"""Tests for picker.labels: exact values on tiny synthetic windows."""
+"""Tests for picker.training.labels: exact values on tiny synthetic windows."""
 
 import math
 
 import numpy as np
 import pytest
 
-from picker.labels import (
+from picker.training.labels import (
     CLASS_NAMES,
     GAUSSIAN_TRUNCATE,
     LABEL_SHAPES,

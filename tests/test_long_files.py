@@ -8,8 +8,8 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
-from picker import long_files
-from picker import predict as pr
+from picker.prediction import long_files
+from picker.prediction import predict as pr
 
 T0 = UTCDateTime(2024, 3, 1)
 RATE = 100.0

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from picker.losses import (
+from picker.training.losses import (
     FocalLoss,
     WeightedCategoricalCrossentropy,
     WeightedSparseCrossentropy,

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from picker.config import ModelConfig
-from picker.model import build_model, class_axis, total_stride
-from picker.normalize import normalize
-from picker.synthetic import synthetic_window
+from picker.models.unet import build_model, class_axis, total_stride
+from picker.preprocess.normalize import normalize
+from picker.training.synthetic import synthetic_window
 
 TINY = {"filters": [4, 8, 8], "kernel_size": 5, "stride": 4}
 

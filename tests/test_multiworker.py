@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from picker.io import write_records
-from picker.synthetic import synthetic_records
+from picker.training.synthetic import synthetic_records
 
 TIMEOUT_S = 300
 
@@ -122,7 +122,7 @@ def test_two_workers_on_loopback_train_one_model(tmp_path):
     history = json.loads((chief / "validation_report.json").read_text())["history"]
     assert len(history["loss"]) == 2 and np.isfinite(history["val_loss"]).all()
 
-    from picker.keras_utils import load_model
+    from picker.models.saving import load_model
 
     model = load_model(chief / "model.keras")
     x = np.random.default_rng(0).normal(size=(1, 256, 3)).astype(np.float32)
@@ -132,7 +132,7 @@ def test_two_workers_on_loopback_train_one_model(tmp_path):
 
 
 def test_worker_position_from_tf_config():
-    from picker.train import worker_position
+    from picker.training.train import worker_position
 
     class Resolver:
         def __init__(self, spec, task_type, task_id):
@@ -161,7 +161,7 @@ def test_training_data_is_split_between_workers(tiny_config, tmp_path, monkeypat
     """Worker shares of the in-memory records are disjoint and cover them; auto-sharding off."""
     import tensorflow as tf
 
-    from picker import dataset
+    from picker.training import dataset
 
     seen = []
     original = dataset._RecordBatches.__init__
@@ -192,7 +192,7 @@ def test_training_data_is_split_between_workers(tiny_config, tmp_path, monkeypat
 
 
 def test_tfrecord_file_smaller_than_the_cluster_is_split_by_record(tiny_config, tmp_path):
-    from picker.dataset import make_training_dataset
+    from picker.training.dataset import make_training_dataset
 
     write_records(synthetic_records(4, n_samples=600, seed=4), tmp_path / "part", "tfrecord")
     cfg = tiny_config(data={"train": [str(tmp_path)]})

@@ -18,8 +18,8 @@ from oracle import make_oracle, spikes
 
 from picker.cli import main
 from picker.io.base import seed_channel_codes
-from picker.keras_utils import save_model
-from picker.picks import read_picks
+from picker.models.saving import save_model
+from picker.picks.formats import read_picks
 
 N = 6000
 # K-NET "Dir." of E, N, Z; KiK-net numbers its borehole (1-3) and surface (4-6) sensors

@@ -5,21 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from picker import onnx_model
-from picker import predict as pr
 from picker.cli import main
 from picker.config import ModelConfig
-from picker.keras_utils import (
+from picker.models import onnx_model
+from picker.models.onnx_export import export_onnx, weights_sha256
+from picker.models.onnx_model import BUNDLED_ONNX, OnnxModel, OnnxModelError
+from picker.models.saving import (
     BUNDLED_MODEL,
     InputSettings,
     input_settings,
     load_model,
     set_input_settings,
 )
-from picker.model import build_model
-from picker.onnx_export import export_onnx, weights_sha256
-from picker.onnx_model import BUNDLED_ONNX, OnnxModel, OnnxModelError
-from picker.synthetic import synthetic_continuous
+from picker.models.unet import build_model
+from picker.prediction import predict as pr
+from picker.training.synthetic import synthetic_continuous
 
 
 def randomised(model, rng):
@@ -119,7 +119,7 @@ def test_cli_predicts_with_an_onnx_model(tmp_path, rng):
 
 
 def test_bundled_int8_export_is_in_step_and_picks_like_float32(tmp_path):
-    from picker.onnx_model import BUNDLED_INT8
+    from picker.models.onnx_model import BUNDLED_INT8
 
     int8 = OnnxModel(BUNDLED_INT8)
     assert int8.source_sha256 == weights_sha256(load_model(BUNDLED_MODEL))
@@ -132,7 +132,7 @@ def test_bundled_int8_export_is_in_step_and_picks_like_float32(tmp_path):
 
 
 def test_quantize_a_tiny_model(tmp_path, rng):
-    from picker.onnx_export import quantize_int8
+    from picker.models.onnx_export import quantize_int8
 
     cfg = ModelConfig(filters=[4, 8], kernel_size=5, stride=4, data_format="channels_last")
     model = set_input_settings(randomised(build_model(cfg), rng), InputSettings(highpass_hz=3.0))
@@ -170,7 +170,7 @@ def test_cli_names_a_bad_onnx_model_in_one_line(tmp_path, caplog):
 
 
 def test_parallel_onnx_batches_give_the_serial_probabilities(monkeypatch):
-    """Several batches run on one single-threaded session per core (picker.inference.run_model): the same
+    """Several batches run on one single-threaded session per core (picker.prediction.inference.run_model): the same
     probabilities as the helper-thread path, to float32 round-off, and the same picks."""
     stream, _ = synthetic_continuous(600.0, 100.0, [100.0, 350.0], np.random.default_rng(5))
     x = np.stack([tr.data for tr in stream], axis=1).astype(np.float32)

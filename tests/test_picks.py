@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from picker.picks import (
+from picker.picks.formats import (
     CSV_COLUMNS,
     Pick,
     extract_picks,
@@ -143,7 +143,7 @@ def test_bad_picks_file_names_the_file(tmp_path):
 
 
 def test_fast_suppression_equals_brute_force():
-    from picker.picks import _suppress_close
+    from picker.picks.formats import _suppress_close
 
     def brute_force(peaks, values, distance):
         kept, taken = np.zeros(len(peaks), bool), []

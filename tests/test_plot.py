@@ -13,11 +13,11 @@ from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
 from picker.cli import main
-from picker.evaluate import PickMetrics, ThresholdSweep
+from picker.evaluation.metrics import PickMetrics, ThresholdSweep
 from picker.io import Record, write_records
-from picker.keras_utils import save_model
-from picker.picks import Pick, format_time, picks_to_csv
-from picker.plot import (
+from picker.models.saving import save_model
+from picker.picks.formats import Pick, format_time, picks_to_csv
+from picker.review.figures import (
     PHASE_COLOURS,
     TraceView,
     figure_name,
@@ -27,7 +27,7 @@ from picker.plot import (
     plot_view,
     review_figure,
 )
-from picker.plot_files import reference_seconds, time_spans
+from picker.review.files import reference_seconds, time_spans
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)
 RATE = 100.0
@@ -232,7 +232,7 @@ def test_plot_continuous_spans_with_reference_picks(inputs, tmp_path):
 
 
 def test_no_predict_needs_no_model(inputs, tmp_path, monkeypatch):
-    monkeypatch.setattr("picker.keras_utils.BUNDLED_MODEL", tmp_path / "none.keras")
+    monkeypatch.setattr("picker.models.saving.BUNDLED_MODEL", tmp_path / "none.keras")
     out = tmp_path / "data_only"
     args = [str(inputs["stream"]), str(inputs["windows"]), "-o", str(out), "--no-predict", "-q"]
     assert main(["plot", *args]) == 0

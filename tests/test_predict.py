@@ -17,20 +17,20 @@ import numpy as np
 import pytest
 from obspy import Stream, Trace, UTCDateTime
 
-from picker import inference
-from picker import predict as pr
 from picker.config import ConfigError, ModelConfig
-from picker.continuous import (
+from picker.io import InputError, Record, write_records
+from picker.models.unet import build_model
+from picker.picks.formats import format_time
+from picker.prediction import inference
+from picker.prediction import predict as pr
+from picker.prediction.stations import (
     dilate,
     pickable_mask,
     plan_chunks,
     sliding_normalize,
     stream_to_stations,
 )
-from picker.io import InputError, Record, write_records
-from picker.model import build_model
-from picker.picks import format_time
-from picker.synthetic import synthetic_continuous
+from picker.training.synthetic import synthetic_continuous
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)
 
@@ -202,7 +202,7 @@ def test_bad_arguments_are_named():
 
 
 def test_the_model_input_is_made_as_the_model_was_trained(rng):
-    from picker.keras_utils import InputSettings, set_input_settings
+    from picker.models.saving import InputSettings, set_input_settings
 
     stream, _ = synthetic_continuous(120.0, 100.0, [40.0], rng, snr_db=10.0)
     with_default, with_2hz = (make_oracle(), make_oracle())
@@ -225,7 +225,7 @@ def test_the_model_input_is_made_as_the_model_was_trained(rng):
     "settings", [{"normalization": "std"}, {"sampling_rate_hz": 50.0}], ids=["std", "50hz"]
 )
 def test_a_model_trained_on_other_input_is_refused(settings):
-    from picker.keras_utils import InputSettings, set_input_settings
+    from picker.models.saving import InputSettings, set_input_settings
 
     model = set_input_settings(make_oracle(), InputSettings(**settings))
     with pytest.raises(ConfigError, match="was trained on .* picker predict runs models"):
@@ -415,7 +415,7 @@ def test_lazy_exports_and_light_import():
     import picker
 
     assert picker.predict_stream is pr.predict_stream and picker.predict_array is pr.predict_array
-    code = "import sys, picker, picker.predict; assert 'tensorflow' not in sys.modules, 'tf'"
+    code = "import sys, picker, picker.prediction.predict; assert 'tensorflow' not in sys.modules, 'tf'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -424,7 +424,7 @@ def test_consumed_traces_are_freed_once_their_station_is_built():
     import gc
     import weakref
 
-    from picker.continuous import iter_stations
+    from picker.prediction.stations import iter_stations
 
     stream, _ = synthetic_continuous(60.0, 100.0, [20.0], np.random.default_rng(2))
     samples = [weakref.ref(tr.data) for tr in stream]

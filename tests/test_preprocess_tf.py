@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from picker.continuous import model_input
-from picker.preprocess_tf import model_input_tf, supported
+from picker.prediction.stations import model_input
+from picker.preprocess.model_input_tf import model_input_tf, supported
 
 
 @pytest.mark.parametrize("shape", [(4, 3001, 3), (2, 1, 3), (3, 100, 3), (2, 7000, 3)])
@@ -29,8 +29,8 @@ def test_too_low_cutoff_is_refused():
 
 
 def test_training_pipeline_falls_back_to_numpy_for_a_low_cutoff(tiny_config):
-    from picker.dataset import make_training_dataset
-    from picker.synthetic import synthetic_records
+    from picker.training.dataset import make_training_dataset
+    from picker.training.synthetic import synthetic_records
 
     records = [r.with_data(r.data * 1e4) for r in synthetic_records(8, n_samples=1200, seed=2)]
     for hz in (0.01, 1.0):

@@ -1,4 +1,4 @@
-"""Property test of :func:`picker.predict.predict_stream` on random rates, gaps and amplitudes.
+"""Property test of :func:`picker.prediction.predict.predict_stream` on random rates, gaps and amplitudes.
 
 Streams of spike "events" (the oracle of ``tests/oracle.py`` picks a spike exactly) at a random
 rate and amplitude, cut by 0–3 random gaps. Whatever the layout: nothing escapes, no pick lies in
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle
 
-from picker import predict as pr
+from picker.prediction import predict as pr
 
 T0 = UTCDateTime(2024, 3, 1)
 MODEL = make_oracle(p_gain=3.0, s_gain=3.0)  # gain 3: a 20 Hz spike is a 5-sample pulse at 100 Hz

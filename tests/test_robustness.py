@@ -20,12 +20,12 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
-from picker import predict as pr
 from picker.cli import main
 from picker.io import Record, read_records, write_records
 from picker.io.base import channel_problem, pickable_station_ids
-from picker.keras_utils import save_model
-from picker.picks import format_time, read_picks
+from picker.models.saving import save_model
+from picker.picks.formats import format_time, read_picks
+from picker.prediction import predict as pr
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)
 RATE = 100.0
@@ -502,7 +502,7 @@ def test_a_model_file_that_is_not_a_picker_model_is_named(
 
 
 def test_quakeml_picks_with_an_external_entity_never_read_the_file(env, tmp_path, capsys):
-    from picker.picks import Pick, write_picks
+    from picker.picks.formats import Pick, write_picks
 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOPSECRET", encoding="utf-8")

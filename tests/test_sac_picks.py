@@ -17,10 +17,10 @@ from obspy.core.util import AttribDict
 from oracle import make_oracle, spikes
 
 from picker.cli import main
-from picker.dataset import load_records
 from picker.io import read_records
 from picker.io.stream import sac_header_picks
-from picker.keras_utils import save_model
+from picker.models.saving import save_model
+from picker.training.dataset import load_records
 
 T0 = UTCDateTime(2024, 3, 1, 12)
 RATE = 100.0
@@ -114,8 +114,8 @@ def test_evaluate_without_header_picks_still_asks_for_reference_picks(model, tmp
 
 
 def test_plot_draws_the_header_picks_as_reference_picks(tmp_path, monkeypatch):
-    from picker import plot_files
     from picker.io.groups import FileGroup
+    from picker.review import files as plot_files
 
     paths = sac_event(tmp_path / "ev", {"Z": {"a": 15.0}, "E": {"t0": 35.5}})
     views = []
@@ -129,7 +129,7 @@ def test_plot_draws_the_header_picks_as_reference_picks(tmp_path, monkeypatch):
 
 
 def test_convert_to_sac_and_back_keeps_data_and_picks(tmp_path):
-    from picker.commands.convert import OUTPUT_FORMATS
+    from picker.cli.convert import OUTPUT_FORMATS
     from picker.io import FORMATS, Record, write_records
 
     assert OUTPUT_FORMATS == FORMATS  # the CLI's list is written out to keep --help fast

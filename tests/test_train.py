@@ -4,9 +4,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from picker import train as train_module
 from picker.io import write_records
-from picker.synthetic import synthetic_records
+from picker.training import train as train_module
+from picker.training.synthetic import synthetic_records
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,8 @@ def npz_folder(tmp_path_factory):
 
 
 def test_a_few_steps_lower_the_loss_and_write_the_output_folder(tmp_path, npz_folder, tiny_config):
-    from picker.keras_utils import InputSettings, input_settings, load_model
-    from picker.onnx_model import OnnxModel
+    from picker.models.onnx_model import OnnxModel
+    from picker.models.saving import InputSettings, input_settings, load_model
 
     cfg = tiny_config(
         data={"train": [str(npz_folder)], "validation": [str(npz_folder)], "batch_size": 8},
@@ -75,7 +75,7 @@ def test_weight_averaging_keeps_the_averaged_weights(
 ):
     import keras
 
-    from picker.keras_utils import load_model
+    from picker.models.saving import load_model
 
     seen = []
     checkpoint_epoch_end = keras.callbacks.ModelCheckpoint.on_epoch_end
@@ -148,7 +148,7 @@ def test_ema_momentum_must_be_below_one(tiny_config):
 
 
 def test_fine_tuning_starts_from_the_initial_weights(tmp_path, npz_folder, tiny_config):
-    from picker.keras_utils import load_model
+    from picker.models.saving import load_model
 
     data = {"train": [str(npz_folder)], "batch_size": 8}
     first = train_module.train(

@@ -92,7 +92,7 @@ def _single_component(
     """``(station id, component, start, end)`` of a file holding one station's one component.
 
     ``station_ids``: filled with the file's :func:`~picker.io.base.pickable_station_ids` from
-    the same header read (for :func:`picker.predict_files.list_units`)."""
+    the same header read (for :func:`picker.prediction.files.list_units`)."""
     try:
         if guess_format(path) in WINDOW_FORMATS:
             return None
@@ -118,7 +118,7 @@ def group_components(
     Each group takes the place of its first member; other files stay as they are. With fewer
     than two files nothing is read. ``station_ids`` (a dict), when given, is filled with the
     station ids of every stream file whose headers were read, so that ``--shard`` does not
-    read them again (:func:`picker.predict_files.list_units`).
+    read them again (:func:`picker.prediction.files.list_units`).
     """
     paths = [Path(p) for p in paths]
     if len(paths) < 2:

@@ -1,0 +1,120 @@
+"""``picker convert``: waveform windows between NPZ, TFRecord, HDF5, miniSEED and SAC.
+
+Any ObsPy format is read too; SAC event files bring their header picks, and one file per
+component of a station becomes one record (:mod:`picker.io.groups`). With ``--picks``,
+continuous data are cut into labelled training windows at a catalogue's picks
+(:mod:`picker.training.label_windows`)."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from picker.cli import common as cli
+
+#: :data:`picker.io.FORMATS`, written out: importing picker.io here would slow ``picker --help``.
+OUTPUT_FORMATS = ("npz", "tfrecord", "hdf5", "stead", "mseed", "sac")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert waveform windows between NPZ, TFRecord, HDF5, miniSEED and SAC, or cut "
+        "labelled windows from continuous data at a catalogue's picks (--picks)",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, folders or globs (also SAC event files with picks in their headers)",
+    )
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument(
+        "--to",
+        required=True,
+        choices=OUTPUT_FORMATS,
+        help="sac: one file per component, picks in the headers (a = P, t0 = S)",
+    )
+    p.add_argument(
+        "--records-per-shard", type=int, default=1000, help="TFRecord shard size (default 1000)"
+    )
+    p.add_argument(
+        "--picks",
+        metavar="REFERENCE",
+        help="cut labelled training windows from continuous INPUTs at these reference picks "
+        "(CSV, JSON, QuakeML, SEISAN Nordic, ...): one window per P pick",
+    )
+    p.add_argument(
+        "--window-s", type=float, default=60.0, help="with --picks: window length (default 60)"
+    )
+    p.add_argument(
+        "--before-p-s",
+        type=float,
+        default=10.0,
+        help="with --picks: seconds of data before the P pick (default 10)",
+    )
+    cli._add_input_options(p)
+    p.set_defaults(handler=_cmd_convert)
+
+
+def _reference_picks(args: argparse.Namespace):
+    """The ``--picks`` reference picks by station code
+    (:func:`picker.training.label_windows.by_station_code`), or None without the option."""
+    if args.picks is None:
+        return None
+    from picker.config import ConfigError
+    from picker.picks.formats import read_picks
+    from picker.training.label_windows import by_station_code
+
+    if not 0.0 <= args.before_p_s < args.window_s:
+        raise ConfigError(
+            f"need 0 <= --before-p-s < --window-s, got {args.before_p_s:g} and {args.window_s:g}"
+        )
+    return by_station_code(read_picks(args.picks))
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from picker.io import WINDOW_FORMATS, write_records
+    from picker.io.base import InputError, split_station_id
+    from picker.io.groups import group_components, input_format, read_input_records
+    from picker.training.label_windows import SKIP_REASONS, labelled_windows
+
+    failures = cli.FailureLog(args.strict)
+    reference, skipped = _reference_picks(args), Counter()
+    records = []
+    inputs = list(dict.fromkeys(cli._expand_inputs(args.inputs, failures)))
+    for path in group_components(inputs):  # one file per component (SAC): one record
+        try:
+            path, fmt = input_format(path)
+            found = read_input_records(path, fmt, **cli._reader_options(args, fmt))
+            if reference is None:
+                records.extend(found)
+                continue
+            if fmt in WINDOW_FORMATS:
+                raise InputError(f"{path}: --picks cuts continuous data, not {fmt} windows")
+            for record in found:
+                code = split_station_id(record.station_id)[1]
+                records.extend(
+                    labelled_windows(
+                        record,
+                        reference.get(code, []),
+                        window_s=args.window_s,
+                        before_p_s=args.before_p_s,
+                        skipped=skipped,
+                    )
+                )
+        except InputError as exc:
+            failures.add(str(exc))
+    for reason, count in sorted(skipped.items()):
+        cli.log.info("left out %d window(s) that %s", count, SKIP_REASONS[reason])
+    options = {"records_per_shard": args.records_per_shard} if args.to == "tfrecord" else {}
+    output = args.output
+    if args.to == "tfrecord":
+        output = f"{args.output}/records"
+    elif args.to == "stead":
+        output = f"{args.output}/waveforms_stead.hdf5"
+    written = write_records(records, output, args.to, **options) if records else []
+    cli.log.info(
+        "wrote %d record(s) into %d file(s) under %s", len(records), len(written), args.output
+    )
+    return failures.summary(len(records), "record(s)")

@@ -1,0 +1,60 @@
+"""``picker merge``: merge the picks files of sharded ``predict`` runs into one."""
+
+from __future__ import annotations
+
+import argparse
+
+from picker.cli import common as cli
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "merge",
+        help="merge the picks files of sharded runs into one",
+        description=(
+            "Merge picks files (CSV, JSON, QuakeML; e.g. the outputs of predict --shard I/N) "
+            "into one file sorted like predict's output. Picks of the same station and phase "
+            "within --tolerance-s of each other are one pick: the more probable is kept. A bad "
+            "input is named and nothing is written."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="SHARD_PICKS", help="picks files to merge")
+    p.add_argument("-o", "--output", required=True, help="merged picks file (.csv, .json, .xml)")
+    p.add_argument(
+        "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
+    )
+    p.add_argument(
+        "--tolerance-s", type=float, default=0.05, help="duplicate time tolerance (default 0.05)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_merge)
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from picker.config import ConfigError
+    from picker.io.base import InputError
+    from picker.picks.formats import write_picks
+    from picker.picks.merge import merge_picks, read_shard
+
+    if not args.tolerance_s >= 0:
+        raise ConfigError(f"--tolerance-s must be >= 0, got {args.tolerance_s}")
+    failures = cli.FailureLog()
+    shards = []
+    for path in args.inputs:
+        try:
+            shards.append(read_shard(path))
+        except InputError as exc:
+            failures.add(str(exc))
+    if failures.failures:
+        cli.log.error("nothing written to %s", args.output)
+        return failures.summary(len(shards), "picks file(s)")
+    picks, n_duplicates = merge_picks(shards, args.tolerance_s)
+    write_picks(picks, args.output, args.format)
+    cli.log.info(
+        "wrote %d pick(s) from %d file(s) to %s (%d duplicate(s) dropped)",
+        len(picks),
+        len(shards),
+        args.output,
+        n_duplicates,
+    )
+    return cli.EXIT_OK

@@ -1,0 +1,77 @@
+"""``picker plot``: review figures of traces, probabilities and picks."""
+
+from __future__ import annotations
+
+import argparse
+
+from picker.cli import common as cli
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="write review figures: traces, probabilities, picks",
+        description=(
+            "One figure per window, or per station and time span of continuous data: the three "
+            "components, predicted picks (solid), reference picks (dashed: the windows' own "
+            "picks and --picks) and the P / S probabilities. --start and --duration give one "
+            "span; --duration alone tiles the data; neither draws whole files."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
+    p.add_argument("--picks", metavar="PICKS.csv", help="reference picks to draw (CSV/JSON/XML)")
+    p.add_argument("--start", metavar="ISO", help="span start (UTC) for continuous data")
+    p.add_argument("--duration", type=float, metavar="S", help="span length in seconds")
+    p.add_argument("--format", default="png", choices=("png", "pdf"), help="default png")
+    p.add_argument(
+        "--no-predict", action="store_true", help="draw only the data and reference picks"
+    )
+    cli._add_input_options(p)
+    p.set_defaults(handler=_cmd_plot)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from picker.config import ConfigError
+    from picker.io.base import InputError
+    from picker.io.groups import group_components
+    from picker.picks.formats import read_picks
+    from picker.review.files import plot_file
+
+    start = None
+    if args.start is not None:
+        from obspy import UTCDateTime
+
+        try:
+            start = UTCDateTime(args.start)
+        except Exception:
+            raise ConfigError(f"--start must be an ISO-8601 time, got {args.start!r}") from None
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
+    reference = read_picks(args.picks) if args.picks else []
+    model = None if args.no_predict else cli._load_cli_model(args.model)
+    failures = cli.FailureLog(args.strict)
+    n_files = n_figures = 0
+    # one file per component (SDS day files, SAC): a station's files are drawn together
+    for path in group_components(cli._input_paths(args.inputs, failures)):
+        try:
+            written = plot_file(
+                path,
+                args.output,
+                model,
+                predict=not args.no_predict,
+                reference=reference,
+                start=start,
+                duration_s=args.duration,
+                fmt=args.format,
+                npz_options=cli._reader_options(args, "npz"),
+            )
+            n_figures += len(written)
+            n_files += 1
+        except InputError as exc:
+            failures.add(str(exc))
+        except (OSError, RuntimeError) as exc:
+            failures.add(f"{path}: figure not written ({exc})")
+    cli.log.info("wrote %d figure(s) to %s", n_figures, args.output)
+    return failures.summary(n_files, "file(s)")

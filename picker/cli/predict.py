@@ -1,0 +1,275 @@
+"""``picker predict``: P and S picks on waveform files, in-process, by shard or on Dask."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from picker.cli import common as cli
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="pick P and S arrivals on waveform files",
+        description=(
+            "Pick P and S arrivals on waveform files: continuous data in any ObsPy format "
+            "(per station) or NPZ / TFRecord / HDF5 windows (per record). With --shard I/N the "
+            "sorted inputs are cut into units ((file, station) pairs for continuous files, whole "
+            "files for window files) and unit k goes to shard k % N; the N outputs together "
+            "hold exactly the picks of one run (sort the rows to compare)."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    p.add_argument("-o", "--output", required=True, help="picks file (.csv, .json, .xml)")
+    p.add_argument(
+        "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
+    )
+    p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="the bundled model's int8 export: about 1.7x faster model, slightly different "
+        "numbers (hold-out F1 in picker/models/bundled/MODEL_CARD.md)",
+    )
+    p.add_argument("--threshold", type=float, help="probability threshold for P and S")
+    p.add_argument("--p-threshold", type=float, help="P threshold (default 0.5)")
+    p.add_argument("--s-threshold", type=float, help="S threshold (default 0.5)")
+    p.add_argument("--plot", metavar="DIR", help="write a review figure per station / record")
+    p.add_argument(
+        "--probabilities",
+        metavar="OUT.mseed",
+        help="write P/S probability traces (channels <band>P, <band>S, 100 Hz) of stream inputs",
+    )
+    p.add_argument("--batch-size", type=int, help="chunks per model call (default 4)")
+    p.add_argument("--chunk-s", type=float, help="chunk length in seconds (default 600)")
+    p.add_argument("--shard", metavar="I/N", help="process only shard I (0-based) of N")
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        metavar="SCHEDULER",
+        help="run the units on a Dask cluster (tcp://host:8786; bare --dask: 2 local workers); "
+        "needs pip install picker[dask]",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the inputs an interrupted run already finished: their picks come from the "
+        "journal OUT.progress.jsonl (same file size, mtime and settings)",
+    )
+    cli._add_input_options(p)
+    p.set_defaults(handler=_cmd_predict)
+
+
+def _predict_options(args: argparse.Namespace) -> dict:
+    from picker.config import ConfigError
+
+    if args.threshold is not None and (
+        args.p_threshold is not None or args.s_threshold is not None
+    ):
+        raise ConfigError("--threshold sets P and S; use it or --p-threshold/--s-threshold")
+    options: dict = {}
+    for name in ("p_threshold", "s_threshold"):
+        value = args.threshold if args.threshold is not None else getattr(args, name)
+        if value is not None:
+            options[name] = value
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    if args.chunk_s is not None:
+        options["chunk_s"] = args.chunk_s
+    return options
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    from picker.config import ConfigError
+
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must be I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise ConfigError(f"--shard must be I/N with 0 <= I < N, got {text!r}")
+    return index, count
+
+
+def _plot_result(result, folder: str) -> None:
+    from pathlib import Path
+
+    from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ
+    from picker.review.figures import figure_name, plot_picks
+
+    try:
+        plot_picks(
+            result.data,
+            result.sampling_rate_hz,
+            result.probabilities,
+            result.picks,
+            Path(folder) / figure_name(Path(result.source).stem, result.name),
+            f"{result.station_id}  ({result.source})",
+            probabilities_rate_hz=MODEL_SAMPLING_RATE_HZ,
+            start_time=result.start_time,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        cli.log.warning("%s %s: figure not written (%s)", result.source, result.station_id, exc)
+
+
+def _predict_dask(args, selection: dict, options: dict, failures: cli.FailureLog):
+    """``predict --dask``: the selection's units on a Dask cluster → (picks, files done, results)."""
+    from picker.config import ConfigError
+    from picker.prediction.dask_backend import dask_client, predict_units, units_of
+
+    if args.plot or args.probabilities:
+        raise ConfigError("--dask writes picks only; drop --plot and --probabilities")
+    units = units_of(selection)
+    progress = cli._Progress(len(units), enabled=not args.quiet and sys.stderr.isatty())
+    picks, failed, n_results = [], set(), 0
+    npz_options = cli._reader_options(args, "npz")
+    with dask_client(args.dask or None) as client:
+        cli.log.info("%d unit(s) on Dask cluster %s", len(units), client.scheduler.address)
+        for result in predict_units(client, units, args.model, npz_options=npz_options, **options):
+            progress.done += 1
+            progress.show(f"{result.path.name} {result.station or ''}")
+            picks.extend(result.picks)
+            n_results += result.n_results
+            if result.error:
+                progress.close()
+                failed.add(result.path)
+                failures.add(result.error)
+    progress.close()
+    return picks, len(selection) - len(failed), n_results
+
+
+def _predict_local(
+    args, model, selection: dict, options: dict, failures: cli.FailureLog, journal=None
+):
+    """The selection's files in this process → (picks, files done, stations/records done).
+
+    A file found in ``journal`` (``--resume``) is not computed again; every file finished here is
+    recorded in it.
+    """
+    import contextlib
+
+    from picker.io.base import InputError
+    from picker.prediction import files as predict_files
+    from picker.prediction import predict
+
+    picks = []
+    n_files = n_results = n_resumed = 0
+    progress = cli._Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if args.probabilities:
+            writer = stack.enter_context(predict_files.ProbabilityWriter(args.probabilities))
+        for path, stations in selection.items():
+            progress.show(path.name)
+            journaled = journal.finished(path, stations) if journal is not None else None
+            if journaled is not None:
+                picks.extend(journaled)
+                n_files += 1
+                n_resumed += 1
+                progress.done += 1
+                continue
+            file_picks = []
+            try:
+                for result in predict.iter_file(
+                    path,
+                    model,
+                    stations=stations,
+                    npz_options=cli._reader_options(args, "npz"),
+                    **options,
+                ):
+                    file_picks.extend(result.picks)
+                    n_results += 1
+                    progress.show(f"{path.name} {result.station_id}")
+                    if writer is not None and result.is_stream:
+                        writer.write(result)
+                    if args.plot:
+                        _plot_result(result, args.plot)
+                    del result  # free its arrays before the next station or file is read
+                n_files += 1
+                if journal is not None:
+                    journal.record(path, stations, file_picks)
+            except InputError as exc:
+                progress.close()
+                failures.add(str(exc))
+            finally:  # the picks of a file that failed half-way are kept, as before
+                picks.extend(file_picks)
+            progress.done += 1
+        progress.close()
+    if n_resumed:
+        cli.log.info("%d file(s) taken from the journal of an earlier run (--resume)", n_resumed)
+    return picks, n_files, n_results
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from picker.config import ConfigError
+    from picker.io.groups import group_components
+    from picker.picks.formats import write_picks
+    from picker.prediction import files as predict_files
+    from picker.prediction import predict
+    from picker.prediction.journal import Journal
+
+    cli.reuse_freed_memory()
+
+    options = _predict_options(args)
+    predict.check_options(**options)
+    if args.int8:
+        from picker.models.onnx_model import BUNDLED_INT8
+
+        if args.model:
+            raise ConfigError("--int8 picks the bundled model's int8 export; drop --model")
+        args.model = str(BUNDLED_INT8)
+    if args.resume and (args.dask is not None or args.probabilities):
+        raise ConfigError("--resume works without --dask and --probabilities")
+    shard = _parse_shard(args.shard)
+    model = cli._load_cli_model(args.model)
+
+    failures = cli.FailureLog(args.strict)
+    # one file per component (SDS day files, SAC): a station's files are read together
+    station_ids: dict = {}  # from the grouping's header read, so --shard reads them once
+    paths = group_components(cli._input_paths(args.inputs, failures), station_ids)
+    if shard is None:
+        selection = dict.fromkeys(paths)
+    else:
+        units = predict_files.list_units(paths, station_ids)
+        selection = predict_files.select_shard(units, *shard)
+        cli.log.info(
+            "shard %d/%d: %d of %d file(s)", shard[0], shard[1], len(selection), len(paths)
+        )
+    if args.dask is not None:
+        picks, n_files, n_results = _predict_dask(args, selection, options, failures)
+        journal = None
+    else:
+        journal = Journal(args.output, _settings(args, options), resume=args.resume)
+        try:
+            picks, n_files, n_results = _predict_local(
+                args, model, selection, options, failures, journal
+            )
+        finally:
+            journal.close()
+    picks.sort(key=predict.pick_sort_key)
+    write_picks(picks, args.output, args.format)
+    cli.log.info(
+        "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output
+    )
+    if journal is not None and not failures.failures:
+        journal.close(remove=True)  # all done: nothing to resume
+    return failures.summary(n_files, "file(s)")
+
+
+def _settings(args: argparse.Namespace, options: dict) -> str:
+    """Fingerprint of what changes an input's picks: the model file, options, NPZ reading."""
+    from pathlib import Path
+
+    from picker.prediction.journal import settings_fingerprint
+
+    model = None
+    if args.model:
+        stat = Path(args.model).stat()
+        model = [str(Path(args.model).resolve()), stat.st_size, stat.st_mtime_ns]
+    return settings_fingerprint(
+        {"model": model, "options": options, "npz": cli._reader_options(args, "npz")}
+    )

@@ -1,0 +1,1 @@
+"""Scores: pick metrics, the runner over labelled files, classical baselines."""

@@ -1,0 +1,334 @@
+"""Keras helpers: safe save / load, the bundled model, SavedModel export, summaries and diagrams.
+
+Loading always keeps Keras' ``safe_mode=True``: a model that needs a lambda layer or pickled
+code is refused. Only layers from Keras itself and from :mod:`picker` are accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+BUNDLED_MODEL = Path(__file__).resolve().parent / "bundled" / "picker_default.keras"
+#: The entry of a ``.keras`` archive that holds the model's :class:`InputSettings` as JSON.
+INPUT_SETTINGS_ENTRY = "picker_input.json"
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, unreadable or not a picker model (message names the file)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSettings:
+    """The input preprocessing a model was trained with; prediction must repeat it.
+
+    Kept with the model: the entry :data:`INPUT_SETTINGS_ENTRY` of a ``.keras`` archive, the
+    metadata ``picker_input_settings`` of an ONNX export. A model saved without them (all
+    models before they existed, the bundled one included) was trained with these defaults:
+    100 Hz, a causal 1 Hz high-pass and a 30 s sliding normalisation
+    (:func:`picker.prediction.stations.model_input`).
+    """
+
+    sampling_rate_hz: float = 100.0
+    normalization: str = "sliding"
+    highpass_hz: float = 1.0
+    normalization_window_s: float = 30.0
+
+    @classmethod
+    def from_config(cls, cfg) -> InputSettings:
+        """The settings a :class:`picker.config.Config` trains with."""
+        return cls(
+            float(cfg.data.sampling_rate_hz),
+            str(cfg.data.normalization),
+            float(cfg.predict.highpass_hz),
+            float(cfg.predict.normalization_window_s),
+        )
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> InputSettings:
+        """Parse :meth:`to_json` output; ``where`` names the file in the error.
+
+        Raises:
+            ModelFileError: not a JSON object of these fields with valid values.
+        """
+        try:
+            fields = json.loads(text)
+            settings = cls(
+                float(fields["sampling_rate_hz"]),
+                str(fields["normalization"]),
+                float(fields["highpass_hz"]),
+                float(fields["normalization_window_s"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"{where}: unreadable input settings ({exc!r})") from None
+        if not (
+            settings.sampling_rate_hz > 0
+            and settings.highpass_hz >= 0
+            and settings.normalization_window_s > 0
+        ):
+            raise ModelFileError(f"{where}: invalid input settings {settings}")
+        return settings
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    def check_predictable(self, model_name: str, rate_hz: float) -> None:
+        """Raise ConfigError unless prediction (``rate_hz``, sliding normalisation) can make
+        this input for the model ``model_name``."""
+        if (self.sampling_rate_hz, self.normalization) != (rate_hz, "sliding"):
+            from picker.config import ConfigError
+
+            raise ConfigError(
+                f"model {model_name!r} was trained on {self.sampling_rate_hz:g} Hz data with "
+                f"data.normalization {self.normalization!r}; picker predict runs models trained "
+                f"at {rate_hz:g} Hz with 'sliding' normalisation"
+            )
+
+
+def input_settings(model) -> InputSettings:
+    """The :class:`InputSettings` of a Keras or ONNX picker model (defaults when it has none)."""
+    return getattr(model, "picker_input_settings", None) or InputSettings()
+
+
+def set_input_settings(model, settings: InputSettings):
+    """Attach ``settings`` to ``model`` (kept by :func:`save_model`); returns ``model``."""
+    model.picker_input_settings = settings
+    return model
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save ``model`` as a ``.keras`` file atomically, with its :class:`InputSettings`."""
+    from picker.io.base import atomic_output
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model path must end in .keras, got {path}")
+    with atomic_output(path) as tmp:
+        keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the suffix
+        try:
+            model.save(keras_tmp)
+            with zipfile.ZipFile(keras_tmp, "a") as archive:
+                archive.writestr(INPUT_SETTINGS_ENTRY, input_settings(model).to_json())
+            os.replace(keras_tmp, tmp)
+        finally:
+            keras_tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_input_settings(path: str | os.PathLike, settings: InputSettings) -> Path:
+    """Store ``settings`` in the ``.keras`` archive ``path`` (saved by Keras itself, e.g. by a
+    ``ModelCheckpoint``), atomically; replaces settings it already holds."""
+    from picker.io.base import atomic_output
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w") as target:
+            for item in source.infolist():
+                if item.filename != INPUT_SETTINGS_ENTRY:
+                    with source.open(item) as src, target.open(item, "w") as dst:
+                        shutil.copyfileobj(src, dst)
+            target.writestr(INPUT_SETTINGS_ENTRY, settings.to_json())
+    return path
+
+
+def load_configured_model(source: str, setting: str):
+    """Load the model a config setting names: a ``.keras`` path, or ``"bundled"``.
+
+    Raises:
+        picker.config.ConfigError: the file is missing or not a loadable picker model; the
+            message starts with ``setting`` (e.g. ``train.teachers``).
+    """
+    from picker.config import ConfigError
+
+    path = None if source == "bundled" else Path(source)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{setting}: {source} does not exist")
+    try:
+        return load_model(path)
+    except ModelFileError as exc:
+        raise ConfigError(f"{setting}: {exc}") from None
+
+
+def load_model(path: str | os.PathLike | None = None):
+    """Load a picker model (the bundled one when ``path`` is None) with ``safe_mode=True``.
+
+    Raises:
+        ModelFileError: missing file, not a ``.keras`` archive, lambda layers or classes from
+            outside Keras and picker, or a model whose input is not 3-component waveforms.
+    """
+    import keras
+
+    import picker.models.unet  # noqa: F401
+    import picker.training.losses  # noqa: F401  (registers the serialisable classes)
+
+    path = Path(path) if path is not None else BUNDLED_MODEL
+    if not path.exists():
+        raise ModelFileError(f"{path}: model file not found")
+    settings = _check_archive(path)
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many types for bad archives
+        from picker.io.base import one_line
+
+        reason = one_line(exc, 200)
+        raise ModelFileError(f"{path}: not a loadable picker model ({reason})") from None
+    if not _is_picker_io(model.input_shape, model.output_shape):
+        raise ModelFileError(
+            f"{path}: not a picker model (input shape {model.input_shape}, output shape "
+            f"{model.output_shape}; expected (batch, n_samples, 3) or (batch, 3, n_samples) both)"
+        )
+    return set_input_settings(model, settings)
+
+
+def _is_picker_io(input_shape, output_shape) -> bool:
+    """One waveform input and one output, both ``(batch, T, 3)`` or both ``(batch, 3, T)``."""
+    if not all(isinstance(s, tuple) and len(s) == 3 for s in (input_shape, output_shape)):
+        return False
+    channels_last = input_shape[2] == 3 and output_shape[2] == 3
+    channels_first = input_shape[1] == 3 and output_shape[1] == 3
+    return (channels_last and output_shape[1] == input_shape[1]) or (
+        channels_first and output_shape[2] == input_shape[2]
+    )
+
+
+def _check_archive(path: Path) -> InputSettings:
+    """Refuse archives whose config names classes outside keras and picker, or lambda layers;
+    return the archive's :class:`InputSettings` (defaults when it has none)."""
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a .keras model archive")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            names = set(archive.namelist())
+            settings_text = (
+                archive.read(INPUT_SETTINGS_ENTRY).decode("utf-8", "replace")
+                if INPUT_SETTINGS_ENTRY in names
+                else None
+            )
+    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(
+            f"{path}: .keras archive without a readable config.json ({exc})"
+        ) from None
+    for item in _walk(config):
+        module = str(item.get("module") or "")
+        package = module.split(".", 1)[0]
+        registered = str(item.get("registered_name") or "")
+        if item.get("class_name") in ("Lambda", "__lambda__"):
+            raise ModelFileError(
+                f"{path}: model contains a Lambda layer; refused (code in a model file can run)"
+            )
+        from_picker = registered.startswith("picker>")
+        if module:
+            allowed = (package in ("keras", "builtins") and ">" not in registered) or (
+                package == "picker" and from_picker
+            )
+        else:  # looked up by registered name only
+            allowed = ">" not in registered or from_picker
+        if not allowed:
+            raise ModelFileError(
+                f"{path}: model uses class {item.get('class_name')!r} from {module!r} "
+                f"(registered as {registered!r}); only keras and picker classes are allowed"
+            )
+    if settings_text is None:
+        return InputSettings()
+    return InputSettings.from_json(settings_text, str(path))
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        if "class_name" in node:
+            yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def export_saved_model(model, directory: str | os.PathLike) -> Path:
+    """Export an inference-only TensorFlow SavedModel (for TF Serving / TFLite conversion)."""
+    directory = Path(directory)
+    model.export(str(directory), format="tf_saved_model")
+    return directory
+
+
+def count_parameters(model) -> dict[str, int]:
+    """``{"trainable": n, "non_trainable": n, "total": n}`` parameter counts."""
+    import numpy as np
+
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    non_trainable = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+    return {
+        "trainable": trainable,
+        "non_trainable": non_trainable,
+        "total": trainable + non_trainable,
+    }
+
+
+def summary_text(model) -> str:
+    """The Keras model summary as plain text."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+    return "\n".join(lines)
+
+
+def plot_model(model, path: str | os.PathLike) -> tuple[Path, str]:
+    """Write a diagram of ``model`` with ``keras.utils.plot_model``.
+
+    When pydot or graphviz is missing, writes the text summary to ``<path>.txt`` instead and
+    returns a message saying how to get the diagram.
+
+    Returns:
+        (path written, message for the user).
+    """
+    import keras
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        buffer = io.StringIO()
+        import contextlib
+
+        with contextlib.redirect_stdout(buffer):
+            keras.utils.plot_model(model, to_file=str(path), show_shapes=True)
+        if not path.exists():
+            raise ImportError(buffer.getvalue().strip() or "plot_model wrote nothing")
+        return path, f"wrote model diagram {path}"
+    except Exception as exc:  # ImportError without pydot/graphviz; pydot raises many others
+        text_path = path.with_suffix(".txt")
+        text_path.write_text(summary_text(model) + "\n", encoding="utf-8")
+        from picker.io.base import one_line
+
+        reason = one_line(exc, 200)
+        return text_path, (
+            f"model diagram needs pydot and graphviz ({reason}); install them with "
+            f"`pip install pydot` and `apt-get install graphviz`. Wrote the text summary {text_path} instead."
+        )
+
+
+def shift_operating_point(model, p_threshold: float, s_threshold: float):
+    """Move a picker model's operating point: afterwards probability 0.5 means what
+    ``p_threshold`` / ``s_threshold`` meant before.
+
+    The P and S biases of the final ``logits`` layer are lowered by ``log(t / (1 - t))``, so
+    for each phase against noise (the other phase near 0, as at a pick) the new probability is
+    0.5 exactly where the old one was ``t``, and picks at 0.5 are the picks the old model made
+    at ``t``. Probabilities stay monotone in the old ones and peaks stay where they were. Use it
+    to ship a model whose F1-best thresholds on a hold-out are not 0.5, so that tools which
+    threshold at 0.5 get the best picks. Changes ``model`` in place and returns it.
+    """
+    import numpy as np
+
+    for name, t in (("p_threshold", p_threshold), ("s_threshold", s_threshold)):
+        if not 0.0 < float(t) < 1.0:
+            raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {t}")
+    logits = model.get_layer("logits")
+    kernel, bias = logits.get_weights()
+    shift = np.log([1.0, p_threshold / (1 - p_threshold), s_threshold / (1 - s_threshold)])
+    logits.set_weights([kernel, (bias - shift).astype(bias.dtype)])
+    return model

@@ -1,0 +1,1 @@
+"""Picks: the ``Pick`` record, peak extraction, CSV / JSON / QuakeML files and shard merging."""

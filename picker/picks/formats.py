@@ -1,0 +1,342 @@
+"""Probabilities → picks, the :class:`Pick` record, and the CSV / JSON / QuakeML writers and readers.
+
+Pick extraction is stateless NumPy: in each stretch where a phase's probability stays at or above
+its threshold the highest sample is a candidate; candidates of the same phase closer than
+``min_distance_samples`` keep only the more probable one.
+
+The picks CSV has the columns ``source,station_id,phase,time,index,probability`` (see
+``DESIGN.md``): ``source`` the input file's name, ``station_id`` ``NET.STA.LOC.CH``, ``phase``
+``P``/``S``, ``time`` ISO-8601 UTC (empty when the input has no start time), ``index`` the sample
+in the input record at its own sampling rate, ``probability`` the peak value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from picker.io.base import (
+    InputError,
+    atomic_output,
+    make_station_id,
+    one_line,
+    phase_of_label,
+)
+
+CSV_COLUMNS = ("source", "station_id", "phase", "time", "index", "probability")
+PICK_FORMATS = ("csv", "json", "quakeml")
+PHASES = ("P", "S")
+QUAKEML_NAMESPACE = "https://github.com/picker/picker"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One phase arrival.
+
+    Attributes:
+        source: name of the input file (or array) the pick was made on.
+        station_id: ``NET.STA.LOC.CH`` (``CH`` = band + instrument code).
+        phase: ``"P"`` or ``"S"``.
+        time: ISO-8601 UTC time of the pick, ``""`` when the input has no start time.
+        index: sample index in the input record, at the input's own sampling rate.
+        probability: the model's peak probability, 0–1.
+    """
+
+    source: str
+    station_id: str
+    phase: str
+    time: str
+    index: int
+    probability: float
+
+    def utc(self):
+        """The pick time as ``obspy.UTCDateTime`` (``None`` when unknown)."""
+        from obspy import UTCDateTime
+
+        return UTCDateTime(self.time) if self.time else None
+
+
+def find_peaks(
+    probability: np.ndarray, threshold: float, min_distance_samples: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peak samples of one probability trace.
+
+    Args:
+        probability: ``(n_samples,)`` values in [0, 1] (NaN counts as 0).
+        threshold: minimum peak value (inclusive).
+        min_distance_samples: peaks closer than this keep only the higher one (ties: earlier).
+
+    Returns:
+        ``(indices int64 (k,), values float32 (k,))`` sorted by index.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    prob = np.asarray(probability, dtype=np.float32)  # no copy: a column view is fine
+    prob = prob if prob.ndim == 1 else prob.ravel()
+    above = prob >= max(threshold, np.finfo(np.float32).tiny)  # False for NaN
+    if not above.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    change = np.flatnonzero(above[1:] != above[:-1]) + 1  # first sample after each switch
+    starts = change[above[change]]
+    stops = change[~above[change]]
+    if above[0]:
+        starts = np.concatenate([[0], starts])
+    if above[-1]:
+        stops = np.concatenate([stops, [len(above)]])
+    # argmax within each above-threshold run, vectorised with reduceat on the run maxima (each
+    # reduceat segment runs to the next start; the samples after the run count as 0, NaN too)
+    run_max = np.maximum.reduceat(np.where(above, prob, 0.0), starts)[: len(starts)]
+    peaks = np.empty(len(starts), np.int64)
+    for i, (start, stop, top) in enumerate(zip(starts, stops, run_max, strict=True)):
+        peaks[i] = start + int(np.argmax(prob[start:stop] >= top))
+    values = prob[peaks]
+    if min_distance_samples > 1 and len(peaks) > 1:
+        keep = _suppress_close(peaks, values, int(min_distance_samples))
+        peaks, values = peaks[keep], values[keep]
+    return peaks, values
+
+
+def _suppress_close(peaks: np.ndarray, values: np.ndarray, min_distance: int) -> np.ndarray:
+    """Indices of peaks kept when neighbours closer than ``min_distance`` lose to higher ones.
+
+    Greedy, highest first (ties: earlier sample): a peak is kept when no already kept peak lies
+    within ``min_distance``. The kept positions stay sorted, so each check looks only at the
+    two nearest kept neighbours: O(k log k) for k peaks.
+    """
+    import bisect
+
+    order = np.lexsort((peaks, -values))
+    kept = np.zeros(len(peaks), bool)
+    taken: list[int] = []
+    for i in order:
+        position = int(peaks[i])
+        j = bisect.bisect_left(taken, position)
+        if j < len(taken) and taken[j] - position < min_distance:
+            continue
+        if j > 0 and position - taken[j - 1] < min_distance:
+            continue
+        kept[i] = True
+        taken.insert(j, position)
+    return np.flatnonzero(kept)
+
+
+def extract_picks(
+    probabilities: np.ndarray,
+    *,
+    p_threshold: float = 0.5,
+    s_threshold: float = 0.5,
+    min_distance_samples: int = 0,
+) -> list[tuple[str, int, float]]:
+    """``(phase, sample, probability)`` triples from ``(n_samples, 3)`` noise/P/S probabilities.
+
+    Sorted by sample, then phase.
+    """
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2 or probabilities.shape[1] != 3:
+        raise ValueError(f"probabilities must have shape (n_samples, 3), got {probabilities.shape}")
+    found = []
+    for column, phase, threshold in ((1, "P", p_threshold), (2, "S", s_threshold)):
+        indices, values = find_peaks(probabilities[:, column], threshold, min_distance_samples)
+        found.extend((phase, int(i), float(v)) for i, v in zip(indices, values, strict=True))
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def write_picks(picks: Sequence[Pick], path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """Write picks as CSV, JSON or QuakeML (format from ``fmt`` or the suffix), atomically."""
+    path = Path(path)
+    fmt = fmt or _format_from_suffix(path)
+    if fmt not in PICK_FORMATS:
+        raise ValueError(f"pick format must be one of {', '.join(PICK_FORMATS)}, got {fmt!r}")
+    with atomic_output(path) as tmp:
+        if fmt == "csv":
+            tmp.write_text(picks_to_csv(picks), encoding="utf-8")
+        elif fmt == "json":
+            tmp.write_text(
+                json.dumps([asdict(p) for p in picks], indent=1) + "\n", encoding="utf-8"
+            )
+        else:
+            picks_to_catalog(picks).write(str(tmp), format="QUAKEML")
+    return path
+
+
+def picks_to_csv(picks: Iterable[Pick]) -> str:
+    """The picks CSV text (header + one row per pick, probability to 4 decimals)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for p in picks:
+        writer.writerow([p.source, p.station_id, p.phase, p.time, p.index, f"{p.probability:.4f}"])
+    return buffer.getvalue()
+
+
+def picks_to_catalog(picks: Iterable[Pick]):
+    """An ``obspy`` Catalog with one Event holding every pick (picks are not associated).
+
+    Each Pick has a waveform id (network, station, location and the band + instrument code
+    followed by ``?``, since a pick is made on all three components), the phase hint, the time,
+    ``evaluation_mode="automatic"``, and the probability, source file and sample index as
+    namespaced ``extra`` attributes (also repeated in a comment for tools that drop extras).
+    """
+    from obspy.core.event import Catalog, Comment, Event, WaveformStreamID
+    from obspy.core.event import Pick as QPick
+
+    from picker.io.base import split_station_id
+
+    event = Event()
+    for p in picks:
+        net, sta, loc, code = split_station_id(p.station_id)
+        qpick = QPick(
+            time=p.utc(),
+            waveform_id=WaveformStreamID(
+                network_code=net, station_code=sta, location_code=loc, channel_code=f"{code}?"
+            ),
+            phase_hint=p.phase,
+            evaluation_mode="automatic",
+        )
+        qpick.extra = {
+            "probability": {"value": f"{p.probability:.4f}", "namespace": QUAKEML_NAMESPACE},
+            "index": {"value": str(p.index), "namespace": QUAKEML_NAMESPACE},
+            "source": {"value": p.source, "namespace": QUAKEML_NAMESPACE},
+        }
+        qpick.comments.append(
+            Comment(text=f"source={p.source} index={p.index} probability={p.probability:.4f}")
+        )
+        event.picks.append(qpick)
+    return Catalog(events=[event])
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def read_picks(path: str | os.PathLike, fmt: str | None = None) -> list[Pick]:
+    """Read a picks file written by :func:`write_picks` (CSV, JSON or QuakeML).
+
+    A QuakeML catalog from elsewhere (SeisComP, an analyst's export) works too: its phase hints
+    are read as P or S (``Pg``, ``Pn``, ``IPU0`` -> P; ``Sg``, ``ES`` -> S,
+    :func:`~picker.io.base.phase_of_label`), and picks of other phases (``AML``, ``Lg``, none
+    given) are left out.
+
+    Any other event file ObsPy reads (``fmt="events"``: a SEISAN Nordic S-file, ...) is
+    read the same way; a file whose suffix is not ``.csv``/``.json``/``.xml``/``.qml``/
+    ``.quakeml`` is taken for one unless its first line is a CSV header naming ``station_id``.
+    Nordic picks name no network: they match on the station code (see
+    :mod:`picker.evaluation.runner`).
+
+    A CSV needs at least the columns ``station_id``, ``phase`` and ``time`` or ``index``.
+    """
+    path = Path(path)
+    fmt = fmt or _format_to_read(path)
+    try:
+        if fmt == "csv":
+            return _read_csv(path)
+        if fmt == "json":
+            return [
+                _pick_from_mapping(row, path)
+                for row in json.loads(path.read_text(encoding="utf-8"))
+            ]
+        if fmt in ("quakeml", "events"):
+            return _read_events(path, "QUAKEML" if fmt == "quakeml" else None)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{path}: not a readable {fmt} picks file ({one_line(exc, 200)})"
+        ) from None
+    raise InputError(f"{path}: unknown picks format {fmt!r}")
+
+
+def _read_csv(path: Path) -> list[Pick]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"station_id", "phase"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"missing column(s) {sorted(missing)}")
+        return [_pick_from_mapping(row, path) for row in reader]
+
+
+def _pick_from_mapping(row: dict, path: Path) -> Pick:
+    phase = str(row["phase"]).strip().upper()
+    if phase not in PHASES:
+        raise ValueError(f"phase must be P or S, got {row['phase']!r}")
+    index = row.get("index", "")
+    return Pick(
+        source=str(row.get("source", "") or ""),
+        station_id=str(row["station_id"]),
+        phase=phase,
+        time=str(row.get("time", "") or ""),
+        index=int(index) if str(index).strip() not in ("", "None") else -1,
+        probability=float(row.get("probability", 1.0) or 1.0),
+    )
+
+
+def _read_events(path: Path, obspy_format: str | None) -> list[Pick]:
+    """The P and S picks of an ObsPy event file (``obspy_format`` None: ObsPy guesses)."""
+    from obspy import read_events
+
+    picks = []
+    for event in read_events(str(path), format=obspy_format):
+        for q in event.picks:
+            phase = phase_of_label(q.phase_hint or "")
+            if phase is None:  # amplitude picks (AML), Lg, unnamed: not a P or S onset
+                continue
+            extra = getattr(q, "extra", {}) or {}
+            wid = q.waveform_id
+            station_id = make_station_id(
+                wid.network_code or "",
+                wid.station_code or "",
+                wid.location_code or "",
+                (wid.channel_code or "").rstrip("?"),  # "HH?" (ours) or "HHZ" -> "HH"
+            )
+            picks.append(
+                Pick(
+                    source=str(extra.get("source", {}).get("value", "")),
+                    station_id=station_id,
+                    phase=phase,
+                    time=format_time(q.time),
+                    index=int(extra.get("index", {}).get("value", -1)),
+                    probability=float(extra.get("probability", {}).get("value", 1.0)),
+                )
+            )
+    return picks
+
+
+def format_time(time) -> str:
+    """ISO-8601 UTC with microseconds and a ``Z`` (``""`` for ``None``)."""
+    if time is None:
+        return ""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _format_to_read(path: Path) -> str:
+    """The picks format of ``path`` by its suffix (:data:`SUFFIX_FORMATS`), else ``"csv"`` when
+    the first line names ``station_id`` and ``"events"`` (any ObsPy event format) when not."""
+    if path.suffix.lower() in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[path.suffix.lower()]
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first_line = handle.readline()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the picks file ({one_line(exc, 200)})") from None
+    return "csv" if "station_id" in first_line else "events"
+
+
+#: Picks formats by file suffix; writing an unknown suffix gives CSV.
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".xml": "quakeml",
+    ".qml": "quakeml",
+    ".quakeml": "quakeml",
+}
+
+
+def _format_from_suffix(path: Path) -> str:
+    return SUFFIX_FORMATS.get(path.suffix.lower(), "csv")

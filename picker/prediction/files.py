@@ -1,0 +1,161 @@
+"""``picker predict`` over many files: shard units and the probabilities writer.
+
+Files that hold one component each are grouped first (:func:`picker.io.groups.group_components`):
+a :class:`~picker.io.groups.FileGroup` is one input here.
+
+Sharding (``--shard I/N``): the sorted input files are cut into units — one ``(file, station)``
+pair per station of a continuous (ObsPy) file, read from its headers; one unit per window file
+(NPZ / TFRecord / HDF5) and per file whose headers cannot be read — and unit ``k`` goes to
+shard ``k % N``. Every unit lands in exactly one shard, so the N outputs together hold exactly
+the picks of one unsharded run (the same rows; sort them to compare).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from picker.config import ConfigError
+from picker.io import WINDOW_FORMATS
+from picker.io.base import input_files, pickable_station_ids, split_station_id
+from picker.io.groups import FileGroup
+from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ, StationResult
+
+__all__ = [
+    "ProbabilityWriter",
+    "list_units",
+    "probabilities_to_stream",
+    "select_shard",
+]
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- sharding
+
+
+def list_units(
+    paths: Iterable[str | os.PathLike | FileGroup],
+    station_ids: dict[Path, list[str]] | None = None,
+) -> list[tuple]:
+    """The units of work over ``paths``, in order, for ``--shard``.
+
+    A stream file (or :class:`~picker.io.groups.FileGroup`) gives one ``(file, station_id)``
+    unit per station (read from its headers, or taken from ``station_ids``, filled by
+    :func:`~picker.io.groups.group_components` from the same headers); a window file, or a file
+    whose headers cannot be read, is one ``(file, None)`` unit.
+    """
+    from picker.io import guess_format
+    from picker.io.base import read_headers
+
+    known = station_ids or {}
+
+    def ids_of(file: Path) -> list[str]:
+        if file in known:
+            return known[file]
+        if guess_format(file) in WINDOW_FORMATS:
+            return []
+        return pickable_station_ids(read_headers(file))
+
+    units: list[tuple] = []
+    for path in paths:
+        path = path if isinstance(path, FileGroup) else Path(path)
+        try:
+            ids = sorted({sid for file in input_files(path) for sid in ids_of(file)})
+        except Exception:  # the unit's owner reports the error when it reads the file
+            ids = []
+        if ids:
+            units.extend((path, sid) for sid in ids)
+        else:
+            units.append((path, None))
+    return units
+
+
+def select_shard(
+    units: list[tuple[Path, str | None]], index: int, count: int
+) -> dict[Path, set[str] | None]:
+    """The units of shard ``index`` (0-based) of ``count``: unit ``k`` goes to ``k % count``.
+
+    Returns:
+        ``{file: station ids to process, or None for the whole file}`` in input order.
+    """
+    if not 0 <= index < count:
+        raise ConfigError(f"shard must be I/N with 0 <= I < N, got {index}/{count}")
+    chosen: dict[Path, set[str] | None] = {}
+    for k, (path, station) in enumerate(units):
+        if k % count != index:
+            continue
+        if station is None:
+            chosen[path] = None
+        else:
+            chosen.setdefault(path, set()).add(station)  # type: ignore[union-attr]
+    return chosen
+
+
+# ----------------------------------------------------------------------------- probabilities
+
+
+def probabilities_to_stream(result: StationResult):
+    """P and S probability traces of a stream result: channels ``<band>P``, ``<band>S``.
+
+    ``<band>`` is the station's band + instrument code (``XX`` when unknown). float32 at
+    :data:`MODEL_SAMPLING_RATE_HZ`, starting at the station's start time.
+    """
+    from obspy import Stream, Trace, UTCDateTime
+
+    network, station, location, band = split_station_id(result.station_id)
+    band = band or "XX"
+    traces = []
+    for column, phase in ((1, "P"), (2, "S")):
+        trace = Trace(data=np.ascontiguousarray(result.probabilities[:, column], np.float32))
+        trace.stats.network = network
+        trace.stats.station = station
+        trace.stats.location = location
+        trace.stats.channel = f"{band}{phase}"
+        trace.stats.sampling_rate = MODEL_SAMPLING_RATE_HZ
+        trace.stats.starttime = result.start_time or UTCDateTime(0)
+        traces.append(trace)
+    return Stream(traces)
+
+
+class ProbabilityWriter:
+    """Appends probability traces to one miniSEED file (FLOAT32), atomically.
+
+    Records are appended to a temporary file beside ``path`` as stations finish (bounded
+    memory); on a clean exit with at least one station the file is renamed onto ``path``,
+    otherwise it is removed and ``path`` is left untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.count = 0
+
+    def __enter__(self) -> ProbabilityWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
+        )
+        self._tmp = Path(tmp)
+        self._handle = os.fdopen(fd, "wb")
+        return self
+
+    def write(self, result: StationResult) -> None:
+        buffer = io.BytesIO()
+        probabilities_to_stream(result).write(buffer, format="MSEED", encoding="FLOAT32")
+        self._handle.write(buffer.getvalue())
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._handle.close()
+        if exc_type is None and self.count:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+            if exc_type is None:
+                log.warning("no stream input: probabilities file %s not written", self.path)

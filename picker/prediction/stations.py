@@ -1,0 +1,463 @@
+"""Continuous data for prediction: stations from ObsPy streams, gap masks, sliding normalisation.
+
+Pure NumPy / ObsPy (no TensorFlow). :mod:`picker.prediction.predict` runs the model on what this builds.
+
+Stream → station arrays (:func:`iter_stations`):
+
+* traces are grouped by station: ``NET.STA.LOC`` + band/instrument code (the channel code
+  without its component letter), station id ``NET.STA.LOC.CH`` (e.g. ``XX.HOLD..HH``);
+* channels that are not seismometer components or are sampled below 10 Hz (hydrophones, mass
+  positions: :func:`~picker.io.base.channel_problem`) are skipped with a warning;
+* component codes map to columns E, N, Z with :func:`~picker.io.base.enz_columns` (``Z/N/E``,
+  ``Z/1/2``, ``Z/2/3``, ``U/N/E``, lower case); a missing component is a column of zeros;
+* components are aligned on the **union** of their spans, starting at the earliest trace start;
+  every trace is placed at ``round((trace start - station start) * rate)``, so a sub-sample
+  offset is rounded to the nearest sample;
+* the traces of one component are merged with a validity mask: samples no trace covers (gaps,
+  and the span before / after a component's data) are zero and invalid; where traces overlap
+  the trace that starts first keeps its samples (ties: stream order), so duplicates drop out;
+* each contiguous stretch of valid samples of a component is demeaned on its own;
+* all traces of a station must share one sampling rate (within 1 ppm), else
+  :class:`~picker.io.base.InputError` — resample them with ObsPy first. Mixed rates within one
+  band code are almost always a metadata error, and silently resampling would hide it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from obspy import Stream, Trace, UTCDateTime
+
+from picker.io.base import (
+    InputError,
+    describe_skipped,
+    enz_columns,
+    split_pickable,
+    trace_station_id,
+)
+from picker.preprocess.highpass import highpass
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "StationData",
+    "dilate",
+    "iter_stations",
+    "pickable_mask",
+    "plan_chunks",
+    "model_input",
+    "sliding_normalize",
+    "stream_to_stations",
+]
+
+#: Relative tolerance for "the same sampling rate".
+RATE_TOLERANCE = 1e-6
+
+
+@dataclass(eq=False)
+class StationData:
+    """The three components of one station, aligned on one time base.
+
+    Attributes:
+        station_id: ``NET.STA.LOC.CH`` (``CH`` = band + instrument code).
+        data: ``(n_samples, 3)`` float32, columns E, N, Z; zero where a component has no data.
+        valid: ``(3, n_samples)`` bool, True where the component (E, N, Z) has data.
+        present: ``(3,)`` bool, True for the components found in the stream.
+        sampling_rate_hz: samples per second.
+        start_time: time of sample 0.
+        channels: channel codes of the E, N, Z columns (``""`` where missing).
+    """
+
+    station_id: str
+    data: np.ndarray
+    valid: np.ndarray
+    present: np.ndarray
+    sampling_rate_hz: float
+    start_time: UTCDateTime
+    channels: tuple[str, str, str]
+
+    @property
+    def band_code(self) -> str:
+        """Band + instrument code, e.g. ``HH`` (``""`` when the channel codes have none)."""
+        return self.station_id.rsplit(".", 1)[-1]
+
+
+def iter_stations(
+    stream: Stream,
+    only: Collection[str] | None = None,
+    *,
+    consume: bool = False,
+    source: str = "",
+) -> Iterator[StationData]:
+    """Yield one :class:`StationData` per station in ``stream`` (rules in the module docstring).
+
+    Channels that are not seismometer components or are sampled below 10 Hz (hydrophones, mass
+    positions, ``LH*``; :func:`~picker.io.base.channel_problem`) are skipped with a warning.
+    Every station is checked (rates, component codes) before the first one is built. A bad
+    station is left out, the good ones are yielded, and then an :class:`InputError` names the
+    bad ones, so one station's metadata error costs no other station its picks. Stations are
+    built one at a time (bounded memory).
+
+    Args:
+        stream: traces of any number of stations; may have gaps and overlaps.
+        only: station ids to build (all when None).
+        consume: remove each station's traces from ``stream`` once it is built (frees the raw
+            samples while the station is processed).
+        source: the file name, for the warning about skipped channels.
+
+    Yields:
+        Stations sorted by station id.
+
+    Raises:
+        InputError: after the good stations, the stations with mixed sampling rates or bad
+            component codes; up front, no channel to pick on at all.
+    """
+    traces, skipped = split_pickable(
+        [tr for tr in stream if only is None or trace_station_id(tr) in only]
+    )
+    prefix = f"{source}: " if source else ""
+    if skipped and not traces:
+        raise InputError(f"no channel to pick on: {describe_skipped(skipped)}")
+    if skipped:
+        logger.warning("%sskipped %s", prefix, describe_skipped(skipped))
+    groups: dict[str, list[Trace]] = {}
+    for trace in traces:
+        groups.setdefault(trace_station_id(trace), []).append(trace)
+    trace = traces = None  # the loop variable would keep the last trace's samples alive
+    checked, problems = [], []
+    for key, members in sorted(groups.items()):
+        try:
+            checked.append((key, *_check_group(key, members)))
+        except InputError as err:
+            problems.append(str(err))
+    members = groups = None  # no loop variable keeps the last station's traces alive
+    for i in range(len(checked)):
+        key, rate, by_component, columns = checked[i]
+        checked[i] = None
+        box = [_build_station(key, rate, by_component, columns)]
+        if consume:
+            stream.traces = [tr for tr in stream.traces if trace_station_id(tr) != key]
+        del by_component
+        yield box.pop()  # no reference kept here while the caller works on it
+    if problems:
+        picked = f"; the other {len(checked)} station(s) were picked" if checked else ""
+        raise InputError("; ".join(problems) + picked)
+
+
+def stream_to_stations(stream: Stream, only: Collection[str] | None = None) -> list[StationData]:
+    """All stations of ``stream`` as a list (see :func:`iter_stations`)."""
+    return list(iter_stations(stream, only))
+
+
+def _check_group(
+    station_id: str, traces: list[Trace]
+) -> tuple[float, dict[str, list[Trace]], list[int]]:
+    """(sampling rate, traces by component code, E/N/Z column per code) of one station."""
+    rates = sorted({float(tr.stats.sampling_rate) for tr in traces})
+    if rates[-1] - rates[0] > RATE_TOLERANCE * rates[-1]:
+        listed = ", ".join(f"{rate:g}" for rate in rates)
+        raise InputError(
+            f"{station_id}: traces have different sampling rates ({listed} Hz); "
+            "resample them to one rate first"
+        )
+    by_component: dict[str, list[Trace]] = {}
+    for tr in traces:
+        by_component.setdefault(tr.stats.channel.strip()[-1:], []).append(tr)
+    try:
+        columns = enz_columns(list(by_component))
+    except InputError as err:
+        raise InputError(f"{station_id}: {err}") from None
+    return rates[-1], by_component, columns
+
+
+def _build_station(
+    station_id: str, rate: float, by_component: dict[str, list[Trace]], columns: list[int]
+) -> StationData:
+    traces = [tr for group in by_component.values() for tr in group]
+    codes = list(by_component)
+    start = min(tr.stats.starttime for tr in traces)
+
+    def offset(tr: Trace) -> int:
+        return int(round((tr.stats.starttime - start) * rate))
+
+    n_samples = max(offset(tr) + tr.stats.npts for tr in traces)
+    data = np.zeros((n_samples, 3), dtype=np.float32)
+    valid = np.zeros((3, n_samples), dtype=bool)
+    present = np.zeros(3, dtype=bool)
+    channels = ["", "", ""]
+    for code, column in zip(codes, columns, strict=True):
+        members = [(offset(tr), tr) for tr in by_component[code]]
+        if not (len(members) == 1 and _place_whole(*members[0], data[:, column], valid[column])):
+            values, mask = _merge_component(members, n_samples)
+            data[:, column] = _demean_segments(values, mask)
+            valid[column] = mask
+        present[column] = True
+        channels[column] = by_component[code][0].stats.channel.strip()
+    return StationData(
+        station_id=station_id,
+        data=data,
+        valid=valid,
+        present=present,
+        sampling_rate_hz=rate,
+        start_time=start,
+        channels=tuple(channels),
+    )
+
+
+def _place_whole(offset: int, tr: Trace, column: np.ndarray, valid: np.ndarray) -> bool:
+    """Fast path for a component that is one gap-free trace: write it demeaned at ``offset``.
+
+    Returns False (and writes nothing) when the trace has masked or non-finite samples; the
+    general merge handles those. Same result as merging then :func:`_demean_segments`, without
+    the float64 copies of the whole component.
+    """
+    samples = tr.data
+    if np.ma.isMaskedArray(samples) or (
+        samples.dtype.kind in "fc" and not np.isfinite(samples).all()
+    ):
+        return False
+    stop = offset + len(samples)
+    if len(samples):
+        mean = np.float64(samples.mean(dtype=np.float64))
+        np.subtract(samples, mean, out=column[offset:stop], casting="unsafe")
+    valid[offset:stop] = True
+    return True
+
+
+def _merge_component(
+    placed: Sequence[tuple[int, Trace]], n_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Place traces at their offsets; earlier-starting traces win overlaps.
+
+    Returns:
+        ``(values float64 (n_samples,), valid bool (n_samples,))``; values are 0 where invalid.
+    """
+    values = np.zeros(n_samples, dtype=np.float64)
+    valid = np.zeros(n_samples, dtype=bool)
+    order = sorted(range(len(placed)), key=lambda i: (placed[i][0], i))
+    for i in order:
+        offset, tr = placed[i]
+        samples = np.ma.filled(np.ma.asarray(tr.data, dtype=np.float64), np.nan)
+        stop = offset + len(samples)
+        free = ~valid[offset:stop] & np.isfinite(samples)  # masked / NaN samples are gaps
+        target = values[offset:stop]
+        target[free] = samples[free]
+        valid[offset:stop] |= free
+    return values, valid
+
+
+def _demean_segments(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``values`` with each contiguous valid stretch demeaned; 0 where invalid. float32."""
+    if not valid.any():
+        return np.zeros(len(values), np.float32)
+    run_id = np.cumsum(np.diff(valid.astype(np.int8), prepend=0) == 1)  # 1.. per valid run
+    run_id = np.where(valid, run_id, 0)
+    sums = np.bincount(run_id, weights=np.where(valid, values, 0.0))
+    counts = np.bincount(run_id)
+    means = sums / np.maximum(counts, 1)
+    out = np.where(valid, values - means[run_id], 0.0)
+    return out.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+def dilate(mask: np.ndarray, radius_samples: int) -> np.ndarray:
+    """Boolean ``(n,)`` mask grown by ``radius_samples`` on both sides (cumulative sums)."""
+    mask = np.asarray(mask, dtype=bool)
+    if radius_samples <= 0 or not mask.any():
+        return mask.copy()
+    n = len(mask)
+    counts = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    index = np.arange(n)
+    lo = np.clip(index - radius_samples, 0, n)
+    hi = np.clip(index + radius_samples + 1, 0, n)
+    return counts[hi] - counts[lo] > 0
+
+
+def pickable_mask(valid: np.ndarray, margin_samples: int) -> np.ndarray:
+    """Where picks are allowed: some component has data, and no component's gap edge is near.
+
+    While one component is out the others still pick (the model sees a zero column, as for a
+    missing component); only the surroundings of each switch between data and gap are excluded.
+
+    Args:
+        valid: ``(n_samples,)`` or ``(n_components, n_samples)`` bool, True where a component has
+            data (pass only the components that exist).
+        margin_samples: no pick within this many samples of a place where a component switches
+            between data and gap (the gap-edge step is not a phase arrival).
+
+    Returns:
+        ``(n_samples,)`` bool.
+    """
+    valid = np.atleast_2d(np.asarray(valid, dtype=bool))
+    some = valid.any(axis=0)
+    near_edge = np.zeros(valid.shape[1], dtype=bool)
+    for row in valid:
+        if row.all():
+            continue
+        near_edge |= dilate(~row, margin_samples) & dilate(row, margin_samples)
+    return some & ~near_edge if margin_samples > 0 else some
+
+
+# ----------------------------------------------------------------------------- chunks
+
+
+def sliding_normalize(x: np.ndarray, window_samples: int) -> np.ndarray:
+    """Demean and divide each channel by its running std over a centred window.
+
+    The window at sample ``i`` is ``[i - window_samples // 2, i + window_samples // 2]``, cut at
+    the array's ends. Sums are float64 cumulative sums over the demeaned channel. A channel that
+    is locally zero or constant (std at or below ``1e-6`` of the channel's overall RMS, i.e.
+    numerical noise) comes out exactly 0; never NaN or Inf for finite input.
+
+    Args:
+        x: ``(n_samples, 3)`` float, columns E, N, Z.
+        window_samples: window length in samples, >= 1.
+
+    Returns:
+        ``(n_samples, 3)`` float32.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != 3:
+        raise ValueError(f"x must have shape (n_samples, 3), got {x.shape}")
+    rows = np.array(x.T, dtype=np.float64, order="C")
+    return np.ascontiguousarray(_normalize_rows(rows, window_samples).T)
+
+
+def _normalize_rows(rows: np.ndarray, window_samples: int) -> np.ndarray:
+    """:func:`sliding_normalize` of ``(channels, n_samples)`` float64 rows, in place.
+
+    Channel-major layout keeps every cumulative sum contiguous. Returns float32, same layout.
+    Written for speed on chunks of about 66,000 samples: few passes, no masked (``where=``)
+    operations, buffers reused.
+    """
+    n = rows.shape[1]
+    half = max(int(window_samples) // 2, 0)
+    rows -= rows.mean(axis=1, keepdims=True)
+    squares = rows * rows
+    sums = _cumulative(rows)
+    sums_of_squares = _cumulative(squares)
+    rms = np.sqrt(sums_of_squares[:, n:] / max(n, 1))  # (channels, 1), of the demeaned rows
+    mean = _window_means(sums, half, out=squares)
+    std = _window_means(sums_of_squares, half, out=sums[:, 1:])
+    std -= np.multiply(mean, mean, out=sums_of_squares[:, 1:])  # variance
+    np.maximum(std, 0.0, out=std)
+    np.sqrt(std, out=std)
+    floor = 1e-6 * rms  # at or below: locally constant, round-off only
+    live = std > floor
+    np.maximum(std, np.maximum(floor, _TINY), out=std)  # no 0 / 0; those samples are zeroed
+    rows -= mean
+    rows /= std
+    rows *= live
+    return rows.astype(np.float32)
+
+
+_TINY = np.finfo(np.float64).tiny
+
+
+def _cumulative(rows: np.ndarray) -> np.ndarray:
+    """``(k, n + 1)`` float64 cumulative sums of each row, starting with 0."""
+    sums = np.empty((rows.shape[0], rows.shape[1] + 1))
+    sums[:, 0] = 0.0
+    np.cumsum(rows, axis=1, out=sums[:, 1:])
+    return sums
+
+
+def _window_means(sums: np.ndarray, half: int, out: np.ndarray) -> np.ndarray:
+    """Means over ``[i - half, i + half]`` (cut at the ends) from :func:`_cumulative` sums.
+
+    ``sums`` is ``(k, n + 1)``; ``out`` a ``(k, n)`` float64 buffer that must not overlap it.
+    """
+    n = sums.shape[1] - 1
+    if n > 2 * half:  # full windows in the middle, windows cut at one end at either side
+        np.subtract(sums[:, 2 * half + 1 :], sums[:, : n - 2 * half], out=out[:, half : n - half])
+        out[:, half : n - half] *= 1.0 / (2 * half + 1)
+        out[:, :half] = sums[:, half + 1 : 2 * half + 1]
+        out[:, :half] *= 1.0 / np.arange(half + 1, 2 * half + 1)
+        np.subtract(sums[:, n:], sums[:, n - 2 * half : n - half], out=out[:, n - half :])
+        out[:, n - half :] *= 1.0 / np.arange(2 * half, half, -1)
+        return out
+    index = np.arange(n)  # short rows: every window is cut
+    low, high = np.maximum(index - half, 0), np.minimum(index + half + 1, n)
+    np.subtract(sums[:, high], sums[:, low], out=out)
+    out *= 1.0 / (high - low)
+    return out
+
+
+#: :func:`model_input` works on groups of about this many samples (rows x samples): twice as
+#: fast as whole training batches at once, whose float64 temporaries overflow the CPU caches.
+GROUP_SAMPLES = 1 << 16
+
+
+def model_input(
+    x: np.ndarray, sampling_rate_hz: float, normalization_window_s: float, highpass_hz: float
+) -> np.ndarray:
+    """The model's input preprocessing, shared by training and prediction.
+
+    A causal 4th-order Butterworth high-pass at ``highpass_hz`` (0 = off; causal, so no energy
+    leaks ahead of an onset; it removes microseism and instrument drift; applied from rest
+    after subtracting the first sample, :func:`picker.preprocess.highpass.highpass`), then
+    :func:`sliding_normalize` over ``normalization_window_s``. Each window of a batch is
+    processed on its own (a batch is just faster than a loop).
+
+    Args:
+        x: ``(n_samples, 3)`` or ``(batch, n_samples, 3)`` float, columns E, N, Z, at
+            ``sampling_rate_hz``.
+
+    Returns:
+        float32 of ``x``'s shape.
+    """
+    x = np.asarray(x)
+    if x.ndim not in (2, 3) or x.shape[-1] != 3:
+        raise ValueError(
+            f"x must have shape (n_samples, 3) or (batch, n_samples, 3), got {x.shape}"
+        )
+    n = x.shape[-2]
+    if n == 0 or x.size == 0:
+        return np.zeros(x.shape, np.float32)
+    rows = np.array(np.swapaxes(x, -1, -2), dtype=np.float64, order="C").reshape(-1, n)
+    window = max(1, int(round(normalization_window_s * sampling_rate_hz)))
+    out = np.empty(rows.shape, np.float32)
+    group = max(3, GROUP_SAMPLES // n)  # rows at a time: the working set stays in cache
+    for start in range(0, len(rows), group):
+        part = rows[start : start + group]
+        if highpass_hz > 0 and n > 1:
+            part -= part[:, :1]
+            part = highpass(part, float(highpass_hz), float(sampling_rate_hz), order=4, axis=1)
+        out[start : start + group] = _normalize_rows(part, window)
+    return np.ascontiguousarray(np.swapaxes(out.reshape(*x.shape[:-2], 3, n), -1, -2))
+
+
+def plan_chunks(
+    n_samples: int, chunk_samples: int, context_samples: int, align_samples: int = 1
+) -> list[tuple[int, int, int, int]]:
+    """Split ``n_samples`` into chunks with context on both sides.
+
+    ``chunk_samples`` and ``context_samples`` are rounded up to multiples of ``align_samples``
+    (the model's total stride), so every chunk starts on the model's down-sampling grid. Context
+    is cut at the array's ends (no padding).
+
+    Returns:
+        ``(input_start, input_stop, core_start, core_stop)`` per chunk: the model sees
+        ``[input_start, input_stop)`` and its output is kept on ``[core_start, core_stop)``;
+        the cores tile ``[0, n_samples)``.
+    """
+    align = max(int(align_samples), 1)
+    chunk = -(-max(int(chunk_samples), 1) // align) * align
+    context = -(-max(int(context_samples), 0) // align) * align
+    plan = []
+    for core_start in range(0, n_samples, chunk):
+        core_stop = min(core_start + chunk, n_samples)
+        plan.append(
+            (
+                max(core_start - context, 0),
+                min(core_stop + context, n_samples),
+                core_start,
+                core_stop,
+            )
+        )
+    return plan

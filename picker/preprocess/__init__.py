@@ -1,0 +1,1 @@
+"""The model-input contract, in NumPy and TensorFlow: resampling, high-pass, normalisation."""

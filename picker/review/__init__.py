@@ -1,0 +1,1 @@
+"""Review figures of traces, probabilities and picks, and their loop over files."""

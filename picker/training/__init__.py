@@ -1,0 +1,1 @@
+"""Training: labels, windows, crops, augmentations, synthetic events, tf.data, losses, fit."""
