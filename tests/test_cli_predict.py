@@ -15,7 +15,7 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 
 from picker.cli import main
-from picker.cli.common import _Progress
+from picker.cli.common import Progress
 from picker.io import Record, write_records
 from picker.models.saving import save_model
 from picker.picks.formats import format_time, read_picks
@@ -227,11 +227,11 @@ def test_missing_bundled_model_is_a_clear_error(files, tmp_path, monkeypatch, ca
 
 
 def test_progress_line_only_on_a_terminal(capsys):
-    progress = _Progress(3, enabled=True)
+    progress = Progress(3, enabled=True)
     progress.show("day0.mseed XX.AAA..HH")
     progress.close()
     assert "[0/3] day0.mseed XX.AAA..HH" in capsys.readouterr().err
-    quiet = _Progress(3, enabled=False)
+    quiet = Progress(3, enabled=False)
     quiet.show("x")
     assert capsys.readouterr().err == ""
 

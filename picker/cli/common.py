@@ -1,52 +1,20 @@
-"""The ``picker`` command. Every subcommand runs in-process through :func:`main`.
+"""What the ``picker`` subcommands share: exit codes, the input options, failure handling.
 
 Exit status: 0 all inputs done, 1 some inputs failed (each named in a one-line error and in the
-summary at the end), 2 bad usage or config. Each subcommand lives in its own module of :mod:`picker.cli`
-(``add_parser`` and its handler); this module holds what they share. Heavy libraries are
-imported inside the handlers, so ``picker --help`` answers at once.
+summary at the end), 2 bad usage or config. Heavy libraries are imported inside the functions,
+so ``picker --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
-
-# NumPy's OpenBLAS threads keep spinning after each small matrix product of the preprocessing
-# (picker.preprocess.highpass) and then fight the model's own threads for the cores: one BLAS thread made
-# `picker predict` on a station-day 1.6x faster here. Set before NumPy is first imported.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 log = logging.getLogger("picker")
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``picker`` with ``argv`` (``sys.argv[1:]`` when None) and return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _setup_logging(getattr(args, "quiet", False))
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return EXIT_USAGE
-    from picker.config import ConfigError
-    from picker.io.base import InputError
-    from picker.models.saving import ModelFileError
-
-    try:
-        return int(args.handler(args) or EXIT_OK)
-    except (ConfigError, InputError, ModelFileError) as exc:
-        log.error("%s", exc)
-        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED_INPUTS
-    except StrictStop:
-        log.error("stopped at the first bad input (--strict)")
-        return EXIT_FAILED_INPUTS
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
 
 
 def reuse_freed_memory() -> None:
@@ -69,21 +37,7 @@ def reuse_freed_memory() -> None:
     mallopt(m_trim_threshold, 256 << 20)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="picker", description="Seismic P and S phase picker.")
-    from picker import __version__
-
-    # here, not at the top: the command modules import this one
-    from picker.cli import convert, evaluate, info, merge, plot, predict, train
-
-    parser.add_argument("--version", action="version", version=f"picker {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (convert, train, info, predict, evaluate, plot, merge):
-        command.add_parser(sub)
-    return parser
-
-
-def _add_input_options(p: argparse.ArgumentParser) -> None:
+def add_input_options(p: argparse.ArgumentParser) -> None:
     """The NPZ reader options, ``--strict`` and ``-q``: the tail of every command reading data."""
     p.add_argument(
         "--npz-layout",
@@ -101,34 +55,10 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
 
 
-def _reader_options(args: argparse.Namespace, fmt: str) -> dict:
+def reader_options(args: argparse.Namespace, fmt: str) -> dict:
     if fmt != "npz":
         return {}
     return {"layout": args.npz_layout, "component_order": args.component_order}
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time (callers and tests may swap it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-def _setup_logging(quiet: bool) -> None:
-    """Send ``picker.*`` log messages to stderr; the caller's (root) logging is left alone."""
-    logger = logging.getLogger("picker")
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
-        logger.addHandler(_StderrHandler())
 
 
 class StrictStop(Exception):
@@ -158,7 +88,7 @@ class FailureLog:
         return EXIT_OK
 
 
-class _Progress:
+class Progress:
     """A one-line progress display on stderr (only when it is a terminal)."""
 
     def __init__(self, total: int, enabled: bool):
@@ -175,7 +105,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _expand_inputs(inputs: Sequence[str], failures: FailureLog) -> list:
+def expanded_inputs(inputs: Sequence[str], failures: FailureLog) -> list:
     """Expanded inputs in order; a missing input is a failure, not a stop."""
     from picker.io import expand_inputs
     from picker.io.base import InputError
@@ -189,12 +119,12 @@ def _expand_inputs(inputs: Sequence[str], failures: FailureLog) -> list:
     return paths
 
 
-def _input_paths(inputs: Sequence[str], failures: FailureLog) -> list:
+def input_paths(inputs: Sequence[str], failures: FailureLog) -> list:
     """Expanded inputs, sorted and unique; a missing input is a failure, not a stop."""
-    return sorted(set(_expand_inputs(inputs, failures)))
+    return sorted(set(expanded_inputs(inputs, failures)))
 
 
-def _load_cli_model(path: str | None):
+def load_model_option(path: str | None):
     """The ``--model`` (or the bundled model, with a clear error when it is not installed).
 
     The bundled model and ``.onnx`` files run on ONNX Runtime and never import TensorFlow;

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from picker.cli import common as cli
+from picker.cli import common
 
 #: :data:`picker.io.FORMATS`, written out: importing picker.io here would slow ``picker --help``.
 OUTPUT_FORMATS = ("npz", "tfrecord", "hdf5", "stead", "mseed", "sac")
@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
         default=10.0,
         help="with --picks: seconds of data before the P pick (default 10)",
     )
-    cli._add_input_options(p)
+    common.add_input_options(p)
     p.set_defaults(handler=_cmd_convert)
 
 
@@ -79,14 +79,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from picker.io.groups import group_components, input_format, read_input_records
     from picker.training.label_windows import SKIP_REASONS, labelled_windows
 
-    failures = cli.FailureLog(args.strict)
+    failures = common.FailureLog(args.strict)
     reference, skipped = _reference_picks(args), Counter()
     records = []
-    inputs = list(dict.fromkeys(cli._expand_inputs(args.inputs, failures)))
+    inputs = list(dict.fromkeys(common.expanded_inputs(args.inputs, failures)))
     for path in group_components(inputs):  # one file per component (SAC): one record
         try:
             path, fmt = input_format(path)
-            found = read_input_records(path, fmt, **cli._reader_options(args, fmt))
+            found = read_input_records(path, fmt, **common.reader_options(args, fmt))
             if reference is None:
                 records.extend(found)
                 continue
@@ -106,7 +106,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         except InputError as exc:
             failures.add(str(exc))
     for reason, count in sorted(skipped.items()):
-        cli.log.info("left out %d window(s) that %s", count, SKIP_REASONS[reason])
+        common.log.info("left out %d window(s) that %s", count, SKIP_REASONS[reason])
     options = {"records_per_shard": args.records_per_shard} if args.to == "tfrecord" else {}
     output = args.output
     if args.to == "tfrecord":
@@ -114,7 +114,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     elif args.to == "stead":
         output = f"{args.output}/waveforms_stead.hdf5"
     written = write_records(records, output, args.to, **options) if records else []
-    cli.log.info(
+    common.log.info(
         "wrote %d record(s) into %d file(s) under %s", len(records), len(written), args.output
     )
     return failures.summary(len(records), "record(s)")

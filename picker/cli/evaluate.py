@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from picker.cli import common as cli
+from picker.cli import common
 
 
 def add_parser(sub) -> None:
@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
         metavar="PICKS.csv",
         help="reference picks for continuous data (CSV/JSON/XML)",
     )
-    cli._add_input_options(p)
+    common.add_input_options(p)
     p.set_defaults(handler=_cmd_evaluate)
 
 
@@ -59,21 +59,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     predict.check_options(p_threshold=args.threshold, s_threshold=args.threshold)
     reference = read_picks(args.reference) if args.reference else None
     evaluator = Evaluator(
-        cli._load_cli_model(args.model),
+        common.load_model_option(args.model),
         tolerance_s=args.tolerance,
         threshold=args.threshold,
         sweep=args.sweep,
         baselines=args.baselines,
         reference=reference,
-        npz_options=cli._reader_options(args, "npz"),
+        npz_options=common.reader_options(args, "npz"),
     )
-    failures = cli.FailureLog(args.strict)
+    failures = common.FailureLog(args.strict)
     n_files = 0
     # one file per component (SDS day files, SAC): a station's files are scored together
-    for path in group_components(cli._input_paths(args.inputs, failures)):
+    for path in group_components(common.input_paths(args.inputs, failures)):
         try:
             n_units = evaluator.add_file(path)
-            cli.log.info("%s: %d window(s) / station span(s)", path, n_units)
+            common.log.info("%s: %d window(s) / station span(s)", path, n_units)
             n_files += 1
         except InputError as exc:
             failures.add(str(exc))
@@ -84,5 +84,5 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_sweep_table(report.sweep.rows(), report.sweep.best()))
     if args.output:
         written = write_report(report, args.output)
-        cli.log.info("wrote %d report file(s) to %s", len(written), args.output)
+        common.log.info("wrote %d report file(s) to %s", len(written), args.output)
     return failures.summary(n_files, "file(s)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from picker.cli import common as cli
+from picker.cli import common
 
 
 def add_parser(sub) -> None:
@@ -39,5 +39,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"{settings.normalization} normalisation over {settings.normalization_window_s:g} s"
     )
     written, message = plot_model(model, args.diagram)
-    cli.log.log(logging.INFO if written == Path(args.diagram) else logging.WARNING, "%s", message)
-    return cli.EXIT_OK
+    common.log.log(
+        logging.INFO if written == Path(args.diagram) else logging.WARNING, "%s", message
+    )
+    return common.EXIT_OK

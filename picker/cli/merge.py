@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from picker.cli import common as cli
+from picker.cli import common
 
 
 def add_parser(sub) -> None:
@@ -38,7 +38,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
     if not args.tolerance_s >= 0:
         raise ConfigError(f"--tolerance-s must be >= 0, got {args.tolerance_s}")
-    failures = cli.FailureLog()
+    failures = common.FailureLog()
     shards = []
     for path in args.inputs:
         try:
@@ -46,15 +46,15 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         except InputError as exc:
             failures.add(str(exc))
     if failures.failures:
-        cli.log.error("nothing written to %s", args.output)
+        common.log.error("nothing written to %s", args.output)
         return failures.summary(len(shards), "picks file(s)")
     picks, n_duplicates = merge_picks(shards, args.tolerance_s)
     write_picks(picks, args.output, args.format)
-    cli.log.info(
+    common.log.info(
         "wrote %d pick(s) from %d file(s) to %s (%d duplicate(s) dropped)",
         len(picks),
         len(shards),
         args.output,
         n_duplicates,
     )
-    return cli.EXIT_OK
+    return common.EXIT_OK

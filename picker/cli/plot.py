@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from picker.cli import common as cli
+from picker.cli import common
 
 
 def add_parser(sub) -> None:
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--no-predict", action="store_true", help="draw only the data and reference picks"
     )
-    cli._add_input_options(p)
+    common.add_input_options(p)
     p.set_defaults(handler=_cmd_plot)
 
 
@@ -50,11 +50,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
     reference = read_picks(args.picks) if args.picks else []
-    model = None if args.no_predict else cli._load_cli_model(args.model)
-    failures = cli.FailureLog(args.strict)
+    model = None if args.no_predict else common.load_model_option(args.model)
+    failures = common.FailureLog(args.strict)
     n_files = n_figures = 0
     # one file per component (SDS day files, SAC): a station's files are drawn together
-    for path in group_components(cli._input_paths(args.inputs, failures)):
+    for path in group_components(common.input_paths(args.inputs, failures)):
         try:
             written = plot_file(
                 path,
@@ -65,7 +65,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 start=start,
                 duration_s=args.duration,
                 fmt=args.format,
-                npz_options=cli._reader_options(args, "npz"),
+                npz_options=common.reader_options(args, "npz"),
             )
             n_figures += len(written)
             n_files += 1
@@ -73,5 +73,5 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             failures.add(str(exc))
         except (OSError, RuntimeError) as exc:
             failures.add(f"{path}: figure not written ({exc})")
-    cli.log.info("wrote %d figure(s) to %s", n_figures, args.output)
+    common.log.info("wrote %d figure(s) to %s", n_figures, args.output)
     return failures.summary(n_files, "file(s)")

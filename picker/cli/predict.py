@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from picker.cli import common as cli
+from picker.cli import common
 
 
 def add_parser(sub) -> None:
@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
         help="skip the inputs an interrupted run already finished: their picks come from the "
         "journal OUT.progress.jsonl (same file size, mtime and settings)",
     )
-    cli._add_input_options(p)
+    common.add_input_options(p)
     p.set_defaults(handler=_cmd_predict)
 
 
@@ -113,10 +113,10 @@ def _plot_result(result, folder: str) -> None:
             start_time=result.start_time,
         )
     except (OSError, ValueError, RuntimeError) as exc:
-        cli.log.warning("%s %s: figure not written (%s)", result.source, result.station_id, exc)
+        common.log.warning("%s %s: figure not written (%s)", result.source, result.station_id, exc)
 
 
-def _predict_dask(args, selection: dict, options: dict, failures: cli.FailureLog):
+def _predict_dask(args, selection: dict, options: dict, failures: common.FailureLog):
     """``predict --dask``: the selection's units on a Dask cluster → (picks, files done, results)."""
     from picker.config import ConfigError
     from picker.prediction.dask_backend import dask_client, predict_units, units_of
@@ -124,11 +124,11 @@ def _predict_dask(args, selection: dict, options: dict, failures: cli.FailureLog
     if args.plot or args.probabilities:
         raise ConfigError("--dask writes picks only; drop --plot and --probabilities")
     units = units_of(selection)
-    progress = cli._Progress(len(units), enabled=not args.quiet and sys.stderr.isatty())
+    progress = common.Progress(len(units), enabled=not args.quiet and sys.stderr.isatty())
     picks, failed, n_results = [], set(), 0
-    npz_options = cli._reader_options(args, "npz")
+    npz_options = common.reader_options(args, "npz")
     with dask_client(args.dask or None) as client:
-        cli.log.info("%d unit(s) on Dask cluster %s", len(units), client.scheduler.address)
+        common.log.info("%d unit(s) on Dask cluster %s", len(units), client.scheduler.address)
         for result in predict_units(client, units, args.model, npz_options=npz_options, **options):
             progress.done += 1
             progress.show(f"{result.path.name} {result.station or ''}")
@@ -143,7 +143,7 @@ def _predict_dask(args, selection: dict, options: dict, failures: cli.FailureLog
 
 
 def _predict_local(
-    args, model, selection: dict, options: dict, failures: cli.FailureLog, journal=None
+    args, model, selection: dict, options: dict, failures: common.FailureLog, journal=None
 ):
     """The selection's files in this process → (picks, files done, stations/records done).
 
@@ -158,7 +158,7 @@ def _predict_local(
 
     picks = []
     n_files = n_results = n_resumed = 0
-    progress = cli._Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
+    progress = common.Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         writer = None
         if args.probabilities:
@@ -178,7 +178,7 @@ def _predict_local(
                     path,
                     model,
                     stations=stations,
-                    npz_options=cli._reader_options(args, "npz"),
+                    npz_options=common.reader_options(args, "npz"),
                     **options,
                 ):
                     file_picks.extend(result.picks)
@@ -200,7 +200,7 @@ def _predict_local(
             progress.done += 1
         progress.close()
     if n_resumed:
-        cli.log.info("%d file(s) taken from the journal of an earlier run (--resume)", n_resumed)
+        common.log.info("%d file(s) taken from the journal of an earlier run (--resume)", n_resumed)
     return picks, n_files, n_results
 
 
@@ -212,7 +212,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from picker.prediction import predict
     from picker.prediction.journal import Journal
 
-    cli.reuse_freed_memory()
+    common.reuse_freed_memory()
 
     options = _predict_options(args)
     predict.check_options(**options)
@@ -225,18 +225,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.resume and (args.dask is not None or args.probabilities):
         raise ConfigError("--resume works without --dask and --probabilities")
     shard = _parse_shard(args.shard)
-    model = cli._load_cli_model(args.model)
+    model = common.load_model_option(args.model)
 
-    failures = cli.FailureLog(args.strict)
+    failures = common.FailureLog(args.strict)
     # one file per component (SDS day files, SAC): a station's files are read together
     station_ids: dict = {}  # from the grouping's header read, so --shard reads them once
-    paths = group_components(cli._input_paths(args.inputs, failures), station_ids)
+    paths = group_components(common.input_paths(args.inputs, failures), station_ids)
     if shard is None:
         selection = dict.fromkeys(paths)
     else:
         units = predict_files.list_units(paths, station_ids)
         selection = predict_files.select_shard(units, *shard)
-        cli.log.info(
+        common.log.info(
             "shard %d/%d: %d of %d file(s)", shard[0], shard[1], len(selection), len(paths)
         )
     if args.dask is not None:
@@ -252,7 +252,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             journal.close()
     picks.sort(key=predict.pick_sort_key)
     write_picks(picks, args.output, args.format)
-    cli.log.info(
+    common.log.info(
         "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output
     )
     if journal is not None and not failures.failures:
@@ -271,5 +271,5 @@ def _settings(args: argparse.Namespace, options: dict) -> str:
         stat = Path(args.model).stat()
         model = [str(Path(args.model).resolve()), stat.st_size, stat.st_mtime_ns]
     return settings_fingerprint(
-        {"model": model, "options": options, "npz": cli._reader_options(args, "npz")}
+        {"model": model, "options": options, "npz": common.reader_options(args, "npz")}
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from picker.cli import common as cli
+from picker.cli import common
 
 
 def add_parser(sub) -> None:
@@ -31,12 +31,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: data.train is empty: name the training files or folders")
     result = train(cfg, args.output)
     if result.diverged:  # train logged why and what was kept
-        return cli.EXIT_FAILED_INPUTS
+        return common.EXIT_FAILED_INPUTS
     if not result.chief:
-        cli.log.info(
+        common.log.info(
             "trained %d epoch(s) as a non-chief worker; the chief wrote the model",
             result.epochs_run,
         )
-        return cli.EXIT_OK
-    cli.log.info("trained %d epoch(s); model written to %s", result.epochs_run, result.model_path)
-    return cli.EXIT_OK
+        return common.EXIT_OK
+    common.log.info(
+        "trained %d epoch(s); model written to %s", result.epochs_run, result.model_path
+    )
+    return common.EXIT_OK
