@@ -82,7 +82,7 @@ def is_quiet(noise: np.ndarray, limit: float = 6.0, max_sta_lta: float | None = 
     ``max_sta_lta``: also require the STA/LTA (0.5 s / 10 s, :func:`sta_lta_max`) of the 2-20 Hz
     envelope to stay below it, which keeps out events too small for ``limit``.
     """
-    from picker.prediction.stations import model_input
+    from picker.preprocess.model_input import model_input
 
     x = model_input(noise, RATE_HZ, 30.0, 1.0)[200:]  # skip the filter's start
     live = np.abs(x).max(axis=0) > 0

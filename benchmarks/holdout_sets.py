@@ -28,7 +28,7 @@ WINDOW = 3001
 
 def load_real(data_root: Path) -> list[tuple[Record, str, str]]:
     """(record at 100 Hz, region, station) for every labelled record under ``data_root``."""
-    from picker.training.dataset import resample_record
+    from picker.preprocess.resample import resample_record
 
     out = []
     for region in ("ncedc", "martinique"):

@@ -137,7 +137,7 @@ def stretched_copies(records: list[Record], copies: int, seed: int) -> list[Reco
     scales the S−P time and the frequency content together, as a farther (f > 1) or nearer
     (f < 1) event would; the picks are rescaled with the data.
     """
-    from picker.training.dataset import resample_record
+    from picker.preprocess.resample import resample_record
 
     rng = np.random.default_rng(seed + 1000)
     out = []
@@ -174,6 +174,43 @@ def make_synthetic(
             record.data[:, :2] = 0.0
         out.append(record)
     return out
+
+
+def calibration_windows(
+    n_windows: int = 48, n_samples: int = 6144, seed: int = 0, settings=None
+) -> np.ndarray:
+    """Model inputs for int8 calibration (``--install``): synthetic events in coloured noise,
+    preprocessed.
+
+    Returns:
+        ``(n_windows, n_samples, 3)`` float32 after
+        :func:`picker.preprocess.model_input.model_input` with the model's
+        :class:`~picker.models.saving.InputSettings` ``settings`` (None: the defaults, causal
+        1 Hz high-pass and 30 s sliding normalisation), at 100 Hz.
+    """
+    from picker.models.saving import InputSettings
+    from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ as rate
+    from picker.preprocess.model_input import model_input
+    from picker.training.synthetic import synthetic_continuous
+
+    settings = settings or InputSettings()
+    rng = np.random.default_rng(seed)
+    windows = []
+    while len(windows) < n_windows:
+        duration_s = n_samples / rate
+        snr_db = float(rng.uniform(0.0, 30.0))
+        event_s = [float(rng.uniform(5.0, duration_s - 20.0))]
+        stream, _ = synthetic_continuous(duration_s, rate, event_s, rng, snr_db=snr_db)
+        data = np.stack(
+            [tr.data for tr in sorted(stream, key=lambda tr: "ENZ".index(tr.stats.channel[-1]))],
+            axis=1,
+        )
+        windows.append(
+            model_input(
+                data[:n_samples], rate, settings.normalization_window_s, settings.highpass_hz
+            )
+        )
+    return np.stack(windows).astype(np.float32)
 
 
 def _threshold_pair(text: str) -> tuple[float, float]:
@@ -326,7 +363,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.install:
-        from picker.models.onnx_export import calibration_windows, export_onnx, quantize_int8
+        from picker.models.onnx_export import export_onnx, quantize_int8
         from picker.models.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
         from picker.models.saving import (
             BUNDLED_MODEL,

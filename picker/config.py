@@ -10,6 +10,7 @@ every trained model with :func:`save_config`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -30,7 +31,7 @@ class DataConfig:
 
     ``train``/``validation`` list files, folders or globs (NPZ, TFRecord, HDF5). Records whose
     rate differs from ``sampling_rate_hz`` are resampled. ``normalization`` ``sliding`` is what
-    prediction does (:func:`picker.prediction.stations.model_input` with ``predict.highpass_hz`` and
+    prediction does (:func:`picker.preprocess.model_input.model_input` with ``predict.highpass_hz`` and
     ``predict.normalization_window_s``); ``std``/``peak`` scale each window by one number per
     channel (and are only right for models run on such windows). ``npz_layout`` and
     ``npz_component_order`` tell the NPZ reader what a file cannot say itself.
@@ -62,6 +63,31 @@ class DataConfig:
             )
 
 
+def check_label_width(width_samples) -> float:
+    """A pick label's width in samples as a float > 0 (ValueError if not)."""
+    try:
+        w = float(width_samples)
+    except (TypeError, ValueError):
+        raise ValueError(f"width_samples must be a number > 0, got {width_samples!r}") from None
+    if not (w > 0 and math.isfinite(w)):
+        raise ValueError(f"width_samples must be > 0, got {width_samples}")
+    return w
+
+
+def phase_widths(width_samples) -> tuple[float, float]:
+    """(P, S) widths from one number (both phases) or a ``(P, S)`` pair (ValueError if bad)."""
+    import numpy as np
+
+    if isinstance(width_samples, list | tuple | np.ndarray):
+        if len(width_samples) != 2:
+            raise ValueError(
+                f"width_samples must be a number or a (P, S) pair, got {width_samples!r}"
+            )
+        return check_label_width(width_samples[0]), check_label_width(width_samples[1])
+    w = check_label_width(width_samples)
+    return w, w
+
+
 @dataclass
 class LabelConfig:
     """Pick label shape: ``gaussian`` (width = sigma), ``triangle`` or ``box`` (width = half-width).
@@ -73,8 +99,6 @@ class LabelConfig:
     width_samples: float | list[float] = 20.0
 
     def validate(self) -> None:
-        from picker.training.labels import phase_widths
-
         _choice(self, "shape", ("gaussian", "triangle", "box"))
         try:
             phase_widths(self.width_samples)
@@ -176,7 +200,7 @@ class PredictConfig:
     """Pick extraction, chunking and the model's input preprocessing for ``picker predict``.
 
     ``highpass_hz`` and ``normalization_window_s`` define the model's input (see
-    :func:`picker.prediction.stations.model_input`); training with ``data.normalization: sliding`` uses
+    :func:`picker.preprocess.model_input.model_input`); training with ``data.normalization: sliding`` uses
     the same two values, so a model is always run on what it was trained on.
     """
 

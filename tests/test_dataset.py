@@ -6,7 +6,6 @@ from picker.training.dataset import (
     WindowMaker,
     make_training_dataset,
     make_validation_arrays,
-    resample_window,
 )
 from picker.training.synthetic import synthetic_records
 
@@ -19,19 +18,6 @@ def sources(tmp_path_factory):
     write_records(records, root / "npz", "npz")
     write_records(records, root / "tfr" / "train", "tfrecord")
     return root, records
-
-
-def test_resample_window_moves_picks_and_keeps_timing():
-    rate_in, rate_out = 50.0, 100.0
-    t = np.arange(500) / rate_in
-    data = np.stack([np.sin(2 * np.pi * 2 * t)] * 3, axis=1).astype(np.float32)
-    out, p, s = resample_window(data, rate_in, rate_out, 100, -1)
-    assert out.shape == (1000, 3) and out.dtype == np.float32
-    assert (p, s) == (200, -1)
-    t_out = np.arange(1000) / rate_out
-    np.testing.assert_allclose(out[100:900, 0], np.sin(2 * np.pi * 2 * t_out[100:900]), atol=0.02)
-    same, p2, _ = resample_window(data, 100.0, 100.0, 7, 9)
-    assert same is data and p2 == 7
 
 
 def test_window_maker_labels_follow_the_crop(tiny_config):
@@ -164,7 +150,7 @@ def test_nan_and_inf_samples_never_reach_the_loss(tiny_config):
 
 
 def test_sliding_normalisation_in_training_is_what_prediction_does(tiny_config):
-    from picker.prediction.stations import model_input, sliding_normalize
+    from picker.preprocess.model_input import model_input, sliding_normalize
 
     cfg = tiny_config(
         data={"normalization": "sliding"},
@@ -178,7 +164,7 @@ def test_sliding_normalisation_in_training_is_what_prediction_does(tiny_config):
 
 
 def test_model_input_high_pass_is_causal_and_removes_microseism():
-    from picker.prediction.stations import model_input
+    from picker.preprocess.model_input import model_input
 
     rate = 100.0
     t = np.arange(6000) / rate

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from picker.config import ModelConfig
-from picker.models.unet import build_model, class_axis, total_stride
+from picker.models.unet import build_model, class_axis
+from picker.preprocess.model_input import total_stride
 from picker.preprocess.normalize import normalize
 from picker.training.synthetic import synthetic_window
 

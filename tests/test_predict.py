@@ -23,13 +23,9 @@ from picker.models.unet import build_model
 from picker.picks.formats import format_time
 from picker.prediction import inference
 from picker.prediction import predict as pr
-from picker.prediction.stations import (
-    dilate,
-    pickable_mask,
-    plan_chunks,
-    sliding_normalize,
-    stream_to_stations,
-)
+from picker.prediction.inference import plan_chunks
+from picker.prediction.stations import dilate, pickable_mask, stream_to_stations
+from picker.preprocess.model_input import sliding_normalize
 from picker.training.synthetic import synthetic_continuous
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)

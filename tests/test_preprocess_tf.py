@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from picker.prediction.stations import model_input
+from picker.preprocess.model_input import model_input
 from picker.preprocess.model_input_tf import model_input_tf, supported
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from picker.io import write_records
+from picker.models import devices
 from picker.training import train as train_module
 from picker.training.synthetic import synthetic_records
 
@@ -57,7 +58,7 @@ def test_memory_growth_is_set_on_every_gpu(monkeypatch):
         "set_memory_growth",
         lambda dev, flag: calls.append((dev.name, flag)),
     )
-    assert train_module.setup_devices() == fake_gpus
+    assert devices.setup_devices() == fake_gpus
     assert calls == [("/physical_device:GPU:0", True), ("/physical_device:GPU:1", True)]
 
 
@@ -66,7 +67,7 @@ def test_cpu_only_machine_goes_on(monkeypatch, caplog):
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     with caplog.at_level("INFO", logger="picker"):
-        assert train_module.setup_devices() == []
+        assert devices.setup_devices() == []
     assert "no GPU found" in caplog.text
 
 

@@ -141,7 +141,7 @@ def load_model_option(path: str | None):
 
     runs_on_onnx = bundled_runs_on_onnx() if path is None else is_onnx_path(path)
     if not runs_on_onnx:
-        from picker.training.train import setup_devices
+        from picker.models.devices import setup_devices
 
         setup_devices()
     return resolve_model(path)

@@ -98,7 +98,7 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
 def _plot_result(result, folder: str) -> None:
     from pathlib import Path
 
-    from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ
+    from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
     from picker.review.figures import figure_name, plot_picks
 
     try:

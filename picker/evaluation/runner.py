@@ -48,6 +48,7 @@ from picker.evaluation.metrics import (
 )
 from picker.io.base import InputError, atomic_output, named_error, split_station_id
 from picker.picks.formats import Pick, format_time
+from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
 __all__ = ["EvaluationReport", "Evaluator", "metrics_csv", "sweep_csv", "write_report"]
 
@@ -212,7 +213,7 @@ class Evaluator:
                 tolerance_s,
                 SWEEP_THRESHOLDS,
                 min_pick_distance_s=self.options.get("min_pick_distance_s", 0.5),
-                model_rate_hz=predict.MODEL_SAMPLING_RATE_HZ,
+                model_rate_hz=MODEL_SAMPLING_RATE_HZ,
             )
             if sweep
             else None

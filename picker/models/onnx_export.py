@@ -31,6 +31,7 @@ import numpy as np
 
 from picker.io.base import atomic_output
 from picker.models.saving import input_settings
+from picker.preprocess.model_input import total_stride
 
 #: ONNX opset the graph is written for (Conv, Relu, Reshape, Transpose, Concat, Softmax).
 OPSET = 17
@@ -164,11 +165,6 @@ def _up_bn_relu(g: _Graph, model, x: str, name: str) -> str:
     return g.node("Reshape", [y, g.const_int(f"{name}_shape", [0, n_out, -1])], f"{name}_up")
 
 
-def total_stride_of(model) -> int:
-    """The U-Net's total stride (``stride ** (levels - 1)``), from its pad layer."""
-    return int(_layer(model, "pad_to_stride").multiple)
-
-
 def to_onnx(model):
     """The ONNX ``ModelProto`` of a picker U-Net (see the module docstring for its contract)."""
     from onnx import TensorProto, checker, helper
@@ -225,7 +221,7 @@ def to_onnx(model):
     helper.set_model_props(
         proto,
         {
-            "picker_total_stride": str(total_stride_of(model)),
+            "picker_total_stride": str(total_stride(model)),
             "picker_source_sha256": weights_sha256(model),
             "picker_input_settings": input_settings(model).to_json(),
         },
@@ -241,41 +237,6 @@ def export_onnx(model, path: str | os.PathLike) -> Path:
     with atomic_output(path) as tmp:
         Path(tmp).write_bytes(proto.SerializeToString())
     return path
-
-
-def calibration_windows(
-    n_windows: int = 48, n_samples: int = 6144, seed: int = 0, settings=None
-) -> np.ndarray:
-    """Model inputs for int8 calibration: synthetic events in coloured noise, preprocessed.
-
-    Returns:
-        ``(n_windows, n_samples, 3)`` float32 after :func:`picker.prediction.stations.model_input` with
-        the model's :class:`~picker.models.saving.InputSettings` ``settings`` (None: the
-        defaults, causal 1 Hz high-pass and 30 s sliding normalisation), at 100 Hz.
-    """
-    from picker.models.saving import InputSettings
-    from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ as rate
-    from picker.prediction.stations import model_input
-    from picker.training.synthetic import synthetic_continuous
-
-    settings = settings or InputSettings()
-    rng = np.random.default_rng(seed)
-    windows = []
-    while len(windows) < n_windows:
-        duration_s = n_samples / rate
-        snr_db = float(rng.uniform(0.0, 30.0))
-        event_s = [float(rng.uniform(5.0, duration_s - 20.0))]
-        stream, _ = synthetic_continuous(duration_s, rate, event_s, rng, snr_db=snr_db)
-        data = np.stack(
-            [tr.data for tr in sorted(stream, key=lambda tr: "ENZ".index(tr.stats.channel[-1]))],
-            axis=1,
-        )
-        windows.append(
-            model_input(
-                data[:n_samples], rate, settings.normalization_window_s, settings.highpass_hz
-            )
-        )
-    return np.stack(windows).astype(np.float32)
 
 
 def quantize_int8(source: str | os.PathLike, path: str | os.PathLike, windows: np.ndarray) -> Path:

@@ -31,7 +31,7 @@ class InputSettings:
     metadata ``picker_input_settings`` of an ONNX export. A model saved without them (all
     models before they existed, the bundled one included) was trained with these defaults:
     100 Hz, a causal 1 Hz high-pass and a 30 s sliding normalisation
-    (:func:`picker.prediction.stations.model_input`).
+    (:func:`picker.preprocess.model_input.model_input`).
     """
 
     sampling_rate_hz: float = 100.0

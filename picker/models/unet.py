@@ -16,6 +16,7 @@ import keras
 from keras import layers, ops
 
 from picker.config import ModelConfig
+from picker.preprocess.model_input import total_stride
 
 CLASS_NAMES = ("noise", "P", "S")
 
@@ -53,11 +54,6 @@ class CropLike(layers.Layer):
     def compute_output_shape(self, input_shapes):
         x_shape, ref_shape = input_shapes
         return (x_shape[0], ref_shape[1], x_shape[2])
-
-
-def total_stride(cfg: ModelConfig) -> int:
-    """The down-sampling factor of the deepest level: ``stride ** (len(filters) - 1)``."""
-    return int(cfg.stride) ** (len(cfg.filters) - 1)
 
 
 def resolve_data_format(cfg: ModelConfig) -> str:

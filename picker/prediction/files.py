@@ -25,7 +25,8 @@ from picker.config import ConfigError
 from picker.io import WINDOW_FORMATS
 from picker.io.base import input_files, pickable_station_ids, split_station_id
 from picker.io.groups import FileGroup
-from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ, StationResult
+from picker.prediction.predict import StationResult
+from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
 __all__ = [
     "ProbabilityWriter",

@@ -1,25 +1,20 @@
 """Running a picker model over a long array: chunks on the model's stride grid, batches, threads.
 
 :func:`run_model` is the inference step of :mod:`picker.prediction.predict`: it cuts an ``(n_samples, 3)``
-array at the model rate into chunks with context (:func:`picker.prediction.stations.plan_chunks`),
-preprocesses each batch with :func:`picker.prediction.stations.model_input` and runs a Keras model (one
+array at the model rate into chunks with context (:func:`picker.prediction.inference.plan_chunks`),
+preprocesses each batch with :func:`picker.preprocess.model_input.model_input` and runs a Keras model (one
 ``tf.function`` per model) or an :class:`~picker.models.onnx_model.OnnxModel` on it, with bounded
 memory, and stitches the chunks' cores back together.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
 
 from picker.config import PredictConfig
-from picker.prediction.stations import model_input, plan_chunks
-
-#: Sampling rate the model works at; a model trained at another rate is refused
-#: (:meth:`picker.models.saving.InputSettings.check_predictable`).
-MODEL_SAMPLING_RATE_HZ = 100.0
+from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ, model_input, total_stride
 
 _FUNCTIONS: dict[int, tuple[object, object]] = {}
 
@@ -65,21 +60,6 @@ def _model_function(model):
     return run
 
 
-def _model_stride(model) -> int:
-    """Least common multiple of the model's ``PadToMultiple`` multiples (1 when it has none)."""
-    if isinstance(getattr(model, "total_stride", None), int):
-        return model.total_stride  # OnnxModel
-    stride = 1
-    stack = list(getattr(model, "layers", []))
-    while stack:
-        layer = stack.pop()
-        multiple = getattr(layer, "multiple", None)
-        if isinstance(multiple, int) and multiple > 0:
-            stride = math.lcm(stride, multiple)
-        stack.extend(getattr(layer, "layers", []))
-    return stride
-
-
 def _infer(run, batch: np.ndarray) -> np.ndarray:
     """Run the compiled model on ``(batch, n_samples, 3)`` float32; return the same shape."""
     return np.asarray(run(batch))
@@ -94,7 +74,7 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     """Chunked, bounded-memory inference on one ``(n_samples, 3)`` E/N/Z array at model rate.
 
     Chunks of equal length go through the model ``cfg.batch_size`` at a time, each batch
-    preprocessed with :func:`~picker.prediction.stations.model_input` first. Both release the GIL, so
+    preprocessed with :func:`~picker.preprocess.model_input.model_input` first. Both release the GIL, so
     threads overlap on the cores:
 
     - ONNX models on several cores: one thread per usable core (at most :data:`MAX_WORKERS`)
@@ -112,7 +92,7 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
 
     rate = MODEL_SAMPLING_RATE_HZ
     plan = plan_chunks(
-        len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), _model_stride(model)
+        len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), total_stride(model)
     )
     workers = min(usable_cores(), MAX_WORKERS)
     parallel = isinstance(model, OnnxModel) and workers > 1
@@ -170,3 +150,34 @@ def _prepared_ahead(run, prepare, batches: list) -> Iterator[np.ndarray]:
             inputs = upcoming.result()
             upcoming = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
             yield _infer(run, inputs)
+
+
+def plan_chunks(
+    n_samples: int, chunk_samples: int, context_samples: int, align_samples: int = 1
+) -> list[tuple[int, int, int, int]]:
+    """Split ``n_samples`` into chunks with context on both sides.
+
+    ``chunk_samples`` and ``context_samples`` are rounded up to multiples of ``align_samples``
+    (the model's total stride), so every chunk starts on the model's down-sampling grid. Context
+    is cut at the array's ends (no padding).
+
+    Returns:
+        ``(input_start, input_stop, core_start, core_stop)`` per chunk: the model sees
+        ``[input_start, input_stop)`` and its output is kept on ``[core_start, core_stop)``;
+        the cores tile ``[0, n_samples)``.
+    """
+    align = max(int(align_samples), 1)
+    chunk = -(-max(int(chunk_samples), 1) // align) * align
+    context = -(-max(int(context_samples), 0) // align) * align
+    plan = []
+    for core_start in range(0, n_samples, chunk):
+        core_stop = min(core_start + chunk, n_samples)
+        plan.append(
+            (
+                max(core_start - context, 0),
+                min(core_stop + context, n_samples),
+                core_start,
+                core_stop,
+            )
+        )
+    return plan

@@ -220,7 +220,7 @@ def _day_bytes(path: Path, table, start_s: float, end_s: float):
 
 def _crop(result, day_start, day_end, first_sample_time):
     """``result`` restricted to ``[day_start, day_end)``; pick indices from the file's start."""
-    from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ
+    from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
     rate = result.sampling_rate_hz
     lo = max(0, math.ceil(round((day_start - result.start_time) * rate, 6)))

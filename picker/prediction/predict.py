@@ -10,7 +10,7 @@ Pipeline for one station or window (:func:`predict_array`):
    core is kept. Chunk and context lengths are
    rounded up to multiples of the model's total stride, so every chunk sits on the model's
    down-sampling grid. Each chunk is preprocessed on its own with
-   :func:`~picker.prediction.stations.model_input` (causal ``highpass_hz`` high-pass, then running std
+   :func:`~picker.preprocess.model_input.model_input` (causal ``highpass_hz`` high-pass, then running std
    over ``normalization_window_s``), exactly as training windows are: both come from the
    model's :class:`~picker.models.saving.InputSettings` unless given.
    With ``context_s >= normalization_window_s / 2 +`` the model's receptive half-width, results
@@ -48,8 +48,9 @@ from picker.config import ConfigError, PredictConfig
 from picker.io import WINDOW_FORMATS
 from picker.io.base import InputError, named_error
 from picker.picks.formats import Pick, extract_picks, format_time
-from picker.prediction.inference import MODEL_SAMPLING_RATE_HZ, run_model
+from picker.prediction.inference import run_model
 from picker.prediction.stations import iter_stations, pickable_mask
+from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
 __all__ = [
     "GAP_MARGIN_S",
@@ -265,7 +266,7 @@ def predict_array(
 
 def _predict(x, rate, pickable, model, cfg, start_time, station_id, source):
     """Picks and model-rate probabilities for zero-filled ``(n, 3)`` data and its pickable mask."""
-    from picker.training.dataset import resample_window
+    from picker.preprocess.resample import resample_window
 
     n_in = len(x)
     if n_in == 0:

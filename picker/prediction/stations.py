@@ -1,4 +1,4 @@
-"""Continuous data for prediction: stations from ObsPy streams, gap masks, sliding normalisation.
+"""Continuous data for prediction: stations from ObsPy streams, and gap masks.
 
 Pure NumPy / ObsPy (no TensorFlow). :mod:`picker.prediction.predict` runs the model on what this builds.
 
@@ -38,7 +38,6 @@ from picker.io.base import (
     split_pickable,
     trace_station_id,
 )
-from picker.preprocess.highpass import highpass
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +46,6 @@ __all__ = [
     "dilate",
     "iter_stations",
     "pickable_mask",
-    "plan_chunks",
-    "model_input",
-    "sliding_normalize",
     "stream_to_stations",
 ]
 
@@ -301,163 +297,3 @@ def pickable_mask(valid: np.ndarray, margin_samples: int) -> np.ndarray:
             continue
         near_edge |= dilate(~row, margin_samples) & dilate(row, margin_samples)
     return some & ~near_edge if margin_samples > 0 else some
-
-
-# ----------------------------------------------------------------------------- chunks
-
-
-def sliding_normalize(x: np.ndarray, window_samples: int) -> np.ndarray:
-    """Demean and divide each channel by its running std over a centred window.
-
-    The window at sample ``i`` is ``[i - window_samples // 2, i + window_samples // 2]``, cut at
-    the array's ends. Sums are float64 cumulative sums over the demeaned channel. A channel that
-    is locally zero or constant (std at or below ``1e-6`` of the channel's overall RMS, i.e.
-    numerical noise) comes out exactly 0; never NaN or Inf for finite input.
-
-    Args:
-        x: ``(n_samples, 3)`` float, columns E, N, Z.
-        window_samples: window length in samples, >= 1.
-
-    Returns:
-        ``(n_samples, 3)`` float32.
-    """
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != 3:
-        raise ValueError(f"x must have shape (n_samples, 3), got {x.shape}")
-    rows = np.array(x.T, dtype=np.float64, order="C")
-    return np.ascontiguousarray(_normalize_rows(rows, window_samples).T)
-
-
-def _normalize_rows(rows: np.ndarray, window_samples: int) -> np.ndarray:
-    """:func:`sliding_normalize` of ``(channels, n_samples)`` float64 rows, in place.
-
-    Channel-major layout keeps every cumulative sum contiguous. Returns float32, same layout.
-    Written for speed on chunks of about 66,000 samples: few passes, no masked (``where=``)
-    operations, buffers reused.
-    """
-    n = rows.shape[1]
-    half = max(int(window_samples) // 2, 0)
-    rows -= rows.mean(axis=1, keepdims=True)
-    squares = rows * rows
-    sums = _cumulative(rows)
-    sums_of_squares = _cumulative(squares)
-    rms = np.sqrt(sums_of_squares[:, n:] / max(n, 1))  # (channels, 1), of the demeaned rows
-    mean = _window_means(sums, half, out=squares)
-    std = _window_means(sums_of_squares, half, out=sums[:, 1:])
-    std -= np.multiply(mean, mean, out=sums_of_squares[:, 1:])  # variance
-    np.maximum(std, 0.0, out=std)
-    np.sqrt(std, out=std)
-    floor = 1e-6 * rms  # at or below: locally constant, round-off only
-    live = std > floor
-    np.maximum(std, np.maximum(floor, _TINY), out=std)  # no 0 / 0; those samples are zeroed
-    rows -= mean
-    rows /= std
-    rows *= live
-    return rows.astype(np.float32)
-
-
-_TINY = np.finfo(np.float64).tiny
-
-
-def _cumulative(rows: np.ndarray) -> np.ndarray:
-    """``(k, n + 1)`` float64 cumulative sums of each row, starting with 0."""
-    sums = np.empty((rows.shape[0], rows.shape[1] + 1))
-    sums[:, 0] = 0.0
-    np.cumsum(rows, axis=1, out=sums[:, 1:])
-    return sums
-
-
-def _window_means(sums: np.ndarray, half: int, out: np.ndarray) -> np.ndarray:
-    """Means over ``[i - half, i + half]`` (cut at the ends) from :func:`_cumulative` sums.
-
-    ``sums`` is ``(k, n + 1)``; ``out`` a ``(k, n)`` float64 buffer that must not overlap it.
-    """
-    n = sums.shape[1] - 1
-    if n > 2 * half:  # full windows in the middle, windows cut at one end at either side
-        np.subtract(sums[:, 2 * half + 1 :], sums[:, : n - 2 * half], out=out[:, half : n - half])
-        out[:, half : n - half] *= 1.0 / (2 * half + 1)
-        out[:, :half] = sums[:, half + 1 : 2 * half + 1]
-        out[:, :half] *= 1.0 / np.arange(half + 1, 2 * half + 1)
-        np.subtract(sums[:, n:], sums[:, n - 2 * half : n - half], out=out[:, n - half :])
-        out[:, n - half :] *= 1.0 / np.arange(2 * half, half, -1)
-        return out
-    index = np.arange(n)  # short rows: every window is cut
-    low, high = np.maximum(index - half, 0), np.minimum(index + half + 1, n)
-    np.subtract(sums[:, high], sums[:, low], out=out)
-    out *= 1.0 / (high - low)
-    return out
-
-
-#: :func:`model_input` works on groups of about this many samples (rows x samples): twice as
-#: fast as whole training batches at once, whose float64 temporaries overflow the CPU caches.
-GROUP_SAMPLES = 1 << 16
-
-
-def model_input(
-    x: np.ndarray, sampling_rate_hz: float, normalization_window_s: float, highpass_hz: float
-) -> np.ndarray:
-    """The model's input preprocessing, shared by training and prediction.
-
-    A causal 4th-order Butterworth high-pass at ``highpass_hz`` (0 = off; causal, so no energy
-    leaks ahead of an onset; it removes microseism and instrument drift; applied from rest
-    after subtracting the first sample, :func:`picker.preprocess.highpass.highpass`), then
-    :func:`sliding_normalize` over ``normalization_window_s``. Each window of a batch is
-    processed on its own (a batch is just faster than a loop).
-
-    Args:
-        x: ``(n_samples, 3)`` or ``(batch, n_samples, 3)`` float, columns E, N, Z, at
-            ``sampling_rate_hz``.
-
-    Returns:
-        float32 of ``x``'s shape.
-    """
-    x = np.asarray(x)
-    if x.ndim not in (2, 3) or x.shape[-1] != 3:
-        raise ValueError(
-            f"x must have shape (n_samples, 3) or (batch, n_samples, 3), got {x.shape}"
-        )
-    n = x.shape[-2]
-    if n == 0 or x.size == 0:
-        return np.zeros(x.shape, np.float32)
-    rows = np.array(np.swapaxes(x, -1, -2), dtype=np.float64, order="C").reshape(-1, n)
-    window = max(1, int(round(normalization_window_s * sampling_rate_hz)))
-    out = np.empty(rows.shape, np.float32)
-    group = max(3, GROUP_SAMPLES // n)  # rows at a time: the working set stays in cache
-    for start in range(0, len(rows), group):
-        part = rows[start : start + group]
-        if highpass_hz > 0 and n > 1:
-            part -= part[:, :1]
-            part = highpass(part, float(highpass_hz), float(sampling_rate_hz), order=4, axis=1)
-        out[start : start + group] = _normalize_rows(part, window)
-    return np.ascontiguousarray(np.swapaxes(out.reshape(*x.shape[:-2], 3, n), -1, -2))
-
-
-def plan_chunks(
-    n_samples: int, chunk_samples: int, context_samples: int, align_samples: int = 1
-) -> list[tuple[int, int, int, int]]:
-    """Split ``n_samples`` into chunks with context on both sides.
-
-    ``chunk_samples`` and ``context_samples`` are rounded up to multiples of ``align_samples``
-    (the model's total stride), so every chunk starts on the model's down-sampling grid. Context
-    is cut at the array's ends (no padding).
-
-    Returns:
-        ``(input_start, input_stop, core_start, core_stop)`` per chunk: the model sees
-        ``[input_start, input_stop)`` and its output is kept on ``[core_start, core_stop)``;
-        the cores tile ``[0, n_samples)``.
-    """
-    align = max(int(align_samples), 1)
-    chunk = -(-max(int(chunk_samples), 1) // align) * align
-    context = -(-max(int(context_samples), 0) // align) * align
-    plan = []
-    for core_start in range(0, n_samples, chunk):
-        core_stop = min(core_start + chunk, n_samples)
-        plan.append(
-            (
-                max(core_start - context, 0),
-                min(core_stop + context, n_samples),
-                core_start,
-                core_stop,
-            )
-        )
-    return plan

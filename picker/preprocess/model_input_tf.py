@@ -1,4 +1,4 @@
-"""The model-input preprocessing (:func:`picker.prediction.stations.model_input`) as TensorFlow ops.
+"""The model-input preprocessing (:func:`picker.preprocess.model_input.model_input`) as TensorFlow ops.
 
 The training pipeline runs it on whole batches inside tf.data, where it uses every core without
 holding Python's GIL, while the NumPy window code (crops, augmentations, labels) makes the next

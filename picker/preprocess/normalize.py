@@ -2,7 +2,7 @@
 
 ``x`` is one window ``(n_samples, 3)`` or a batch ``(..., n_samples, 3)``, columns **E, N, Z**.
 The sliding normalisation that continuous prediction and ``data.normalization: sliding`` use
-is :func:`picker.prediction.stations.model_input`.
+is :func:`picker.preprocess.model_input.model_input`.
 """
 
 from __future__ import annotations

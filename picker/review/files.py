@@ -147,7 +147,8 @@ def plot_file(
 
 def _window_views(path: Path, fmt: str, model, reference, npz_options, options):
     """Yield ``(name parts, TraceView)`` per record of a window file."""
-    from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ, iter_window_records, predict_array
+    from picker.prediction.predict import iter_window_records, predict_array
+    from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
     for record in iter_window_records(path, fmt, npz_options):
         rate = record.sampling_rate_hz
@@ -196,8 +197,9 @@ def _stream_views(path, model, reference, start, duration_s, options):
     """Yield ``(name parts, TraceView)`` per station and span of a continuous file (a Path) or
     :class:`~picker.io.groups.FileGroup`."""
     from picker.io.groups import read_input_stream
-    from picker.prediction.predict import MODEL_SAMPLING_RATE_HZ, iter_stream
+    from picker.prediction.predict import iter_stream
     from picker.prediction.stations import iter_stations
+    from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
     stream = read_input_stream(path)
     marked = _header_picks(stream)  # before slicing: SAC marker times count from the file start

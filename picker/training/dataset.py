@@ -9,7 +9,7 @@ Each training element pairs a record with a second, independently shuffled recor
 augmentations, labels) is the NumPy code in :mod:`picker.training.augment` and :mod:`picker.training.labels`,
 run for a whole batch per ``tf.numpy_function`` call, one batch at a time (:data:`NUMPY_CALLS`);
 tf.data's per-element overhead was most of the cost. Normalisation (the model input preprocessing of
-:func:`picker.prediction.stations.model_input`) is vectorised over the batch: the same numbers as window
+:func:`picker.preprocess.model_input.model_input`) is vectorised over the batch: the same numbers as window
 by window.
 
 Batches are ``x``: ``(batch, window_samples, 3)`` float32 E/N/Z (``(batch, 3, window_samples)``
@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from fractions import Fraction
 
 import numpy as np
 
 from picker.config import Config, ConfigError
 from picker.io import expand_inputs, guess_format
 from picker.io.base import NO_PICK, Record
+from picker.models.saving import InputSettings
+from picker.preprocess.model_input import total_stride
 from picker.preprocess.normalize import normalize as normalize_window
+from picker.preprocess.resample import resample_record, resample_window
 from picker.training import augment, labels
 from picker.training.crop import random_crop
 
@@ -37,56 +39,6 @@ log = logging.getLogger(__name__)
 #: Batches of windows made at once by the NumPy window code. It is mostly Python, so threads
 #: take turns on the GIL: one thread made 3,200 windows/s here, two or AUTOTUNE 2,300.
 NUMPY_CALLS = 1
-
-
-def resample_record(record: Record, sampling_rate_hz: float) -> Record:
-    """Resample ``record`` to ``sampling_rate_hz`` (polyphase, anti-alias filtered); picks rescaled.
-
-    A record already at that rate is returned unchanged.
-    """
-    data, p, s = resample_window(
-        record.data,
-        record.sampling_rate_hz,
-        sampling_rate_hz,
-        record.p_arrival_sample,
-        record.s_arrival_sample,
-    )
-    if data is record.data:
-        return record
-    return record.with_data(
-        data, sampling_rate_hz=sampling_rate_hz, p_arrival_sample=p, s_arrival_sample=s
-    )
-
-
-def resample_window(
-    data: np.ndarray,
-    rate_in_hz: float,
-    rate_out_hz: float,
-    p_sample: int = NO_PICK,
-    s_sample: int = NO_PICK,
-) -> tuple[np.ndarray, int, int]:
-    """Resample ``(n_samples, 3)`` data from ``rate_in_hz`` to ``rate_out_hz``; rescale picks.
-
-    Returns:
-        (resampled float32 ``(n_out, 3)``, P sample, S sample); the input array itself when the
-        rates are equal.
-    """
-    if abs(rate_in_hz - rate_out_hz) < 1e-9 * rate_out_hz:
-        return data, int(p_sample), int(s_sample)
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(rate_out_hz / rate_in_hz).limit_denominator(1000)
-    # "edge": the data continue with their end values, so an offset makes no step at the ends
-    # (a step there would look like an arrival at the first or last sample)
-    out = resample_poly(
-        data.astype(np.float64), ratio.numerator, ratio.denominator, axis=0, padtype="edge"
-    ).astype(np.float32)
-    factor = rate_out_hz / rate_in_hz
-
-    def scale(sample: int) -> int:
-        return int(round(sample * factor)) if sample >= 0 else NO_PICK
-
-    return out, scale(p_sample), scale(s_sample)
 
 
 def load_records(paths: Sequence[str], cfg: Config) -> tuple[list[Record], list[str]]:
@@ -134,6 +86,8 @@ class WindowMaker:
         self.sparse = sparse
         self.defer_normalization = defer_normalization
         self.n_samples = cfg.data.window_samples
+        #: the model input the windows are made into (kept with the trained model)
+        self.input_settings = InputSettings.from_config(cfg)
         self.probabilities = {
             "p_stack": cfg.augment.stack_event,
             "p_scale": cfg.augment.scale_amplitude,
@@ -149,18 +103,18 @@ class WindowMaker:
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """Normalise a ``(window_samples, 3)`` crop as ``data.normalization`` says (float32)."""
-        if self.cfg.data.normalization == "sliding":
-            from picker.prediction.stations import model_input
+        settings = self.input_settings
+        if settings.normalization == "sliding":
+            from picker.preprocess.model_input import model_input
 
-            p = self.cfg.predict
             return model_input(
-                x, self.cfg.data.sampling_rate_hz, p.normalization_window_s, p.highpass_hz
+                x, settings.sampling_rate_hz, settings.normalization_window_s, settings.highpass_hz
             )
-        return normalize_window(x, self.cfg.data.normalization).astype(np.float32)
+        return normalize_window(x, settings.normalization).astype(np.float32)
 
     def normalize_batch(self, x: np.ndarray) -> np.ndarray:
         """:meth:`normalize` of every window of a ``(batch, window_samples, 3)`` batch."""
-        if self.cfg.data.normalization == "sliding":
+        if self.input_settings.normalization == "sliding":
             return self.normalize(x)  # model_input is vectorised over the batch
         return np.stack([self.normalize(window) for window in x]).astype(np.float32)
 
@@ -262,8 +216,9 @@ def _tf_preprocessing(cfg: Config) -> bool:
     """True when training batches get the sliding normalisation as TensorFlow ops."""
     from picker.preprocess.model_input_tf import supported
 
-    return cfg.data.normalization == "sliding" and supported(
-        cfg.data.sampling_rate_hz, cfg.predict.highpass_hz
+    settings = InputSettings.from_config(cfg)
+    return settings.normalization == "sliding" and supported(
+        settings.sampling_rate_hz, settings.highpass_hz
     )
 
 
@@ -415,9 +370,12 @@ def make_training_dataset(
     if tf_normalizes:  # TensorFlow ops: parallel, outside the GIL
         from picker.preprocess.model_input_tf import model_input_tf
 
-        rate, p = cfg.data.sampling_rate_hz, cfg.predict
+        s = maker.input_settings
         ds = ds.map(
-            lambda x, y: (model_input_tf(x, rate, p.normalization_window_s, p.highpass_hz), y),
+            lambda x, y: (
+                model_input_tf(x, s.sampling_rate_hz, s.normalization_window_s, s.highpass_hz),
+                y,
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     ds = _random_batch_lengths(ds, cfg, seed)
@@ -518,7 +476,7 @@ def _random_batch_lengths(ds, cfg: Config, seed: int):
     """
     import tensorflow as tf
 
-    stride = int(cfg.model.stride) ** (len(cfg.model.filters) - 1)
+    stride = total_stride(cfg.model)
     longest = cfg.data.window_samples
     shortest = max(1, longest - stride + 1)
     if shortest == longest:
@@ -586,6 +544,4 @@ __all__ = [
     "make_training_dataset",
     "make_validation_arrays",
     "make_validation_dataset",
-    "resample_record",
-    "resample_window",
 ]

@@ -41,6 +41,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from picker.config import check_label_width, phase_widths
+
 LABEL_SHAPES = ("gaussian", "triangle", "box")
 CLASS_NAMES = ("noise", "P", "S")
 NO_PICK = -1
@@ -62,28 +64,6 @@ def _check_shape(shape) -> str:
     if shape not in LABEL_SHAPES:
         raise ValueError(f"shape must be one of {LABEL_SHAPES}, got {shape!r}")
     return shape
-
-
-def _check_width(width_samples) -> float:
-    try:
-        w = float(width_samples)
-    except (TypeError, ValueError):
-        raise ValueError(f"width_samples must be a number > 0, got {width_samples!r}") from None
-    if not (w > 0 and math.isfinite(w)):
-        raise ValueError(f"width_samples must be > 0, got {width_samples}")
-    return w
-
-
-def phase_widths(width_samples) -> tuple[float, float]:
-    """(P, S) widths from one number (both phases) or a ``(P, S)`` pair (ValueError if bad)."""
-    if isinstance(width_samples, list | tuple | np.ndarray):
-        if len(width_samples) != 2:
-            raise ValueError(
-                f"width_samples must be a number or a (P, S) pair, got {width_samples!r}"
-            )
-        return _check_width(width_samples[0]), _check_width(width_samples[1])
-    w = _check_width(width_samples)
-    return w, w
 
 
 def valid_picks(pick_samples: PickArg) -> list[float]:
@@ -169,7 +149,7 @@ def pick_curve(
     """
     n = _check_n_samples(n_samples)
     shape = _check_shape(shape)
-    w = _check_width(width_samples)
+    w = check_label_width(width_samples)
     out = np.zeros(n, dtype=np.float32)
     _draw(out, valid_picks(pick_samples), shape, w)
     return out
