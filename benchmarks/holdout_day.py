@@ -234,7 +234,7 @@ def build_day(
 
 def score_days(model, days: list[tuple[np.ndarray, dict[str, list[float]]]]) -> dict:
     """Pooled metrics over ``(day, refs)`` pairs; false picks per hour over all their hours."""
-    from picker.evaluation.metrics import PickMetrics
+    from picker.picks.matching import PickMetrics
     from picker.prediction.predict import predict_array
 
     metrics = PickMetrics(0.1)
@@ -257,7 +257,8 @@ def score_days(model, days: list[tuple[np.ndarray, dict[str, list[float]]]]) -> 
 def write_day(day, refs, folder: Path, name: str) -> None:
     from obspy import Stream, Trace, UTCDateTime
 
-    from picker.picks.formats import Pick, format_time, write_picks
+    from picker.picks.formats import write_picks
+    from picker.picks.pick import Pick, format_time
 
     start = UTCDateTime("2020-01-01T00:00:00")
     traces = [

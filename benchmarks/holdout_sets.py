@@ -148,7 +148,7 @@ def picks_on(model, data: np.ndarray, rate_hz: float = 100.0, **options) -> dict
 
 def score(model, records: list[Record], seed: int = 7, **options) -> dict:
     """Metrics at 0.1 s on 3001-sample windows, pure-noise windows and whole records."""
-    from picker.evaluation.metrics import PickMetrics
+    from picker.picks.matching import PickMetrics
 
     def reference(p: int, s: int) -> dict[str, list[float]]:
         return {"P": [p / 100.0] if p >= 0 else [], "S": [s / 100.0] if s >= 0 else []}

@@ -34,7 +34,8 @@ def main(argv=None) -> int:
     import obspy
 
     from picker.io import write_records
-    from picker.picks.formats import Pick, format_time, write_picks
+    from picker.picks.formats import write_picks
+    from picker.picks.pick import Pick, format_time
     from picker.training.synthetic import synthetic_continuous, synthetic_records
 
     records = synthetic_records(8, n_samples=3001, seed=2024)

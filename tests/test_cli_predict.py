@@ -18,7 +18,8 @@ from picker.cli import main
 from picker.cli.common import Progress
 from picker.io import Record, write_records
 from picker.models.saving import save_model
-from picker.picks.formats import format_time, read_picks
+from picker.picks.formats import read_picks
+from picker.picks.pick import format_time
 from picker.prediction import files as predict_files
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)

@@ -20,7 +20,8 @@ from oracle import make_oracle, spikes
 from picker.cli import main
 from picker.io.groups import FileGroup, group_components
 from picker.models.saving import save_model
-from picker.picks.formats import Pick, format_time, read_picks, write_picks
+from picker.picks.formats import read_picks, write_picks
+from picker.picks.pick import Pick, format_time
 from picker.prediction.files import list_units
 
 T0 = UTCDateTime(2024, 3, 1)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from picker.evaluation.metrics import PickMetrics, evaluate_probabilities, format_table, match_picks
+from picker.evaluation.metrics import format_table
+from picker.picks.matching import PickMetrics, evaluate_probabilities, match_picks
 
 
 def test_match_within_tolerance_inclusive():

@@ -16,17 +16,12 @@ from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
 from picker.cli import main
-from picker.evaluation.metrics import (
-    SWEEP_THRESHOLDS,
-    ThresholdSweep,
-    evaluate_picks,
-    model_index_to_seconds,
-    same_station,
-    station_key,
-)
+from picker.evaluation.metrics import SWEEP_THRESHOLDS, ThresholdSweep, model_index_to_seconds
 from picker.io import Record, write_records
 from picker.models.saving import save_model
-from picker.picks.formats import Pick, format_time, picks_to_csv
+from picker.picks.formats import picks_to_csv
+from picker.picks.matching import evaluate_picks, same_station, station_key
+from picker.picks.pick import Pick, format_time
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)
 RATE = 100.0

@@ -13,7 +13,8 @@ from obspy import Stream, Trace, UTCDateTime
 
 from picker.cli import main
 from picker.io import Record, read_records, write_records
-from picker.picks.formats import Pick, format_time, picks_to_csv
+from picker.picks.formats import picks_to_csv
+from picker.picks.pick import Pick, format_time
 from picker.training.label_windows import labelled_windows
 
 T0 = UTCDateTime(2024, 3, 1)

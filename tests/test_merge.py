@@ -16,8 +16,9 @@ from test_cli_predict import make_oracle, station_traces
 from picker.cli import main
 from picker.io import Record, write_records
 from picker.models.saving import save_model
-from picker.picks.formats import Pick, format_time, read_picks, write_picks
+from picker.picks.formats import read_picks, write_picks
 from picker.picks.merge import merge_files, merge_picks
+from picker.picks.pick import Pick, format_time
 
 T0 = UTCDateTime(2024, 3, 1)
 

@@ -3,15 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from picker.picks.formats import (
-    CSV_COLUMNS,
-    Pick,
-    extract_picks,
-    find_peaks,
-    picks_to_csv,
-    read_picks,
-    write_picks,
-)
+from picker.picks.formats import CSV_COLUMNS, picks_to_csv, read_picks, write_picks
+from picker.picks.peaks import extract_picks, find_peaks
+from picker.picks.pick import Pick
 
 
 def gaussian(n, centre, sigma, height):
@@ -143,7 +137,7 @@ def test_bad_picks_file_names_the_file(tmp_path):
 
 
 def test_fast_suppression_equals_brute_force():
-    from picker.picks.formats import _suppress_close
+    from picker.picks.peaks import _suppress_close
 
     def brute_force(peaks, values, distance):
         kept, taken = np.zeros(len(peaks), bool), []

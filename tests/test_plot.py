@@ -13,10 +13,12 @@ from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle, spikes
 
 from picker.cli import main
-from picker.evaluation.metrics import PickMetrics, ThresholdSweep
+from picker.evaluation.metrics import ThresholdSweep
 from picker.io import Record, write_records
 from picker.models.saving import save_model
-from picker.picks.formats import Pick, format_time, picks_to_csv
+from picker.picks.formats import picks_to_csv
+from picker.picks.matching import PickMetrics
+from picker.picks.pick import Pick, format_time
 from picker.review.figures import (
     PHASE_COLOURS,
     TraceView,

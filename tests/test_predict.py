@@ -20,7 +20,7 @@ from obspy import Stream, Trace, UTCDateTime
 from picker.config import ConfigError, ModelConfig
 from picker.io import InputError, Record, write_records
 from picker.models.unet import build_model
-from picker.picks.formats import format_time
+from picker.picks.pick import format_time
 from picker.prediction import inference
 from picker.prediction import predict as pr
 from picker.prediction.inference import plan_chunks

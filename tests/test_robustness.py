@@ -24,7 +24,8 @@ from picker.cli import main
 from picker.io import Record, read_records, write_records
 from picker.io.base import channel_problem, pickable_station_ids
 from picker.models.saving import save_model
-from picker.picks.formats import format_time, read_picks
+from picker.picks.formats import read_picks
+from picker.picks.pick import format_time
 from picker.prediction import predict as pr
 
 T0 = UTCDateTime(2024, 3, 1, 0, 0, 0)
@@ -502,7 +503,8 @@ def test_a_model_file_that_is_not_a_picker_model_is_named(
 
 
 def test_quakeml_picks_with_an_external_entity_never_read_the_file(env, tmp_path, capsys):
-    from picker.picks.formats import Pick, write_picks
+    from picker.picks.formats import write_picks
+    from picker.picks.pick import Pick
 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOPSECRET", encoding="utf-8")

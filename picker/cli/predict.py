@@ -208,6 +208,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.io.groups import group_components
     from picker.picks.formats import write_picks
+    from picker.picks.pick import pick_sort_key
     from picker.prediction import files as predict_files
     from picker.prediction import predict
     from picker.prediction.journal import Journal
@@ -250,7 +251,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             )
         finally:
             journal.close()
-    picks.sort(key=predict.pick_sort_key)
+    picks.sort(key=pick_sort_key)
     write_picks(picks, args.output, args.format)
     common.log.info(
         "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output

@@ -14,7 +14,7 @@
   never on continuous data. A returned time outside the window (ObsPy gives 0 when it finds
   no S) is no pick.
 
-Both return the ``(phase, sample, score)`` triples of :func:`picker.picks.formats.extract_picks`,
+Both return the ``(phase, sample, score)`` triples of :func:`picker.picks.peaks.extract_picks`,
 ``sample`` at the data's own rate; ``score`` is the peak STA/LTA ratio of the trigger for
 ``stalta`` and 1.0 for ``ar_aic`` (which has no score).
 """

@@ -9,7 +9,7 @@ Two kinds of input, which may be mixed in one run:
 * **Continuous data** (any ObsPy format) with reference picks (a picks CSV): every station is
   predicted as by ``picker predict``, and the picks are matched to the reference picks of the
   same station (``NET.STA.LOC``) and phase on absolute times with
-  :func:`picker.evaluation.metrics.evaluate_picks`. Only reference picks inside the time span of the
+  :func:`picker.picks.matching.evaluate_picks`. Only reference picks inside the time span of the
   data processed for their station count (each at most once); false picks per hour are all
   false picks per station-hour of continuous data processed.
 
@@ -39,15 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from picker.evaluation.metrics import (
-    SWEEP_THRESHOLDS,
-    PickMetrics,
-    ThresholdSweep,
-    evaluate_picks,
-    station_key,
-)
+from picker.evaluation.metrics import SWEEP_THRESHOLDS, ThresholdSweep
 from picker.io.base import InputError, atomic_output, named_error, split_station_id
-from picker.picks.formats import Pick, format_time
+from picker.picks.matching import PickMetrics, evaluate_picks, station_key
+from picker.picks.pick import Pick, format_time
 from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
 __all__ = ["EvaluationReport", "Evaluator", "metrics_csv", "sweep_csv", "write_report"]
@@ -131,7 +126,7 @@ def _merge(target: PickMetrics, other: PickMetrics) -> PickMetrics:
 class _References:
     """Reference picks indexed by station and time, handed out once each.
 
-    Stations match as :func:`picker.evaluation.metrics.same_station` says, through two indexes: a pick
+    Stations match as :func:`picker.picks.matching.same_station` says, through two indexes: a pick
     whose station id has no network code (a SEISAN Nordic file names the station alone) is
     filed under its station code and matches any network's station of that code. Picks are
     handed out under the data's station id.

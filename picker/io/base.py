@@ -104,13 +104,18 @@ class Record:
 _TIME_RE = re.compile(r"^(?P<base>.*\d[T ]\d{1,2}:\d{2}:\d{2})\.(?P<frac>\d+)(?P<zone>Z?)$")
 
 
-def format_time_iso(time: UTCDateTime | None) -> str:
-    """ISO-8601 UTC string with 9 decimals (``2015-10-21T05:55:00.123456789Z``); ``""`` for None."""
+def format_time_iso(time: UTCDateTime | None, decimals: int = 9) -> str:
+    """ISO-8601 UTC string with ``decimals`` (1-9) decimals of a second, rounded half to even
+    as ObsPy's ``strftime`` rounds to microseconds (``2015-10-21T05:55:00.123456789Z`` with 9,
+    the record files' precision; ``...00.123457Z`` with 6, the picks'); ``""`` for None."""
     if time is None:
         return ""
-    ns = int(time.ns)
-    whole = UTCDateTime(ns=ns - ns % 1_000_000_000)
-    return f"{whole.strftime('%Y-%m-%dT%H:%M:%S')}.{ns % 1_000_000_000:09d}Z"
+    unit = 10 ** (9 - decimals)
+    steps, rest = divmod(int(time.ns), unit)
+    steps += 2 * rest > unit or (2 * rest == unit and steps % 2 == 1)
+    seconds, fraction = divmod(steps, 10**decimals)
+    whole = UTCDateTime(ns=seconds * 1_000_000_000)
+    return f"{whole.strftime('%Y-%m-%dT%H:%M:%S')}.{fraction:0{decimals}d}Z"
 
 
 def parse_time_iso(text: str) -> UTCDateTime | None:

@@ -2,7 +2,7 @@
 
 The shards of ``picker predict --shard I/N`` (or of any split of an archive into jobs) are read
 with :func:`picker.picks.formats.read_picks` (CSV, JSON or QuakeML, from each file's suffix), merged,
-sorted like ``picker predict``'s own output (:func:`picker.prediction.predict.pick_sort_key`) and written
+sorted like ``picker predict``'s own output (:func:`picker.picks.pick.pick_sort_key`) and written
 atomically with :func:`picker.picks.formats.write_picks`.
 
 Duplicates: two picks of the same ``station_id`` and ``phase`` whose times differ by at most
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from picker.picks.formats import Pick
+from picker.picks.pick import Pick
 
 __all__ = ["TOLERANCE_S", "MergeResult", "merge_files", "merge_picks", "read_shard"]
 
@@ -57,12 +57,12 @@ def merge_picks(
         tolerance_s: same station and phase within this many seconds → one pick (>= 0).
 
     Returns:
-        (picks sorted by :func:`picker.prediction.predict.pick_sort_key`, number of duplicates dropped).
+        (picks sorted by :func:`picker.picks.pick.pick_sort_key`, number of duplicates dropped).
 
     Raises:
         ValueError: negative ``tolerance_s``, or a pick time that is not ISO-8601.
     """
-    from picker.prediction.predict import pick_sort_key
+    from picker.picks.pick import pick_sort_key
 
     if not tolerance_s >= 0:
         raise ValueError(f"tolerance_s must be >= 0, got {tolerance_s}")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from picker.config import ConfigError
 from picker.io.groups import FileGroup
-from picker.picks.formats import Pick
+from picker.picks.pick import Pick
 
 __all__ = [
     "LOCAL_WORKERS",

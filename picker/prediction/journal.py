@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from picker.io.base import input_files
-from picker.picks.formats import Pick
+from picker.picks.pick import Pick
 
 __all__ = ["Journal", "journal_path", "settings_fingerprint"]
 

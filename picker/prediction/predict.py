@@ -19,7 +19,7 @@ Pipeline for one station or window (:func:`predict_array`):
    for Keras models);
 4. P and S probabilities are set to 0 (noise 1) wherever no pick is allowed: inside gaps and
    within ``gap_margin_s`` (default :data:`GAP_MARGIN_S` = 0.5 s) of a gap edge;
-5. :func:`picker.picks.formats.extract_picks` finds the peaks on the full-length probabilities.
+5. :func:`picker.picks.peaks.extract_picks` finds the peaks on the full-length probabilities.
 
 Returned probabilities are ``(n_model_samples, 3)`` float32 noise/P/S **at the model rate**
 (100 Hz), sample 0 at the input's start time. Pick ``index`` is a sample of the **input** at
@@ -47,7 +47,8 @@ import numpy as np
 from picker.config import ConfigError, PredictConfig
 from picker.io import WINDOW_FORMATS
 from picker.io.base import InputError, named_error
-from picker.picks.formats import Pick, extract_picks, format_time
+from picker.picks.peaks import extract_picks
+from picker.picks.pick import Pick, format_time
 from picker.prediction.inference import run_model
 from picker.prediction.stations import iter_stations, pickable_mask
 from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
@@ -461,8 +462,3 @@ def iter_window_records(path: Path, fmt: str, npz_options: dict | None = None) -
 def predict_file(path: str | os.PathLike, model=None, **options) -> list[Pick]:
     """Picks of every record or station in one file (see :func:`iter_file`); source = file name."""
     return [p for result in iter_file(path, model, **options) for p in result.picks]
-
-
-def pick_sort_key(pick: Pick) -> tuple:
-    """Output order of ``picker predict``: station, time, source, index, phase."""
-    return (pick.station_id, pick.time, pick.source, pick.index, pick.phase)

@@ -12,7 +12,7 @@
 Picks in the SAC headers of continuous files (:func:`picker.io.stream.sac_header_picks`) are
 reference picks too. Reference picks from a picks file are drawn where their station
 (``NET.STA.LOC``, or the station code for a pick without a network:
-:func:`picker.evaluation.metrics.same_station`) and time fall in a figure; picks
+:func:`picker.picks.matching.same_station`) and time fall in a figure; picks
 without a time but with an ``index`` are placed by index when their ``source`` is the file's
 name.
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from picker.evaluation.metrics import same_station
 from picker.io.base import InputError
-from picker.picks.formats import Pick
+from picker.picks.matching import same_station
+from picker.picks.pick import Pick
 from picker.review.figures import TraceView, figure_name, plot_view
 
 __all__ = ["CONTEXT_S", "plot_file", "reference_seconds", "time_spans"]
@@ -51,7 +51,7 @@ def reference_seconds(
 
     Args:
         picks: reference picks (any stations).
-        station_id: the figure's station (:func:`picker.evaluation.metrics.same_station`).
+        station_id: the figure's station (:func:`picker.picks.matching.same_station`).
         start_time: ``UTCDateTime`` of sample 0, or None (then only index picks can be placed).
         sampling_rate_hz: the data's rate (for picks placed by index).
         duration_s: the span's length; picks outside ``[0, duration_s]`` are dropped.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from picker.evaluation.metrics import evaluate_probabilities
+from picker.picks.matching import evaluate_probabilities
 
 
 class PickMetricsCallback(keras.callbacks.Callback):

@@ -11,7 +11,7 @@ are left out and counted (:data:`SKIP_REASONS`): one that runs past the data, on
 second P (another event, labelled as noise), one that holds an S pick before its P (the end of
 an earlier event), and one whose data are mostly zeros (a gap). Picks of one phase less than
 :data:`DUPLICATE_S` apart on a station are one arrival picked twice. Stations match as in
-``picker evaluate`` (:func:`picker.evaluation.metrics.same_station`).
+``picker evaluate`` (:func:`picker.picks.matching.same_station`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from picker.evaluation.metrics import same_station
 from picker.io.base import Record, split_station_id
-from picker.picks.formats import Pick
+from picker.picks.matching import same_station
+from picker.picks.pick import Pick
 
 __all__ = ["SKIP_REASONS", "by_station_code", "labelled_windows"]
 
