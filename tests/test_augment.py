@@ -13,18 +13,17 @@ from picker.training.augment import (
     add_gap,
     add_gaussian_noise,
     add_real_noise,
-    as_picks,
     augment_window,
     check_augment_config,
     drop_channels,
     flip_polarity,
     keep_vertical,
     scale_amplitude,
-    shift_picks,
     stack_event,
 )
 from picker.training.crop import random_crop
 from picker.training.labels import make_labels
+from picker.training.windows import as_picks, sample_outside, shift_picks
 
 N = 1000
 ALL_ON = {key: 1.0 for key in ("p_stack", "p_scale", "p_flip", "p_drop", "p_noise", "p_gap")}
@@ -604,9 +603,9 @@ def test_augment_window_fast_enough():
 
 def test_sample_outside_uniform_over_gaps():
     rng = np.random.default_rng(0)
-    draws = [aug._sample_outside(0, 9, [(2, 5), (4, 8)], rng) for _ in range(300)]
+    draws = [sample_outside(0, 9, [(2, 5), (4, 8)], rng) for _ in range(300)]
     assert set(draws) == {0, 1, 8, 9}
-    assert aug._sample_outside(0, 9, [(-5, 20)], rng) is None
+    assert sample_outside(0, 9, [(-5, 20)], rng) is None
     assert math.isclose(np.mean(np.array(draws) < 2), 0.5, abs_tol=0.1)
 
 

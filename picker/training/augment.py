@@ -34,10 +34,14 @@ from types import MappingProxyType
 
 import numpy as np
 
-from picker.training.labels import valid_picks
-
-Picks = tuple[list[float], list[float]]
-"""``(P samples, S samples)``: pick positions in samples from the window start."""
+from picker.training.windows import (
+    Picks,
+    as_picks,
+    check_int,
+    check_window,
+    sample_outside,
+    shift_picks,
+)
 
 DEFAULT_AUGMENT: Mapping[str, object] = MappingProxyType(
     {
@@ -71,38 +75,6 @@ _REAL = (int, float, np.integer, np.floating)
 # --------------------------------------------------------------------------- helpers
 
 
-def as_picks(picks) -> Picks:
-    """Canonical :data:`Picks` from a pair ``(p, s)`` of scalars, sequences or ``None``.
-
-    ``-1``, NaN and ``None`` are dropped; ``None`` for the whole pair means no picks.
-    """
-    if picks is None:
-        return [], []
-    try:
-        p, s = picks
-    except (TypeError, ValueError):
-        raise ValueError(f"picks must be a pair (P samples, S samples), got {picks!r}") from None
-    return valid_picks(p), valid_picks(s)
-
-
-def shift_picks(picks, shift: float, n_samples: int) -> Picks:
-    """Add ``shift`` samples to every pick and keep those with ``0 <= pick < n_samples``."""
-    p, s = as_picks(picks)
-    p = [v + shift for v in p if 0 <= v + shift < n_samples]
-    s = [v + shift for v in s if 0 <= v + shift < n_samples]
-    return p, s
-
-
-def _check_window(x, name: str = "x") -> np.ndarray:
-    """``x`` as a float32 ``(n_samples, 3)`` array (no copy when it already is one)."""
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != 3 or x.shape[0] == 0:
-        raise ValueError(
-            f"{name} must have shape (n_samples, 3) with columns E, N, Z, got {x.shape}"
-        )
-    return x if x.dtype == np.float32 else x.astype(np.float32)
-
-
 def _check_range(value, name: str, *, positive: bool = False) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value)
@@ -118,14 +90,6 @@ def _check_fraction(value, name: str) -> float:
     if not (isinstance(value, _REAL) and 0 < value <= 1):
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
     return float(value)
-
-
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
-    return int(value)
 
 
 def _channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,30 +128,6 @@ def _standard_normal(rng: np.random.Generator, shape: tuple[int, int]) -> np.nda
     return z[:size].reshape(shape)
 
 
-def _sample_outside(lo: int, hi: int, forbidden, rng: np.random.Generator) -> int | None:
-    """A uniform integer in ``[lo, hi]`` outside every half-open ``[a, b)`` of ``forbidden``;
-    ``None`` when there is none."""
-    segments = []
-    start = lo
-    for a, b in sorted(forbidden):
-        if b <= start or a > hi:
-            continue
-        if a > start:
-            segments.append((start, a))
-        start = max(start, b)
-    if start <= hi:
-        segments.append((start, hi + 1))
-    total = sum(b - a for a, b in segments)
-    if total <= 0:
-        return None
-    r = int(rng.integers(total))
-    for a, b in segments:
-        if r < b - a:
-            return a + r
-        r -= b - a
-    raise AssertionError("unreachable")
-
-
 # --------------------------------------------------------------------------- amplitude
 
 
@@ -205,7 +145,7 @@ def scale_amplitude(
     Returns:
         ``(n_samples, 3)`` float32.
     """
-    x = _check_window(x)
+    x = check_window(x)
     lo, hi = _check_range((low, high), "(low, high)", positive=True)
     factor = np.exp(rng.uniform(math.log(lo), math.log(hi), size=3 if per_channel else 1))
     return x * factor.astype(np.float32)
@@ -213,7 +153,7 @@ def scale_amplitude(
 
 def flip_polarity(x, rng: np.random.Generator | None = None) -> np.ndarray:
     """``-x`` as float32 ``(n_samples, 3)``; ``rng`` is unused (uniform signature)."""
-    return np.negative(_check_window(x))
+    return np.negative(check_window(x))
 
 
 def add_gaussian_noise(
@@ -232,7 +172,7 @@ def add_gaussian_noise(
     Returns:
         ``(n_samples, 3)`` float32.
     """
-    x = _check_window(x)
+    x = check_window(x)
     lo, hi = _check_range(snr_db_range, "snr_db_range")
     snr_db = rng.uniform(lo, hi)
     _, std = _channel_stats(x)
@@ -273,8 +213,8 @@ def add_real_noise(
     Returns:
         ``(n_samples, 3)`` float32.
     """
-    x = _check_window(x)
-    other = _check_window(other, "other")
+    x = check_window(x)
+    other = check_window(other, "other")
     lo, hi = _check_range(snr_db_range, "snr_db_range")
     first = min(as_picks(other_picks)[0] + as_picks(other_picks)[1], default=len(other))
     noise = other[: max(0, math.floor(first) - margin_samples)]
@@ -310,8 +250,8 @@ def drop_channels(x, rng: np.random.Generator, max_dropped: int = 2) -> np.ndarr
     Returns:
         ``(n_samples, 3)`` float32.
     """
-    x = _check_window(x)
-    max_dropped = _check_int(max_dropped, "max_dropped", 1, 2)
+    x = check_window(x)
+    max_dropped = check_int(max_dropped, "max_dropped", 1, 2)
     y = x.copy()
     live = np.flatnonzero(np.ones(x.shape[0], dtype=np.float32) @ np.abs(x))
     most = min(max_dropped, live.size - 1)
@@ -331,7 +271,7 @@ def keep_vertical(x) -> np.ndarray:
     Returns:
         ``(n_samples, 3)`` float32; a copy of ``x`` when its Z column is all zero.
     """
-    y = _check_window(x).copy()
+    y = check_window(x).copy()
     if np.any(y[:, 2]):
         y[:, :2] = 0.0
     return y
@@ -351,7 +291,7 @@ def low_pass(x, corner: float) -> np.ndarray:
     Returns:
         ``(n_samples, 3)`` float32.
     """
-    x = _check_window(x)
+    x = check_window(x)
     n = x.shape[0]
     n_fft = n + 512
     relative = np.fft.rfftfreq(n_fft) * 2.0  # frequency / Nyquist
@@ -377,7 +317,7 @@ def add_gap(
     Returns:
         ``(y, (start, stop))``: ``y`` float32 ``(n_samples, 3)`` with ``y[start:stop] == 0``.
     """
-    x = _check_window(x)
+    x = check_window(x)
     fraction = _check_fraction(max_gap_fraction, "max_gap_fraction")
     n = x.shape[0]
     length = int(rng.integers(1, max(1, int(fraction * n)) + 1))
@@ -399,7 +339,7 @@ def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     Returns:
         ``(y, kind)``: ``y`` float32 ``(n_samples, 3)``, ``kind`` the glitch type.
     """
-    x = _check_window(x)
+    x = check_window(x)
     n = x.shape[0]
     kind = ("step", "spike", "boxcar", "burst")[int(rng.integers(4))]
     start = int(rng.integers(0, n))
@@ -454,12 +394,12 @@ def stack_event(
         ``(y, picks)``: ``y`` float32 ``(n_samples, 3)``; picks of ``x`` plus the shifted picks
         of ``other`` that fall inside the window, each list sorted.
     """
-    x = _check_window(x)
-    other = _check_window(other, "other")
+    x = check_window(x)
+    other = check_window(other, "other")
     if other.shape != x.shape:
         raise ValueError(f"other must have the shape of x {x.shape}, got {other.shape}")
     lo, hi = _check_range(ratio_range, "ratio_range", positive=True)
-    sep = _check_int(min_separation_samples, "min_separation_samples", 0)
+    sep = check_int(min_separation_samples, "min_separation_samples", 0)
     picks = as_picks(picks)
     other_picks = as_picks(other_picks)
     n = x.shape[0]
@@ -472,7 +412,7 @@ def stack_event(
         forbidden = [
             (math.floor(p - sep - ref) + 1, math.ceil(p + sep - ref)) for p in picks[0] + picks[1]
         ]
-        shift = _sample_outside(math.ceil(-ref), math.ceil(n - ref) - 1, forbidden, rng)
+        shift = sample_outside(math.ceil(-ref), math.ceil(n - ref) - 1, forbidden, rng)
         if shift is None:
             return x.copy(), picks
     else:
@@ -508,11 +448,11 @@ def check_augment_config(config: Mapping[str, object] | None = None) -> dict[str
         if not (isinstance(p, _REAL) and 0 <= p <= 1):
             raise ValueError(f"{key} must be a probability in [0, 1], got {p!r}")
     _check_range(cfg["stack_ratio_range"], "stack_ratio_range", positive=True)
-    _check_int(cfg["stack_min_separation_samples"], "stack_min_separation_samples", 0)
+    check_int(cfg["stack_min_separation_samples"], "stack_min_separation_samples", 0)
     _check_range(cfg["scale_range"], "scale_range", positive=True)
     if not isinstance(cfg["scale_per_channel"], (bool, np.bool_)):
         raise ValueError(f"scale_per_channel must be a bool, got {cfg['scale_per_channel']!r}")
-    _check_int(cfg["drop_max_channels"], "drop_max_channels", 1, 2)
+    check_int(cfg["drop_max_channels"], "drop_max_channels", 1, 2)
     _check_range(cfg["noise_snr_db_range"], "noise_snr_db_range")
     _check_range(cfg["real_noise_snr_db_range"], "real_noise_snr_db_range")
     _check_fraction(cfg["gap_max_fraction"], "gap_max_fraction")
@@ -560,7 +500,7 @@ def augment_window(
         ValueError: see :func:`check_augment_config`, or a badly shaped ``x``/``other``.
     """
     cfg = check_augment_config(config)
-    x = _check_window(x)
+    x = check_window(x)
     picks = as_picks(picks)
     u = rng.random(7)
     y = x

@@ -1,6 +1,6 @@
 """Cutting a training window out of a longer record at a random offset.
 
-``x`` is ``(n_samples, 3)``, columns **E, N, Z**; picks are :data:`picker.training.augment.Picks`
+``x`` is ``(n_samples, 3)``, columns **E, N, Z**; picks are :data:`picker.training.windows.Picks`
 (P samples, S samples). The crop comes before :func:`picker.training.augment.augment_window`.
 """
 
@@ -10,12 +10,12 @@ import math
 
 import numpy as np
 
-from picker.training.augment import (
+from picker.training.windows import (
     Picks,
-    _check_int,
-    _check_window,
-    _sample_outside,
     as_picks,
+    check_int,
+    check_window,
+    sample_outside,
     shift_picks,
 )
 
@@ -62,19 +62,19 @@ def random_crop(
         ``(crop, picks, offset)``: ``crop`` float32 ``(n_samples_out, 3)``; the picks shifted by
         ``-offset``, only those inside the crop; ``offset`` the crop start in ``x`` samples.
     """
-    x = _check_window(x)
-    n_out = _check_int(n_samples_out, "n_samples_out", 1)
+    x = check_window(x)
+    n_out = check_int(n_samples_out, "n_samples_out", 1)
     if pick_mode not in PICK_MODES:
         raise ValueError(f"pick_mode must be one of {PICK_MODES}, got {pick_mode!r}")
     margin = n_out // 20 if margin_samples is None else margin_samples
-    margin = _check_int(margin, "margin_samples", 0, (n_out - 1) // 2)
+    margin = check_int(margin, "margin_samples", 0, (n_out - 1) // 2)
     picks = as_picks(picks)
     n = x.shape[0]
     lo, hi = (0, n - n_out) if n >= n_out else (n - n_out, 0)
     ref_list = picks[0] or picks[1]
     if noise_only:
         forbidden = [(math.floor(p) - n_out + 1, math.floor(p) + 1) for p in picks[0] + picks[1]]
-        offset = _sample_outside(lo, hi, forbidden, rng)
+        offset = sample_outside(lo, hi, forbidden, rng)
         if offset is None:
             raise ValueError(
                 f"no crop of {n_out} samples from a window of {n} samples avoids the picks "
