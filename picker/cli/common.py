@@ -119,9 +119,16 @@ def expanded_inputs(inputs: Sequence[str], failures: FailureLog) -> list:
     return paths
 
 
-def input_paths(inputs: Sequence[str], failures: FailureLog) -> list:
-    """Expanded inputs, sorted and unique; a missing input is a failure, not a stop."""
-    return sorted(set(expanded_inputs(inputs, failures)))
+def grouped_inputs(
+    inputs: Sequence[str], failures: FailureLog, station_ids: dict | None = None
+) -> list:
+    """Expanded inputs, sorted and unique, one file per component of a station grouped into
+    one :class:`~picker.io.groups.FileGroup` (SDS day files, SAC): a missing input is a
+    failure, not a stop. ``station_ids``: filled as
+    :func:`~picker.io.groups.group_components` says."""
+    from picker.io.groups import group_components
+
+    return group_components(sorted(set(expanded_inputs(inputs, failures))), station_ids)
 
 
 def load_model_option(path: str | None):

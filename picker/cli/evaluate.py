@@ -49,10 +49,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.evaluation.metrics import format_sources_table, format_sweep_table
     from picker.evaluation.runner import Evaluator, write_report
-    from picker.io.base import InputError
-    from picker.io.groups import group_components
     from picker.picks.formats import read_picks
     from picker.prediction import predict
+    from picker.prediction.files import run_files
 
     if not args.tolerance >= 0:
         raise ConfigError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")
@@ -68,15 +67,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         npz_options=common.reader_options(args, "npz"),
     )
     failures = common.FailureLog(args.strict)
-    n_files = 0
+
+    def score(path, _stations, _picks) -> None:
+        n_units = evaluator.add_file(path)
+        common.log.info("%s: %d window(s) / station span(s)", path, n_units)
+
     # one file per component (SDS day files, SAC): a station's files are scored together
-    for path in group_components(common.input_paths(args.inputs, failures)):
-        try:
-            n_units = evaluator.add_file(path)
-            common.log.info("%s: %d window(s) / station span(s)", path, n_units)
-            n_files += 1
-        except InputError as exc:
-            failures.add(str(exc))
+    run = run_files(
+        dict.fromkeys(common.grouped_inputs(args.inputs, failures)),
+        score,
+        on_failure=lambda path, exc: failures.add(str(exc)),
+    )
     report = evaluator.report()
     print(f"tolerance {report.tolerance_s:g} s, threshold {report.threshold:g}")
     print(format_sources_table(report.summaries()))
@@ -85,4 +86,4 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.output:
         written = write_report(report, args.output)
         common.log.info("wrote %d report file(s) to %s", len(written), args.output)
-    return failures.summary(n_files, "file(s)")
+    return failures.summary(run.n_files, "file(s)")

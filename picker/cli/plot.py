@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.io.base import InputError
-    from picker.io.groups import group_components
     from picker.picks.formats import read_picks
+    from picker.prediction.files import run_files
     from picker.review.files import plot_file
 
     start = None
@@ -52,11 +52,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     reference = read_picks(args.picks) if args.picks else []
     model = None if args.no_predict else common.load_model_option(args.model)
     failures = common.FailureLog(args.strict)
-    n_files = n_figures = 0
-    # one file per component (SDS day files, SAC): a station's files are drawn together
-    for path in group_components(common.input_paths(args.inputs, failures)):
-        try:
-            written = plot_file(
+    written: list = []
+
+    def draw(path, _stations, _picks) -> None:
+        written.extend(
+            plot_file(
                 path,
                 args.output,
                 model,
@@ -67,11 +67,20 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 fmt=args.format,
                 npz_options=common.reader_options(args, "npz"),
             )
-            n_figures += len(written)
-            n_files += 1
-        except InputError as exc:
+        )
+
+    def failed(path, exc: Exception) -> None:
+        if isinstance(exc, InputError):
             failures.add(str(exc))
-        except (OSError, RuntimeError) as exc:
+        else:
             failures.add(f"{path}: figure not written ({exc})")
-    common.log.info("wrote %d figure(s) to %s", n_figures, args.output)
-    return failures.summary(n_files, "file(s)")
+
+    # one file per component (SDS day files, SAC): a station's files are drawn together
+    run = run_files(
+        dict.fromkeys(common.grouped_inputs(args.inputs, failures)),
+        draw,
+        on_failure=failed,
+        failures=(InputError, OSError, RuntimeError),
+    )
+    common.log.info("wrote %d figure(s) to %s", len(written), args.output)
+    return failures.summary(run.n_files, "file(s)")

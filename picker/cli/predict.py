@@ -148,65 +148,50 @@ def _predict_local(
     """The selection's files in this process → (picks, files done, stations/records done).
 
     A file found in ``journal`` (``--resume``) is not computed again; every file finished here is
-    recorded in it.
+    recorded in it (:func:`picker.prediction.files.run_files`).
     """
     import contextlib
 
-    from picker.io.base import InputError
-    from picker.prediction import files as predict_files
     from picker.prediction import predict
+    from picker.prediction.files import ProbabilityWriter, run_files
 
-    picks = []
-    n_files = n_results = n_resumed = 0
+    n_results = 0
     progress = common.Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         writer = None
         if args.probabilities:
-            writer = stack.enter_context(predict_files.ProbabilityWriter(args.probabilities))
-        for path, stations in selection.items():
-            progress.show(path.name)
-            journaled = journal.finished(path, stations) if journal is not None else None
-            if journaled is not None:
-                picks.extend(journaled)
-                n_files += 1
-                n_resumed += 1
-                progress.done += 1
-                continue
-            file_picks = []
-            try:
-                for result in predict.iter_file(
-                    path,
-                    model,
-                    stations=stations,
-                    npz_options=common.reader_options(args, "npz"),
-                    **options,
-                ):
-                    file_picks.extend(result.picks)
-                    n_results += 1
-                    progress.show(f"{path.name} {result.station_id}")
-                    if writer is not None and result.is_stream:
-                        writer.write(result)
-                    if args.plot:
-                        _plot_result(result, args.plot)
-                    del result  # free its arrays before the next station or file is read
-                n_files += 1
-                if journal is not None:
-                    journal.record(path, stations, file_picks)
-            except InputError as exc:
-                progress.close()
-                failures.add(str(exc))
-            finally:  # the picks of a file that failed half-way are kept, as before
-                picks.extend(file_picks)
-            progress.done += 1
-        progress.close()
-    if n_resumed:
-        common.log.info("%d file(s) taken from the journal of an earlier run (--resume)", n_resumed)
-    return picks, n_files, n_results
+            writer = stack.enter_context(ProbabilityWriter(args.probabilities))
+
+        def process(path, stations, picks: list) -> None:
+            nonlocal n_results
+            for result in predict.iter_file(
+                path,
+                model,
+                stations=stations,
+                npz_options=common.reader_options(args, "npz"),
+                **options,
+            ):
+                picks.extend(result.picks)
+                n_results += 1
+                progress.show(f"{path.name} {result.station_id}")
+                if writer is not None and result.is_stream:
+                    writer.write(result)
+                if args.plot:
+                    _plot_result(result, args.plot)
+                del result  # free its arrays before the next station or file is read
+
+        run = run_files(
+            selection,
+            process,
+            on_failure=lambda path, exc: failures.add(str(exc)),
+            journal=journal,
+            progress=progress,
+        )
+    return run.picks, run.n_files, n_results
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
-    from picker.io.groups import group_components
     from picker.picks.formats import write_picks
     from picker.picks.pick import pick_sort_key
     from picker.prediction import files as predict_files
@@ -231,7 +216,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     failures = common.FailureLog(args.strict)
     # one file per component (SDS day files, SAC): a station's files are read together
     station_ids: dict = {}  # from the grouping's header read, so --shard reads them once
-    paths = group_components(common.input_paths(args.inputs, failures), station_ids)
+    paths = common.grouped_inputs(args.inputs, failures, station_ids)
     if shard is None:
         selection = dict.fromkeys(paths)
     else:

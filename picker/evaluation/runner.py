@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.evaluation.metrics import SWEEP_THRESHOLDS, ThresholdSweep
-from picker.io.base import InputError, atomic_output, named_error, split_station_id
+from picker.io.base import InputError, atomic_output, split_station_id
 from picker.picks.matching import PickMetrics, evaluate_picks, station_key
 from picker.picks.pick import Pick, format_time
 from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
@@ -252,18 +252,10 @@ class Evaluator:
         return self._add_continuous(path)
 
     def _add_windows(self, path, fmt: str) -> int:
-        from picker.io.groups import read_input_records
-        from picker.prediction.predict import predict_array
+        from picker.prediction.predict import iter_window_records, predict_array, record_station_id
 
-        records = read_input_records(path, fmt, **(self.npz_options if fmt == "npz" else {}))
         n = 0
-        while True:
-            try:
-                record = next(records)
-            except StopIteration:
-                return n
-            except Exception as err:  # any reader failure names the file and stops it
-                raise named_error(path, err) from None
+        for record in iter_window_records(path, fmt, self.npz_options):
             rate = record.sampling_rate_hz
             reference = {
                 "P": [record.p_arrival_sample / rate] if record.p_arrival_sample >= 0 else [],
@@ -274,7 +266,7 @@ class Evaluator:
                 rate,
                 self.model,
                 start_time=record.start_time,
-                station_id=record.station_id or record.name or path.stem,
+                station_id=record_station_id(record, path),
                 source=path.name,
                 return_probabilities=True,
                 **self.options,
@@ -300,6 +292,7 @@ class Evaluator:
             self.counts["n_noise_windows"] += not (reference["P"] or reference["S"])
             self.counts["window_hours"] += duration_s / 3600.0
             n += 1
+        return n
 
     def _add_window(self, source: str, reference, picks: list[tuple[str, int]], record) -> None:
         rate = record.sampling_rate_hz
@@ -441,12 +434,12 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike) -> list[Pa
 
 def _has_header_picks(path) -> bool:
     """True when a stream file (or each-component group) marks a P or S pick in its SAC
-    headers (:func:`picker.io.stream.sac_header_picks`); read from the headers only."""
+    headers (:func:`picker.io.stream.header_picks_by_station`); read from the headers only."""
     from picker.io.base import input_files, read_headers
-    from picker.io.stream import sac_header_picks
+    from picker.io.stream import header_picks_by_station
 
     try:
         traces = [tr for file in input_files(path) for tr in read_headers(file)]
     except Exception:  # unreadable: the continuous path reports it
         return False
-    return bool(sac_header_picks(traces))
+    return bool(header_picks_by_station(traces))

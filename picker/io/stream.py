@@ -55,6 +55,7 @@ from picker.io.base import (
 )
 
 __all__ = [
+    "header_picks_by_station",
     "merge_component",
     "read_obspy",
     "read_stream_records",
@@ -131,6 +132,17 @@ def sac_header_picks(traces) -> dict[str, UTCDateTime]:
             if phase not in found or time < found[phase]:
                 found[phase] = time
     return dict(sorted(found.items()))  # P before S
+
+
+def header_picks_by_station(traces) -> dict[str, dict[str, UTCDateTime]]:
+    """``{station id: {phase: time}}`` of the picks in the SAC headers of ``traces`` (any
+    stations; :func:`sac_header_picks` per station), stations without picks left out."""
+    from picker.io.base import trace_station_id
+
+    by_station: dict[str, list] = {}
+    for tr in traces:
+        by_station.setdefault(trace_station_id(tr), []).append(tr)
+    return {sid: picks for sid, group in by_station.items() if (picks := sac_header_picks(group))}
 
 
 def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:

@@ -164,7 +164,6 @@ def load_model(path: str | os.PathLike | None = None):
     import keras
 
     import picker.models.unet  # noqa: F401
-    import picker.training.losses  # noqa: F401  (registers the serialisable classes)
 
     path = Path(path) if path is not None else BUNDLED_MODEL
     if not path.exists():

@@ -1,7 +1,12 @@
-"""``picker predict`` over many files: shard units and the probabilities writer.
+"""Many input files: the one loop over them (journal, resume, failures), shard units and the
+probabilities writer.
 
 Files that hold one component each are grouped first (:func:`picker.io.groups.group_components`):
 a :class:`~picker.io.groups.FileGroup` is one input here.
+
+:func:`run_files` is the loop of ``picker predict``, ``evaluate`` and ``plot``: each input in
+order, a bad input reported and the next one taken, finished inputs recorded in the
+:class:`~picker.prediction.journal.Journal` of ``--resume``.
 
 Sharding (``--shard I/N``): the sorted input files are cut into units — one ``(file, station)``
 pair per station of a continuous (ObsPy) file, read from its headers; one unit per window file
@@ -16,22 +21,26 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from picker.config import ConfigError
 from picker.io import WINDOW_FORMATS
-from picker.io.base import input_files, pickable_station_ids, split_station_id
+from picker.io.base import InputError, input_files, pickable_station_ids, split_station_id
 from picker.io.groups import FileGroup
+from picker.picks.pick import Pick
 from picker.prediction.predict import StationResult
 from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
 __all__ = [
+    "FilesRun",
     "ProbabilityWriter",
     "list_units",
     "probabilities_to_stream",
+    "run_files",
     "select_shard",
 ]
 
@@ -97,6 +106,80 @@ def select_shard(
         else:
             chosen.setdefault(path, set()).add(station)  # type: ignore[union-attr]
     return chosen
+
+
+# ----------------------------------------------------------------------------- the file loop
+
+
+@dataclass
+class FilesRun:
+    """What :func:`run_files` did.
+
+    Attributes:
+        picks: the picks of every input, those taken from the journal and those of inputs that
+            failed half-way included, in input order.
+        n_files: inputs finished (taken from the journal included).
+        n_resumed: inputs taken from the journal.
+    """
+
+    picks: list[Pick] = field(default_factory=list)
+    n_files: int = 0
+    n_resumed: int = 0
+
+
+def run_files(
+    selection: Mapping[Path | FileGroup, Collection[str] | None],
+    process: Callable[[Path | FileGroup, Collection[str] | None, list[Pick]], object],
+    *,
+    on_failure: Callable[[Path | FileGroup, Exception], None],
+    journal=None,
+    progress=None,
+    failures: tuple[type[Exception], ...] = (InputError,),
+) -> FilesRun:
+    """Run ``process(file, stations, picks)`` on every input of ``selection``, in order.
+
+    Args:
+        selection: ``{file: station ids to process, or None for all}`` (:func:`select_shard`,
+            or ``dict.fromkeys(files)``).
+        process: does one input; appends its picks (if any) to ``picks`` as it finds them.
+        on_failure: called with the input and the exception when ``process`` raises one of
+            ``failures`` (a bad input); the loop goes on with the next input (unless
+            ``on_failure`` raises). The picks the input gave before are kept.
+        journal: a :class:`~picker.prediction.journal.Journal` (``--resume``): an input it
+            holds is not processed again, its picks come from it; every input finished here is
+            recorded in it.
+        progress: shows progress (``show(text)``, ``close()``, a ``done`` counter), or None.
+        failures: the exception types that make one bad input.
+    """
+    run = FilesRun()
+    for path, stations in selection.items():
+        if progress is not None:
+            progress.show(path.name)
+        journaled = journal.finished(path, stations) if journal is not None else None
+        if journaled is not None:
+            run.picks.extend(journaled)
+            run.n_files += 1
+            run.n_resumed += 1
+        else:
+            file_picks: list[Pick] = []
+            try:
+                process(path, stations, file_picks)
+                run.n_files += 1
+                if journal is not None:
+                    journal.record(path, stations, file_picks)
+            except failures as exc:
+                if progress is not None:
+                    progress.close()
+                on_failure(path, exc)
+            finally:  # the picks of an input that failed half-way are kept
+                run.picks.extend(file_picks)
+        if progress is not None:
+            progress.done += 1
+    if progress is not None:
+        progress.close()
+    if run.n_resumed:
+        log.info("%d file(s) taken from the journal of an earlier run (--resume)", run.n_resumed)
+    return run
 
 
 # ----------------------------------------------------------------------------- probabilities

@@ -59,9 +59,11 @@ __all__ = [
     "StationResult",
     "iter_file",
     "iter_stream",
+    "iter_window_records",
     "predict_array",
     "predict_file",
     "predict_stream",
+    "record_station_id",
     "resolve_model",
 ]
 
@@ -261,11 +263,20 @@ def predict_array(
     x = np.where(valid[:, None], data, 0).astype(np.float32)
     pickable = pickable_mask(valid, round(margin_s * rate))
     start = UTCDateTime(start_time) if start_time is not None else None
-    picks, probabilities = _predict(x, rate, pickable, model, cfg, start, station_id, source)
+    picks, probabilities = _predict(
+        x,
+        rate,
+        pickable,
+        model=model,
+        cfg=cfg,
+        start_time=start,
+        station_id=station_id,
+        source=source,
+    )
     return (picks, probabilities) if return_probabilities else picks
 
 
-def _predict(x, rate, pickable, model, cfg, start_time, station_id, source):
+def _predict(x, rate, pickable, *, model, cfg, start_time, station_id, source):
     """Picks and model-rate probabilities for zero-filled ``(n, 3)`` data and its pickable mask."""
     from picker.preprocess.resample import resample_window
 
@@ -335,7 +346,14 @@ def iter_stream(
         rate = station.sampling_rate_hz
         pickable = pickable_mask(station.valid[station.present], round(margin_s * rate))
         picks, probabilities = _predict(
-            station.data, rate, pickable, model, cfg, station.start_time, station.station_id, source
+            station.data,
+            rate,
+            pickable,
+            model=model,
+            cfg=cfg,
+            start_time=station.start_time,
+            station_id=station.station_id,
+            source=source,
         )
         box = [
             StationResult(
@@ -420,16 +438,16 @@ def iter_file(
     for record in iter_window_records(path, fmt, npz_options):
         rate = record.sampling_rate_hz
         valid = np.isfinite(record.data).all(axis=1)
-        station_id = record.station_id or record.name or path.stem
+        station_id = record_station_id(record, path)
         picks, probabilities = _predict(
             np.where(valid[:, None], record.data, 0).astype(np.float32),
             rate,
             pickable_mask(valid, round(margin_s * rate)),
-            model,
-            cfg,
-            record.start_time,
-            station_id,
-            source,
+            model=model,
+            cfg=cfg,
+            start_time=record.start_time,
+            station_id=station_id,
+            source=source,
         )
         yield StationResult(
             source=source,
@@ -444,11 +462,13 @@ def iter_file(
 
 
 def iter_window_records(path: Path, fmt: str, npz_options: dict | None = None) -> Iterator:
-    """The records of a window file (NPZ / TFRecord / HDF5); any reader failure becomes an
-    :class:`InputError` naming the file (records before it are still yielded)."""
-    from picker.io import read_records
+    """The records of a window file (NPZ / TFRecord / HDF5), or of SAC event files (a
+    :class:`~picker.io.groups.FileGroup` too, :func:`~picker.io.groups.read_input_records`);
+    any reader failure becomes an :class:`InputError` naming the file (records before it are
+    still yielded)."""
+    from picker.io.groups import read_input_records
 
-    records = read_records(path, fmt, **((npz_options or {}) if fmt == "npz" else {}))
+    records = read_input_records(path, fmt, **((npz_options or {}) if fmt == "npz" else {}))
     while True:
         try:
             record = next(records)
@@ -457,6 +477,12 @@ def iter_window_records(path: Path, fmt: str, npz_options: dict | None = None) -
         except Exception as err:  # any reader failure names the file and stops it
             raise named_error(path, err) from None
         yield record
+
+
+def record_station_id(record, path) -> str:
+    """The station id picks of a window record carry: its own, else its name, else the stem of
+    the file ``path`` it came from."""
+    return record.station_id or record.name or path.stem
 
 
 def predict_file(path: str | os.PathLike, model=None, **options) -> list[Pick]:

@@ -147,12 +147,12 @@ def plot_file(
 
 def _window_views(path: Path, fmt: str, model, reference, npz_options, options):
     """Yield ``(name parts, TraceView)`` per record of a window file."""
-    from picker.prediction.predict import iter_window_records, predict_array
+    from picker.prediction.predict import iter_window_records, predict_array, record_station_id
     from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
     for record in iter_window_records(path, fmt, npz_options):
         rate = record.sampling_rate_hz
-        station_id = record.station_id or record.name or path.stem
+        station_id = record_station_id(record, path)
         own = [
             (phase, sample / rate)
             for phase, sample in (("P", record.p_arrival_sample), ("S", record.s_arrival_sample))
@@ -197,12 +197,15 @@ def _stream_views(path, model, reference, start, duration_s, options):
     """Yield ``(name parts, TraceView)`` per station and span of a continuous file (a Path) or
     :class:`~picker.io.groups.FileGroup`."""
     from picker.io.groups import read_input_stream
+    from picker.io.stream import header_picks_by_station
     from picker.prediction.predict import iter_stream
     from picker.prediction.stations import iter_stations
     from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
 
     stream = read_input_stream(path)
-    marked = _header_picks(stream)  # before slicing: SAC marker times count from the file start
+    marked = header_picks_by_station(
+        stream
+    )  # before slicing: SAC marker times count from the file start
     data_start = min(tr.stats.starttime for tr in stream)
     data_end = max(tr.stats.endtime for tr in stream)
     spans = time_spans(data_start, data_end, start, duration_s)
@@ -251,14 +254,3 @@ def _stream_views(path, model, reference, start, duration_s, options):
                 yield (path.stem, station_id, tag), view
     except InputError as err:
         raise InputError(str(err) if str(path) in str(err) else f"{path}: {err}") from None
-
-
-def _header_picks(stream) -> dict:
-    """``{station id: {phase: UTCDateTime}}`` of the picks in the traces' SAC headers."""
-    from picker.io.base import trace_station_id
-    from picker.io.stream import sac_header_picks
-
-    by_station: dict[str, list] = {}
-    for tr in stream:
-        by_station.setdefault(trace_station_id(tr), []).append(tr)
-    return {sid: picks for sid, traces in by_station.items() if (picks := sac_header_picks(traces))}

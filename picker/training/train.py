@@ -125,14 +125,14 @@ def train(
     try:
         return _fit(
             cfg,
-            strategy,
-            gpus,
-            out,
-            write_dir,
-            (worker_index, n_workers),
-            chief,
-            train_records,
-            validation_records,
+            strategy=strategy,
+            gpus=gpus,
+            out=out,
+            write_dir=write_dir,
+            worker=(worker_index, n_workers),
+            chief=chief,
+            train_records=train_records,
+            validation_records=validation_records,
         )
     finally:
         if not chief:
@@ -172,7 +172,7 @@ def _load_initial_weights(model, source: str) -> None:
     log.info("starting from the weights of %s", source)
 
 
-def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, validation_records):
+def _fit(cfg, *, strategy, gpus, out, write_dir, worker, chief, train_records, validation_records):
     """Build, compile and fit the model; checkpoints and logs go to ``write_dir``."""
     import keras
 
@@ -193,7 +193,12 @@ def _fit(cfg, strategy, gpus, out, write_dir, worker, chief, train_records, vali
 
     data_format = resolve_data_format(cfg.model)
     train_ds, val_ds = make_datasets(
-        cfg, data_format, strategy.num_replicas_in_sync, train_records, validation_records, worker
+        cfg,
+        data_format,
+        n_replicas=strategy.num_replicas_in_sync,
+        train_records=train_records,
+        validation_records=validation_records,
+        worker=worker,
     )
     if cfg.train.teachers:
         from picker.training.distill import load_teachers, with_teacher_targets
