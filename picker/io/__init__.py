@@ -20,6 +20,7 @@ from picker.io.base import (
     atomic_output,
     enz_columns,
     make_station_id,
+    require_regular_file,
     split_station_id,
 )
 
@@ -128,6 +129,7 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, **options) -> 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    require_regular_file(path)
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     fmt = fmt or guess_format(path)

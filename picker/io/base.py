@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -276,12 +277,12 @@ def seed_channel_codes(traces: Sequence) -> None:
 
 def read_headers(path: str | os.PathLike) -> list:
     """The traces of an ObsPy-readable file, headers only, with :func:`seed_channel_codes`
-    applied; ObsPy's own errors propagate (callers report unreadable files elsewhere)."""
-    import obspy
+    applied; read by :func:`picker.io.stream.read_obspy` (never unpickled), whose
+    :class:`InputError` propagates and whose warnings are not logged (callers report
+    unreadable or damaged files when they read them)."""
+    from picker.io.stream import read_obspy
 
-    stream = obspy.read(str(path), headonly=True)
-    seed_channel_codes(stream)
-    return list(stream)
+    return list(read_obspy(path, headonly=True, log_warnings=False))
 
 
 def split_pickable(traces: Sequence) -> tuple[list, dict[str, list[str]]]:
@@ -326,6 +327,18 @@ def named_error(path, err: BaseException) -> InputError:
     if isinstance(err, InputError):
         return InputError(text if str(path) in text else f"{path}: {text}")
     return InputError(f"{path}: could not be read ({text})")
+
+
+def require_regular_file(path: str | os.PathLike) -> None:
+    """Raise an :class:`InputError` naming ``path`` unless it is a regular file or a folder:
+    reading a device (``/dev/zero``), a FIFO or a socket would hang or never end. A missing
+    path passes (its reader reports it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise InputError(f"{path}: not a regular file (a device, FIFO or socket); not read")
 
 
 def input_files(path) -> tuple[Path, ...]:

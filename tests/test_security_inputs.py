@@ -1,0 +1,188 @@
+"""Hostile input files: nothing in a file is ever executed, read past its end or forever.
+
+A "waveform" file that is really a Python pickle must never reach an unpickler (ObsPy's format
+detection tries its PICKLE format, which unpickles, on any file naming ``obspy.core.stream``);
+devices and FIFOs are refused instead of read forever.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import os
+import threading
+
+import numpy as np
+import pytest
+from obspy import Stream, Trace, UTCDateTime
+from oracle import make_oracle
+
+from picker.cli import main
+from picker.io import InputError, read_records
+from picker.io.base import read_headers
+from picker.io.stream import read_obspy
+from picker.keras_utils import save_model
+from picker.picks import read_picks
+
+T0 = UTCDateTime(2024, 3, 1)
+
+#: Names a pickled "waveform" hides under: every suffix picker hands to ObsPy (anything that is
+#: not NPZ / TFRecord / HDF5), no suffix, compressed, and the window formats.
+DISGUISES = (
+    "day001",
+    "day001.mseed",
+    "day001.msd",
+    "day001.miniseed",
+    "day001.sac",
+    "day001.SAC",
+    "day001.gse2",
+    "day001.seed",
+    "day001.dat",
+    "day001.HHZ",
+    "day001.mseed.gz",
+    "day001.mseed.bz2",
+    "day001.npz",
+    "day001.h5",
+)
+
+
+def pickle_payload(marker) -> bytes:
+    """A protocol-0 pickle that creates the folder ``marker`` and returns ObsPy's example
+    stream, so that ObsPy's PICKLE check takes it for a pickled Stream."""
+    return (
+        b"cobspy.core.stream\nread\n(tR"  # obspy.core.stream.read() -> the example Stream
+        b"cos\nmakedirs\n(S'" + str(marker).encode() + b"'\ntR0."  # os.makedirs(marker); pop
+    )
+
+
+def disguised(folder, name: str, marker) -> str:
+    payload = pickle_payload(marker)
+    if name.endswith(".gz"):
+        payload = gzip.compress(payload)
+    elif name.endswith(".bz2"):
+        payload = bz2.compress(payload)
+    path = folder / name
+    path.write_bytes(payload)
+    return str(path)
+
+
+def assert_one_line_naming(message: str, path) -> None:
+    assert "\n" not in message
+    assert str(path) in message
+
+
+@pytest.mark.parametrize("name", DISGUISES)
+def test_pickle_disguised_as_waveform_is_never_unpickled(tmp_path, name):
+    marker = tmp_path / "EXECUTED"
+    path = disguised(tmp_path, name, marker)
+    with pytest.raises(InputError) as err:
+        list(read_records(path))
+    assert not marker.exists()
+    assert_one_line_naming(str(err.value), path)
+    if "." not in name or name.rsplit(".", 1)[1] not in ("npz", "h5"):
+        assert "pickle" in str(err.value)
+        with pytest.raises(InputError):
+            read_headers(path)  # the header read of unit listing and component grouping
+        assert not marker.exists()
+
+
+def test_pickle_in_memory_and_explicit_pickle_format_are_refused(tmp_path):
+    marker = tmp_path / "EXECUTED"
+    data = pickle_payload(marker)
+    with pytest.raises(InputError, match=r"^mem\.mseed: a Python pickle"):
+        read_obspy(io.BytesIO(data), name="mem.mseed")
+    with pytest.raises(InputError, match="never read"):
+        read_obspy(disguised(tmp_path, "x.pkl", marker), format="PICKLE")
+    assert not marker.exists()
+
+
+def test_format_detection_still_finds_real_formats(tmp_path):
+    from picker.io.stream import waveform_format
+
+    trace = Trace(np.arange(200, dtype=np.int32), header={"sampling_rate": 100.0})
+    trace.stats.update({"network": "XX", "station": "AAA", "channel": "HHZ", "starttime": T0})
+    for fmt in ("MSEED", "SAC", "GSE2"):
+        path = tmp_path / f"a[1]-{fmt}"  # glob characters: read as the file, not a pattern
+        Stream([trace]).write(str(path), format=fmt)
+        assert waveform_format(str(path)) == fmt
+        (read,) = read_obspy(path)
+        np.testing.assert_allclose(read.data, trace.data)
+    packed = tmp_path / "day.mseed.gz"
+    packed.write_bytes(gzip.compress((tmp_path / "a[1]-MSEED").read_bytes()))
+    (read,) = read_obspy(packed)
+    assert read.stats._format == "MSEED" and read.stats.starttime == T0
+    with pytest.raises(InputError, match="unknown format"):
+        read_obspy(io.BytesIO(b"plain text, no format"), name="notes")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return str(save_model(make_oracle(), tmp_path_factory.mktemp("model") / "oracle.keras"))
+
+
+@pytest.mark.parametrize("command", ["predict", "plot", "convert", "evaluate"])
+def test_cli_never_unpickles_an_input(tmp_path, model, command, caplog):
+    marker = tmp_path / "EXECUTED"
+    data = tmp_path / "data"
+    data.mkdir()
+    paths = [disguised(data, name, marker) for name in DISGUISES]
+    out = tmp_path / "out"
+    args = {
+        "predict": ["-o", str(tmp_path / "picks.csv"), "--model", model],
+        "plot": ["-o", str(out), "--model", model],
+        "convert": ["-o", str(out), "--to", "npz"],
+        "evaluate": ["--model", model],
+    }[command]
+    assert main([command, str(data), *args]) == 1
+    assert not marker.exists()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    for path in paths:
+        assert any(path in message and "\n" not in message for message in errors), path
+
+
+def test_pickled_reference_picks_are_not_unpickled(tmp_path):
+    """ObsPy's event formats hold no pickle reader: a pickle given as reference picks fails."""
+    marker = tmp_path / "EXECUTED"
+    path = disguised(tmp_path, "catalogue", marker)
+    with pytest.raises(InputError, match="catalogue"):
+        read_picks(path)
+    assert not marker.exists()
+
+
+def run_with_timeout(function, timeout_s: float = 10.0):
+    """``function()``'s result or exception; fails (instead of hanging) after ``timeout_s``."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["result"] = function()
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), f"still reading after {timeout_s} s"
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("name", ["pipe.mseed", "pipe.npz"])
+def test_fifo_and_device_are_refused(tmp_path, name):
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    try:
+        with pytest.raises(InputError, match="not a regular file") as err:
+            run_with_timeout(lambda: list(read_records(fifo)))
+        assert_one_line_naming(str(err.value), fifo)
+        with pytest.raises(InputError, match="not a regular file"):
+            run_with_timeout(lambda: read_obspy(fifo))
+        if os.path.exists("/dev/zero"):
+            with pytest.raises(InputError, match="/dev/zero: not a regular file"):
+                run_with_timeout(lambda: list(read_records("/dev/zero")))
+    finally:  # a reader stuck on the FIFO gets its end of file
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        os.close(fd)
