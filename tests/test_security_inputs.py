@@ -12,6 +12,7 @@ import gzip
 import io
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from obspy import Stream, Trace, UTCDateTime
 from oracle import make_oracle
 
 from picker.cli import main
-from picker.io import InputError, read_records
+from picker.io import InputError, Record, read_records, write_records
 from picker.io.base import read_headers
 from picker.io.stream import read_obspy
 from picker.keras_utils import save_model
@@ -186,3 +187,68 @@ def test_fifo_and_device_are_refused(tmp_path, name):
     finally:  # a reader stuck on the FIFO gets its end of file
         fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
         os.close(fd)
+
+
+# ----------------------------------------------------------------- names from data stay inside
+
+
+def files_outside(root, out, inputs) -> list:
+    """Files under ``root`` that are neither inside ``out`` nor among ``inputs``."""
+    return sorted(
+        str(p)
+        for p in root.rglob("*")
+        if p.is_file() and out not in p.parents and p not in inputs and p.suffix != ".keras"
+    )
+
+
+def hostile_record(channels=("", "", ""), station_id="XX.AAA..HH") -> Record:
+    data = np.zeros((300, 3), np.float32)
+    data[:] = [1.0, 2.0, 3.0]
+    return Record(data, 100.0, station_id, T0, channels=channels, name="win")
+
+
+HOSTILE_WINDOWS = {
+    "npz_channels": hostile_record(channels=("../../../TRAV_E", "/../../TRAV_N", "HHZ")),
+    "npz_station_id": hostile_record(station_id="XX.AAA../../../TRAV"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_WINDOWS)
+@pytest.mark.parametrize("stored", ["npz", "stead", "hdf5"])
+def test_convert_to_sac_never_writes_outside_the_output_folder(tmp_path, case, stored):
+    inputs = tmp_path / "in"
+    suffix = {"npz": "npz", "stead": "h5", "hdf5": "hdf5"}[stored]
+    written = write_records([HOSTILE_WINDOWS[case]], inputs / f"w.{suffix}", stored)
+    source = inputs / "w.hdf5" if stored == "hdf5" else written[0]  # SeisBench: the folder
+    out = tmp_path / "deep" / "er" / "out"
+    assert main(["convert", str(source), "-o", str(out), "--to", "sac", "-q"]) == 0
+    assert files_outside(tmp_path, out, set(inputs.rglob("*"))) == []
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 3 and all(name.endswith(".SAC") and "/" not in name for name in names)
+
+
+def test_sac_channel_code_cannot_leave_its_folder(tmp_path):
+    trace = Trace(np.ones(300, np.float32), header={"sampling_rate": 100.0, "starttime": T0})
+    trace.stats.update({"network": "XX", "station": "AAA", "channel": "/../../Z"})
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Stream([trace]).write(str(inputs / "ev.sac"), format="SAC")
+    out = tmp_path / "a" / "b" / "out"
+    assert main(["convert", str(inputs / "ev.sac"), "-o", str(out), "--to", "sac", "-q"]) == 0
+    assert files_outside(tmp_path, out, {inputs / "ev.sac"}) == []
+    (written,) = out.iterdir()
+    assert written.name.endswith("_.._.._Z.SAC")
+
+
+def test_one_sanitiser_and_one_inside_check():
+    from picker.io.base import path_in_folder, safe_file_name
+    from picker.plot import figure_name
+
+    assert safe_file_name("../../etc/passwd", "x") == "_.._etc_passwd"
+    assert safe_file_name("..", "fallback") == "fallback"
+    assert safe_file_name("é" * 150, "x") == "é" * 100  # 200 UTF-8 bytes
+    assert figure_name("/..", "/x", suffix="pdf") == "_..___x.pdf"
+    assert path_in_folder("out", "a.SAC") == Path("out/a.SAC")
+    for bad in ("../a.SAC", "/tmp/a", "a/../../b", "..", ""):
+        with pytest.raises(InputError, match="not a plain file name"):
+            path_in_folder("out", bad)

@@ -98,6 +98,7 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
 def _plot_result(result, folder: str) -> None:
     from pathlib import Path
 
+    from picker.io.base import path_in_folder
     from picker.plot import figure_name, plot_picks
     from picker.predict import MODEL_SAMPLING_RATE_HZ
 
@@ -107,7 +108,7 @@ def _plot_result(result, folder: str) -> None:
             result.sampling_rate_hz,
             result.probabilities,
             result.picks,
-            Path(folder) / figure_name(Path(result.source).stem, result.name),
+            path_in_folder(folder, figure_name(Path(result.source).stem, result.name)),
             f"{result.station_id}  ({result.source})",
             probabilities_rate_hz=MODEL_SAMPLING_RATE_HZ,
             start_time=result.start_time,

@@ -20,7 +20,9 @@ from picker.io.base import (
     atomic_output,
     enz_columns,
     make_station_id,
+    path_in_folder,
     require_regular_file,
+    safe_file_name,
     split_station_id,
 )
 
@@ -178,7 +180,7 @@ def write_records(
         output.mkdir(parents=True, exist_ok=True)
         used: set[str] = set()
         return [
-            write_npz(rec, output / f"{_safe_name(rec, i, used)}.npz")
+            write_npz(rec, path_in_folder(output, f"{_safe_name(rec, i, used)}.npz"))
             for i, rec in enumerate(records)
         ]
     if fmt == "tfrecord":
@@ -199,7 +201,7 @@ def write_records(
         output.mkdir(parents=True, exist_ok=True)
         used = set()
         return [
-            write_stream_record(rec, output / f"{_safe_name(rec, i, used)}.mseed")
+            write_stream_record(rec, path_in_folder(output, f"{_safe_name(rec, i, used)}.mseed"))
             for i, rec in enumerate(records)
         ]
     if fmt == "sac":
@@ -222,9 +224,8 @@ def _safe_name(record: Record, index: int, used: set[str] | None = None) -> str:
     name is made unique with a ``_1``, ``_2``, ... suffix, so records sharing a name (same file
     stem in two folders) do not overwrite each other, on case-insensitive file systems too.
     """
-    name = Path(record.name or f"record_{index:06d}").name
-    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
-    name = name.encode("utf-8")[:200].decode("utf-8", errors="ignore") or f"record_{index:06d}"
+    fallback = f"record_{index:06d}"
+    name = safe_file_name(Path(record.name or fallback).name, fallback)
     if used is None:
         return name
     candidate, suffix = name, 1

@@ -329,6 +329,28 @@ def named_error(path, err: BaseException) -> InputError:
     return InputError(f"{path}: could not be read ({text})")
 
 
+def safe_file_name(text: str, fallback: str, max_bytes: int = 200) -> str:
+    """``text`` made into one file name that cannot leave its folder: every character but
+    letters, digits and ``._-`` becomes ``_`` (no path separator), leading dots are dropped (no
+    ``..``, no hidden file), at most ``max_bytes`` UTF-8 bytes; ``fallback`` when nothing is
+    left. The one sanitiser of every output name derived from data (record names, channel
+    codes, station ids, figure names)."""
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text).lstrip(".")
+    return safe.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore") or fallback
+
+
+def path_in_folder(folder: str | os.PathLike, name: str) -> Path:
+    """``folder / name``, checked to be a file directly inside ``folder``.
+
+    Raises:
+        InputError: when ``name`` is not a single plain file name (a separator, ``..``, an
+            absolute path): a name from hostile data must never write outside the folder.
+    """
+    if not name or name in (".", "..") or Path(name).name != name or os.sep in name:
+        raise InputError(f"{name!r}: not a plain file name; nothing written outside {folder}")
+    return Path(folder) / name
+
+
 def require_regular_file(path: str | os.PathLike) -> None:
     """Raise an :class:`InputError` naming ``path`` unless it is a regular file or a folder:
     reading a device (``/dev/zero``), a FIFO or a socket would hang or never end. A missing

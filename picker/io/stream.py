@@ -50,8 +50,10 @@ from picker.io.base import (
     enz_columns,
     make_station_id,
     one_line,
+    path_in_folder,
     phase_of_label,
     require_regular_file,
+    safe_file_name,
     seed_channel_codes,
     split_pickable,
     split_station_id,
@@ -431,7 +433,8 @@ def write_stream_record(record: Record, path: str | os.PathLike, *, format: str 
 
 def write_sac_record(record: Record, folder: str | os.PathLike, stem: str) -> list[Path]:
     """Write one record as SAC, one file ``<stem>.<channel>.SAC`` per present column, atomically
-    (all of them or none).
+    (all of them or none); the name is made safe (:func:`~picker.io.base.safe_file_name`), so a
+    hostile channel code or stem cannot write outside ``folder``.
 
     Every file carries the record's picks in its header, as :func:`sac_header_picks` reads
     them: P in ``a`` (``ka = "P"``) and S in ``t0`` (``kt0 = "S"``), seconds after the first
@@ -457,7 +460,8 @@ def write_sac_record(record: Record, folder: str | os.PathLike, stem: str) -> li
     with contextlib.ExitStack() as renames:  # every component, or none: no partial record
         for tr in stream:
             tr.stats.sac = AttribDict(header)
-            path = folder / f"{stem}.{tr.stats.channel}.SAC"
+            name = safe_file_name(f"{stem}.{tr.stats.channel}", "record") + ".SAC"
+            path = path_in_folder(folder, name)  # a channel code "/../../Z" stays in folder
             tr.write(str(renames.enter_context(atomic_output(path))), format="SAC")
             written.append(path)
     return written
