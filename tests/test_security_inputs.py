@@ -252,3 +252,106 @@ def test_one_sanitiser_and_one_inside_check():
     for bad in ("../a.SAC", "/tmp/a", "a/../../b", "..", ""):
         with pytest.raises(InputError, match="not a plain file name"):
             path_in_folder("out", bad)
+
+
+# ------------------------------------------------------------ HDF5 samples from another file
+
+
+def secret_file(tmp_path, shape=(300, 3)) -> tuple:
+    """A raw float32 file outside the HDF5 file (the "/etc/passwd" of the attack)."""
+    secret = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    path = tmp_path / "secret.raw"
+    secret.tofile(path)
+    return path, secret
+
+
+def stead_file(tmp_path, make_dataset) -> str:
+    """A STEAD-layout file whose one trace ``data/ev1`` is made by ``make_dataset(group)``."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "stead.h5"
+    with h5py.File(path, "w") as handle:
+        dataset = make_dataset(handle.create_group("data"))
+        if dataset is not None:
+            dataset.attrs.update({"sampling_rate": 100.0, "receiver_code": "AAA"})
+    return str(path)
+
+
+def external_storage(tmp_path):
+    secret, values = secret_file(tmp_path)
+    size = values.nbytes
+    return lambda g: g.create_dataset("ev1", (300, 3), "<f4", external=[(str(secret), 0, size)])
+
+
+def virtual_dataset(tmp_path):
+    import h5py
+
+    secret, values = secret_file(tmp_path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as handle:
+        handle["x"] = values
+    layout = h5py.VirtualLayout(shape=values.shape, dtype="<f4")
+    layout[:] = h5py.VirtualSource(str(other), "x", shape=values.shape)
+    return lambda g: g.create_virtual_dataset("ev1", layout)
+
+
+def external_link(tmp_path):
+    import h5py
+
+    secret, values = secret_file(tmp_path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as handle:
+        handle["x"] = values
+
+    def make(group):
+        group["ev1"] = h5py.ExternalLink(str(other), "x")
+
+    return make
+
+
+@pytest.mark.parametrize("kind", [external_storage, virtual_dataset, external_link])
+def test_hdf5_samples_stored_in_another_file_are_refused(tmp_path, kind):
+    path = stead_file(tmp_path, kind(tmp_path))
+    with pytest.raises(InputError, match="another file|other files") as err:
+        list(read_records(path))
+    assert_one_line_naming(str(err.value), path)
+    assert "'ev1'" in str(err.value)
+    out = tmp_path / "out"
+    assert main(["convert", path, "-o", str(out), "--to", "npz", "-q"]) == 1
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_seisbench_block_with_external_storage_is_refused(tmp_path):
+    import h5py
+
+    folder = tmp_path / "sb"
+    write_records([hostile_record()], folder, "hdf5")
+    with h5py.File(folder / "waveforms.hdf5", "r+") as handle:
+        (name,) = list(handle["data"])
+        shape, dtype = handle["data"][name].shape, handle["data"][name].dtype
+        secret = tmp_path / "secret.raw"
+        np.ones(shape, dtype).tofile(secret)
+        del handle["data"][name]
+        handle["data"].create_dataset(
+            name, shape, dtype, external=[(str(secret), 0, secret.stat().st_size)]
+        )
+    with pytest.raises(InputError, match="other files") as err:
+        list(read_records(folder))
+    assert_one_line_naming(str(err.value), folder / "waveforms.hdf5")
+
+
+def test_hdf5_virtual_dataset_within_the_file_is_read(tmp_path):
+    import h5py
+
+    values = np.arange(900, dtype=np.float32).reshape(300, 3)
+
+    def make(group):
+        group["real"] = values
+        layout = h5py.VirtualLayout(shape=values.shape, dtype="<f4")
+        layout[:] = h5py.VirtualSource(".", "data/real", shape=values.shape)
+        group.create_virtual_dataset("ev1", layout)
+        group["real"].attrs.update({"sampling_rate": 100.0, "receiver_code": "AAA"})
+        return group["ev1"]
+
+    records = list(read_records(stead_file(tmp_path, make)))
+    assert [r.name for r in records] == ["ev1", "real"]
+    np.testing.assert_array_equal(records[0].data, records[1].data)
