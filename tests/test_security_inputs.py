@@ -355,3 +355,56 @@ def test_hdf5_virtual_dataset_within_the_file_is_read(tmp_path):
     records = list(read_records(stead_file(tmp_path, make)))
     assert [r.name for r in records] == ["ev1", "real"]
     np.testing.assert_array_equal(records[0].data, records[1].data)
+
+
+# ------------------------------------------------------------ one sampling-rate rule for all
+
+
+def window_file(folder, name: str, rate_hz: float, p_sample: int = 150) -> Path:
+    data = np.zeros((3000, 3), np.float32)
+    data[p_sample, 2] = 1.0
+    record = Record(data, rate_hz, "XX.AAA..HH", T0, name=name)
+    (path,) = write_records([record], folder, "npz")
+    return path
+
+
+@pytest.mark.parametrize("rate_hz", [0.001, 1.0, 5.0, 9.99, 10_001.0, 1e9])
+@pytest.mark.parametrize("fmt", ["npz", "stead"])
+def test_window_rates_outside_the_stream_rule_are_refused(tmp_path, rate_hz, fmt):
+    record = Record(np.ones((50, 3), np.float32), rate_hz, "XX.AAA..HH", name="w")
+    (path,) = write_records([record], tmp_path / ("w.h5" if fmt == "stead" else "w"), fmt)
+    with pytest.raises(InputError, match=r"sampled at .* Hz, (below 10|above 10000) Hz") as err:
+        list(read_records(path))
+    assert_one_line_naming(str(err.value), path)
+
+
+@pytest.mark.parametrize("rate_hz", [10.0, 20.0, 40.0, 50.0, 100.0, 1000 / 3, 10_000.0])
+def test_window_rates_inside_the_rule_are_read(tmp_path, rate_hz):
+    (record,) = read_records(window_file(tmp_path, "w", rate_hz))
+    assert record.sampling_rate_hz == rate_hz
+
+
+def test_stream_channels_follow_the_same_rule():
+    from picker.io.base import channel_problem, sampling_rate_problem
+
+    for rate_hz in (5.0, 20_000.0, 20.0):
+        trace = Trace(np.ones(10, np.float32), header={"sampling_rate": rate_hz})
+        trace.stats.channel = "HHZ"
+        assert channel_problem(trace) == sampling_rate_problem(rate_hz)
+    assert sampling_rate_problem(20.0) is None
+    assert sampling_rate_problem(float("nan")) == "sampling rate nan Hz is not a positive number"
+    assert sampling_rate_problem(0) == "sampling rate 0 Hz is not a positive number"
+
+
+def test_cli_bad_rate_file_then_good_file(tmp_path, model, caplog):
+    data = tmp_path / "data"
+    bad = window_file(data, "a_bad", 1e9)
+    slow = window_file(data, "b_slow", 0.001)
+    good = window_file(data, "c_good", 100.0, p_sample=1200)
+    out = tmp_path / "picks.csv"
+    assert main(["predict", str(data), "-o", str(out), "--model", model]) == 1
+    picks = read_picks(out)
+    assert {(p.source, p.phase, p.index) for p in picks} == {(good.name, "P", 1200)}
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    for path, rate in ((bad, "1e+09"), (slow, "0.001")):
+        assert any(str(path) in m and f"sampled at {rate} Hz" in m for m in errors), errors

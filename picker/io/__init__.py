@@ -23,6 +23,7 @@ from picker.io.base import (
     path_in_folder,
     require_regular_file,
     safe_file_name,
+    sampling_rate_problem,
     split_station_id,
 )
 
@@ -126,7 +127,8 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, **options) -> 
             gets only the options it takes, so one set of options serves mixed inputs.
 
     Raises:
-        InputError: a missing, empty, corrupt or unreadable file, named in the message.
+        InputError: a missing, empty, corrupt or unreadable file, or a record whose sampling
+            rate :func:`~picker.io.base.sampling_rate_problem` refuses, named in the message.
     """
     path = Path(path)
     if not path.exists():
@@ -135,6 +137,13 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, **options) -> 
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     fmt = fmt or guess_format(path)
+    for record in _read_format(path, fmt, options):
+        if (problem := sampling_rate_problem(record.sampling_rate_hz)) is not None:
+            raise InputError(f"{path}: record {record.name!r} {problem}")
+        yield record
+
+
+def _read_format(path: Path, fmt: str, options: dict) -> Iterator[Record]:
     if fmt == "npz":
         from picker.io.npz import read_npz
 

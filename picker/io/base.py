@@ -226,6 +226,27 @@ SEISMIC_COMPONENTS = frozenset("ENZ123UVW")
 #: long-period channels (``LH*``) gave hundreds of false picks once resampled to 100 Hz, and on
 #: ObsPy's RJOB event decimated to 10 Hz the picker finds nothing (20 Hz: P 0.14 s late).
 MIN_SAMPLING_RATE_HZ = 10.0
+#: Data sampled faster than this are refused: resampling 1 GHz "data" to the model's 100 Hz is
+#: no seismogram (and crashed the resampler); 10 kHz is above any seismometer or geophone.
+MAX_SAMPLING_RATE_HZ = 10_000.0
+
+
+def sampling_rate_problem(rate_hz) -> str | None:
+    """Why picker does not pick on data sampled at ``rate_hz`` (None when it does): not a
+    finite number > 0, below :data:`MIN_SAMPLING_RATE_HZ` or above
+    :data:`MAX_SAMPLING_RATE_HZ`. The one rule for stream channels (:func:`channel_problem`) and
+    every window reader (:func:`picker.io.read_records`)."""
+    try:
+        rate = float(rate_hz)
+    except (TypeError, ValueError):
+        return f"sampling rate {rate_hz!r} is not a number"
+    if not np.isfinite(rate) or rate <= 0:
+        return f"sampling rate {rate_hz!r} Hz is not a positive number"
+    if rate < MIN_SAMPLING_RATE_HZ:
+        return f"sampled at {rate:g} Hz, below {MIN_SAMPLING_RATE_HZ:g} Hz"
+    if rate > MAX_SAMPLING_RATE_HZ:
+        return f"sampled at {rate:g} Hz, above {MAX_SAMPLING_RATE_HZ:g} Hz"
+    return None
 
 
 def channel_problem(trace) -> str | None:
@@ -233,8 +254,9 @@ def channel_problem(trace) -> str | None:
 
     Skipped are channels whose component code (last letter) is not a seismometer component
     (hydrophones ``BDH``, infrasound ``BDF``, state-of-health, ...), channels with no code or a
-    WIN channel number (``a101``: its last digit is no component), and channels sampled below
-    :data:`MIN_SAMPLING_RATE_HZ` (mass positions, ``LH*``).
+    WIN channel number (``a101``: its last digit is no component), and channels whose rate
+    :func:`sampling_rate_problem` refuses (below :data:`MIN_SAMPLING_RATE_HZ`: mass positions,
+    ``LH*``).
     """
     channel = trace.stats.channel.strip()
     rate = float(trace.stats.sampling_rate)
@@ -244,9 +266,7 @@ def channel_problem(trace) -> str | None:
         return "a WIN channel number, not a component: give it a SEED code (e.g. HHZ) first"
     if channel[-1:].upper() not in SEISMIC_COMPONENTS:
         return f"component code {channel[-1:]!r} is not Z/N/E/1/2/3/U"
-    if rate < MIN_SAMPLING_RATE_HZ:
-        return f"sampled at {rate:g} Hz, below {MIN_SAMPLING_RATE_HZ:g} Hz"
-    return None
+    return sampling_rate_problem(rate)
 
 
 #: NIED K-NET / KiK-net ASCII channel names as ObsPy's ``KNET`` reader gives them: ``EW``,
