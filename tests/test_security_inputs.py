@@ -408,3 +408,56 @@ def test_cli_bad_rate_file_then_good_file(tmp_path, model, caplog):
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     for path, rate in ((bad, "1e+09"), (slow, "0.001")):
         assert any(str(path) in m and f"sampled at {rate} Hz" in m for m in errors), errors
+
+
+# ------------------------------------------------------------- gaps cost nothing in memory
+
+
+def two_segments(path, gap_s: float) -> list:
+    """Station XX.GAP..HH: two 30 s segments at 100 Hz, ``gap_s`` apart; a P spike (Z) at
+    sample 1500 and an S spike (E) at 2000 in each. Returns the expected (phase, time)."""
+    traces, expected = [], []
+    for start in (T0, T0 + 30 + gap_s):
+        data = np.zeros((3000, 3), np.float32)
+        data[1500, 2] = data[2000, 0] = 1.0
+        for column, code in enumerate("ENZ"):
+            header = {"network": "XX", "station": "GAP", "channel": f"HH{code}"}
+            header.update(sampling_rate=100.0, starttime=start)
+            traces.append(Trace(data[:, column].copy(), header=header))
+        expected += [("P", start + 15.0), ("S", start + 20.0)]
+    Stream(traces).write(str(path), format="MSEED", encoding="FLOAT32")
+    return expected
+
+
+@pytest.mark.parametrize("gap_s", [2 * 86_400.0, 365 * 86_400.0])
+def test_a_long_gap_costs_no_memory(tmp_path, model, gap_s):
+    import tracemalloc
+
+    from picker.predict import predict_file
+
+    path = tmp_path / "gappy.mseed"
+    expected = two_segments(path, gap_s)
+    tracemalloc.start()
+    try:
+        picks = predict_file(path, model)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 30e6  # the span in float32 E, N, Z: 207 MB for 2 days, 38 GB a year
+    got = [(p.phase, UTCDateTime(p.time)) for p in picks]
+    assert len(got) == 4
+    for (phase, time), (want_phase, want_time) in zip(sorted(got), sorted(expected), strict=True):
+        assert phase == want_phase and abs(time - want_time) < 0.011
+    second = T0 + 30 + gap_s
+    later = sorted(p.index for p in picks if UTCDateTime(p.time) > second)
+    assert later == [round((second - T0) * 100) + 1500, round((second - T0) * 100) + 2000]
+
+
+def test_short_gaps_are_still_filled_as_one_station(tmp_path, model):
+    from picker.predict import iter_file
+
+    path = tmp_path / "gappy.mseed"
+    expected = two_segments(path, 60.0)
+    (result,) = iter_file(path, model)
+    assert result.name == "XX.GAP..HH" and len(result.data) == 3000 * 2 + 6000
+    assert sorted((p.phase, UTCDateTime(p.time)) for p in result.picks) == sorted(expected)
