@@ -105,6 +105,10 @@ def test_probabilities_and_merge_refuse_to_overwrite_an_input(data, tmp_path, ca
     assert predict(data, tmp_path / "p.csv", "--probabilities", str(target)) == 1
     one_error(capsys, target, "one of the inputs")
     assert target.read_bytes() == before and computed == []
+    same = tmp_path / "same.csv"
+    assert predict(data, same, "--probabilities", str(same)) == 1
+    one_error(capsys, same, "the same file")
+    assert computed == []
 
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     write_picks([Pick("x", "XX.A..HH", "P", "2024-03-01T00:00:01.000000Z", 100, 0.9)], a)

@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
         "--picks",
         metavar="REFERENCE",
         help="cut labelled training windows from continuous INPUTs at these reference picks "
-        "(CSV, JSON, QuakeML, SEISAN Nordic, ...): one window per P pick",
+        "(CSV, JSON, QuakeML or SEISAN Nordic): one window per P pick",
     )
     p.add_argument(
         "--window-s", type=float, default=60.0, help="with --picks: window length (default 60)"

@@ -239,7 +239,13 @@ def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
 
     check_output(args.output, inputs=inputs, picks=True, force=args.force)
     if args.probabilities:
+        from pathlib import Path
+
+        from picker.outputs import OutputError
+
         check_output(args.probabilities, inputs=inputs, force=args.force, option="--probabilities")
+        if Path(args.probabilities).absolute() == Path(args.output).absolute():
+            raise OutputError(f"{args.output}: -o and --probabilities name the same file")
     if args.plot:
         check_output(args.plot, folder=True, option="--plot")
 
