@@ -1,7 +1,8 @@
 """The ``picker`` command. Every subcommand runs in-process through :func:`main`.
 
 Exit status: 0 all inputs done, 1 some inputs failed (each named in a one-line error and in the
-summary at the end), 2 bad usage or config. Each subcommand lives in :mod:`picker.commands`
+summary at the end) or an output cannot be written (:mod:`picker.outputs`), 2 bad usage,
+config or model file. Each subcommand lives in :mod:`picker.commands`
 (``add_parser`` and its handler); this module holds what they share. Heavy libraries are
 imported inside the handlers, so ``picker --help`` answers at once.
 """
@@ -40,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or EXIT_OK)
     except (ConfigError, InputError, ModelFileError) as exc:
         log.error("%s", exc)
-        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED_INPUTS
+        usage = isinstance(exc, (ConfigError, ModelFileError))
+        return EXIT_USAGE if usage else EXIT_FAILED_INPUTS
     except StrictStop:
         log.error("stopped at the first bad input (--strict)")
         return EXIT_FAILED_INPUTS
@@ -99,6 +101,16 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--strict", action="store_true", help="stop at the first bad input")
     p.add_argument("-q", "--quiet", action="store_true")
+
+
+def _add_force_option(p: argparse.ArgumentParser) -> None:
+    """``--force``: write even over an input, or picks under a waveform file name."""
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write the output even when it is one of the inputs or (picks) has a waveform "
+        "suffix such as .mseed",
+    )
 
 
 def _reader_options(args: argparse.Namespace, fmt: str) -> dict:

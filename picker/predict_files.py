@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from picker.config import ConfigError
 from picker.io import WINDOW_FORMATS
-from picker.io.base import input_files, pickable_station_ids, split_station_id
+from picker.io.base import input_files, new_part_file, pickable_station_ids, split_station_id
 from picker.io.groups import FileGroup
 from picker.predict import MODEL_SAMPLING_RATE_HZ, StationResult
 
@@ -137,11 +136,7 @@ class ProbabilityWriter:
         self.count = 0
 
     def __enter__(self) -> ProbabilityWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
-        )
-        self._tmp = Path(tmp)
+        fd, self._tmp = new_part_file(self.path)
         self._handle = os.fdopen(fd, "wb")
         return self
 

@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--tolerance-s", type=float, default=0.05, help="duplicate time tolerance (default 0.05)"
     )
+    cli._add_force_option(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(handler=_cmd_merge)
 
@@ -34,10 +35,12 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.io.base import InputError
     from picker.merge import merge_picks, read_shard
+    from picker.outputs import OutputError, check_output, output_lock
     from picker.picks import write_picks
 
     if not args.tolerance_s >= 0:
         raise ConfigError(f"--tolerance-s must be >= 0, got {args.tolerance_s}")
+    check_output(args.output, inputs=args.inputs, picks=True, force=args.force)
     failures = cli.FailureLog()
     shards = []
     for path in args.inputs:
@@ -49,7 +52,11 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         cli.log.error("nothing written to %s", args.output)
         return failures.summary(len(shards), "picks file(s)")
     picks, n_duplicates = merge_picks(shards, args.tolerance_s)
-    write_picks(picks, args.output, args.format)
+    try:
+        with output_lock(args.output):
+            write_picks(picks, args.output, args.format)
+    except OSError as exc:
+        raise OutputError(f"{args.output}: picks not written ({exc})") from None
     cli.log.info(
         "wrote %d pick(s) from %d file(s) to %s (%d duplicate(s) dropped)",
         len(picks),

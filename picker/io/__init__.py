@@ -77,10 +77,11 @@ def guess_format(path: str | os.PathLike) -> str:
 
 
 #: Files a folder holds beside its waveforms, left out when the folder is expanded: tables and
-#: notes, station metadata and catalogues (StationXML, QuakeML), figures, models, partial files.
+#: notes, station metadata and catalogues (StationXML, QuakeML), figures, models, partial files,
+#: and the lock files and progress journals of `picker predict`.
 NOT_WAVEFORM_SUFFIXES = frozenset(
     ".csv .md .txt .json .yaml .yml .xml .qml .png .jpg .jpeg .pdf .svg .html .log .py .ipynb "
-    ".keras .onnx .part .tmp".split()
+    ".keras .onnx .part .tmp .lock .jsonl".split()
 )
 
 

@@ -395,18 +395,64 @@ def _umask() -> int:
     return mask
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of earlier, killed writes of ``path``; return them.
+
+    :func:`new_part_file` names them ``.<name>.<pid>.<random>.part`` beside ``path``; one whose
+    process is gone is stale (a kill -9 or a power cut skips the clean-up). The part files of a
+    live process (a concurrent run) are left alone, and so are files of other names.
+    """
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.part$")
+    removed = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for sibling in siblings:
+        match = pattern.match(sibling.name)
+        if match and int(match[1]) != os.getpid() and not _process_alive(int(match[1])):
+            with contextlib.suppress(OSError):
+                sibling.unlink()
+                removed.append(sibling)
+    return removed
+
+
+def new_part_file(path: str | os.PathLike) -> tuple[int, Path]:
+    """``(open fd, path)`` of a new empty temporary file ``.<name>.<pid>.<random>.part``
+    beside ``path`` (folder created), with a normal file's mode under the umask; the stale
+    part files of ``path`` are removed first (:func:`remove_stale_parts`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent
+    )
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give a normal file's mode
+    return fd, Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    An interrupted or failed write leaves no partial file under the final name.
+    An interrupted or failed write leaves no partial file under the final name; the part
+    files that killed earlier writes of ``path`` left behind are removed
+    (:func:`remove_stale_parts`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp_path = new_part_file(path)
     os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give a normal file's mode
     try:
         yield tmp_path
         os.replace(tmp_path, path)

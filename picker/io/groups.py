@@ -167,7 +167,7 @@ def read_input_records(
     if isinstance(path, FileGroup):
         from picker.io.stream import stream_to_records
 
-        yield from stream_to_records(path.read(), name=path.name)
+        yield from stream_to_records(path.read(), name=path.name, source=str(path))
     else:
         yield from read_records(path, fmt, **options)
 

@@ -120,27 +120,45 @@ def sac_header_picks(traces) -> dict[str, UTCDateTime]:
     A marker's time is ``starttime - b + value`` (SAC times count from the reference time, and
     ObsPy's start time is the reference time plus ``b``). A labelled marker counts when its label
     names P or S (:func:`~picker.io.base.phase_of_label`); an unlabelled ``a`` is P and ``t0`` S.
+    A value that is no time (NaN, infinite, beyond :data:`MAX_SAC_MARKER_S`) is left out.
     """
-    found: dict[str, UTCDateTime] = {}
+    return {phase: time for phase, (time, _, _) in _sac_marker_picks(traces, []).items()}
+
+
+#: A SAC time marker further than this from the reference time (~32 years) is no pick time.
+MAX_SAC_MARKER_S = 1e9
+
+
+def _sac_marker_picks(traces, unusable: list[str]) -> dict[str, tuple[UTCDateTime, str, float]]:
+    """``{phase: (time, marker, value)}`` of the earliest P and S markers of ``traces``; the
+    markers whose value is no time are described in ``unusable`` (``"t0 = nan"``)."""
+    found: dict[str, tuple[UTCDateTime, str, float]] = {}
     for tr in traces:
         header = tr.stats.get("sac") or {}
         reference = tr.stats.starttime - float(header.get("b", 0.0))
         for marker, default_phase in SAC_MARKERS.items():
             value = header.get(marker)
-            if value is None or float(value) == -12345.0:
+            if value is None or float(value) == -12345.0:  # SAC's "undefined"
                 continue
             label = str(header.get(f"k{marker}", "")).strip()
             phase = default_phase if label in ("", "-12345") else phase_of_label(label)
             if phase is None:
                 continue
-            time = reference + float(value)
-            if phase not in found or time < found[phase]:
-                found[phase] = time
+            value = float(value)
+            if not abs(value) <= MAX_SAC_MARKER_S:  # NaN too
+                unusable.append(f"{marker} = {value:g}")
+                continue
+            time = reference + value
+            if phase not in found or time < found[phase][0]:
+                found[phase] = (time, marker, value)
     return dict(sorted(found.items()))  # P before S
 
 
-def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
-    """One record ``(n_samples, 3)`` E, N, Z from the traces of one station and band code."""
+def _group_to_record(traces: list[Trace], station_id: str, name: str, source: str) -> Record:
+    """One record ``(n_samples, 3)`` E, N, Z from the traces of one station and band code.
+
+    SAC header picks that are no time or fall outside the data are dropped with a warning
+    naming ``source`` (the file) and the header."""
     rates = sorted({float(tr.stats.sampling_rate) for tr in traces})
     if len(rates) > 1:
         listed = ", ".join(f"{rate:g}" for rate in rates)
@@ -167,11 +185,18 @@ def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
         offset = offsets[code]
         data[offset : offset + len(tr.data), column] = np.asarray(tr.data, dtype=np.float32)
         channels[column] = tr.stats.channel.strip()
-    picks = {
-        phase: sample
-        for phase, time in sac_header_picks(traces).items()
-        if 0 <= (sample := int(round((time - start) * rate))) < n_samples
-    }
+    dropped: list[str] = []
+    picks = {}
+    for phase, (time, marker, value) in _sac_marker_picks(traces, dropped).items():
+        sample = int(round((time - start) * rate))
+        if 0 <= sample < n_samples:
+            picks[phase] = sample
+        else:
+            dropped.append(f"{marker} = {value:g} s ({phase} outside the data)")
+    if dropped:
+        log.warning(
+            "%s: %s: SAC header pick(s) dropped: %s", source, station_id, "; ".join(dropped)
+        )
     return Record(
         data=data,
         sampling_rate_hz=rate,
@@ -184,12 +209,13 @@ def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
     )
 
 
-def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
+def stream_to_records(stream: Stream, *, name: str = "", source: str = "") -> list[Record]:
     """One record per station and band code in ``stream`` (see module docstring for the rules).
 
     Args:
         stream: ObsPy stream of any number of stations and components.
         name: prefix of the record names, ``f"{name}:{station_id}"`` (just the station id if "").
+        source: the file named in warnings (default: ``name``).
 
     Returns:
         Records sorted by station id; ``data`` ``(n_samples, 3)`` float32 E, N, Z; ``start_time``
@@ -211,7 +237,7 @@ def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
     records = []
     for (network, station, location, band), traces in _group_by_station(pickable).items():
         station_id = make_station_id(network, station, location, band)
-        records.append(_group_to_record(traces, station_id, name))
+        records.append(_group_to_record(traces, station_id, name, source or name))
     return records
 
 
@@ -376,7 +402,7 @@ def read_stream_records(
     path = Path(path)
     stream = read_obspy(path, format=format)
     try:
-        records = stream_to_records(stream, name=path.stem)
+        records = stream_to_records(stream, name=path.stem, source=str(path))
     except InputError as err:
         raise InputError(f"{path}: {err}") from None
     yield from records
