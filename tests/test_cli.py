@@ -373,5 +373,6 @@ def test_info_prints_summary_and_parameter_count(
 def test_info_on_a_bad_model_file_names_it(tmp_path, capsys):
     bad = tmp_path / "bad.keras"
     bad.write_text("not a model", encoding="utf-8")
-    assert main(["info", str(bad), "--diagram", str(tmp_path / "d.png")]) == 1
+    # a bad model file is a usage error (exit 2)
+    assert main(["info", str(bad), "--diagram", str(tmp_path / "d.png")]) == 2
     assert "bad.keras" in capsys.readouterr().err

@@ -222,7 +222,7 @@ def test_missing_bundled_model_is_a_clear_error(files, tmp_path, monkeypatch, ca
     monkeypatch.setattr("picker.models.saving.BUNDLED_MODEL", tmp_path / "none.keras")
     with caplog.at_level(logging.ERROR, logger="picker"):
         status = main(["predict", str(files["data"]), "-o", str(tmp_path / "p.csv")])
-    assert status == 1
+    assert status == 2  # usage: pass --model
     assert any("bundled model" in r.getMessage() for r in caplog.records)
     assert not (tmp_path / "p.csv").exists()
 

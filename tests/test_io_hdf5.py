@@ -46,7 +46,7 @@ def _records() -> list[Record]:
                s_arrival_sample=180, channels=("HHE", "HHN", "HHZ"), name="ev1"),
         Record(data=_as_enz(_zne(400)), sampling_rate_hz=100.0, station_id="XX.BBB..EH",
                p_arrival_sample=50, channels=("", "", "EHZ"), name="ev2"),
-        Record(data=_as_enz(_zne(250)), sampling_rate_hz=1 / 3, station_id="file_stem",
+        Record(data=_as_enz(_zne(250)), sampling_rate_hz=1000 / 3, station_id="file_stem",
                channels=("HH2", "HH1", "HHZ"), name="odd/name$1"),
         Record(data=_as_enz(_zne(400)), sampling_rate_hz=20.0, station_id="XX.CCC..HN",
                s_arrival_sample=399, name="ev1"),

@@ -163,7 +163,8 @@ def test_cli_names_a_bad_onnx_model_in_one_line(tmp_path, caplog):
     for model in ("bad.onnx", "missing.onnx"):
         caplog.clear()
         args = ["predict", str(tmp_path / "day.mseed"), "-o", str(out), "--quiet"]
-        assert main([*args, "--model", str(tmp_path / model)]) == 1
+        # a bad --model is a usage error (exit 2)
+        assert main([*args, "--model", str(tmp_path / model)]) == 2
         (message,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
         assert message.startswith(str(tmp_path / model)) and "\n" not in message
     assert not out.exists()

@@ -239,7 +239,8 @@ def test_no_predict_needs_no_model(inputs, tmp_path, monkeypatch):
     args = [str(inputs["stream"]), str(inputs["windows"]), "-o", str(out), "--no-predict", "-q"]
     assert main(["plot", *args]) == 0
     assert len(list(out.glob("*.png"))) == 4
-    assert main(["plot", str(inputs["windows"]), "-o", str(out), "-q"]) == 1  # model needed
+    # model needed: a usage error (exit 2)
+    assert main(["plot", str(inputs["windows"]), "-o", str(out), "-q"]) == 2
 
 
 def test_bad_input_is_named_and_the_rest_is_drawn(inputs, tmp_path, caplog):

@@ -491,7 +491,7 @@ def test_a_model_file_that_is_not_a_picker_model_is_named(
 ):
     bad = not_picker_models[kind]
     model_env = {**env, "model": str(bad)}
-    assert run_command(command, model_env, good_inputs(command, env), tmp_path) == 1
+    assert run_command(command, model_env, good_inputs(command, env), tmp_path) == 2  # usage
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and bad.name in errors[0], errors
     assert not (tmp_path / "picks.csv").exists()

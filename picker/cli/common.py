@@ -1,7 +1,8 @@
 """What the ``picker`` subcommands share: exit codes, the input options, failure handling.
 
 Exit status: 0 all inputs done, 1 some inputs failed (each named in a one-line error and in the
-summary at the end), 2 bad usage or config. Heavy libraries are imported inside the functions,
+summary at the end) or an output cannot be written (:mod:`picker.io.outputs`), 2 bad usage,
+config or model file. Heavy libraries are imported inside the functions,
 so ``picker --help`` answers at once.
 """
 
@@ -53,6 +54,16 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--strict", action="store_true", help="stop at the first bad input")
     p.add_argument("-q", "--quiet", action="store_true")
+
+
+def add_force_option(p: argparse.ArgumentParser) -> None:
+    """``--force``: write even over an input, or picks under a waveform file name."""
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write the output even when it is one of the inputs or (picks) has a waveform "
+        "suffix such as .mseed",
+    )
 
 
 def reader_options(args: argparse.Namespace, fmt: str) -> dict:
@@ -119,6 +130,11 @@ def expanded_inputs(inputs: Sequence[str], failures: FailureLog) -> list:
     return paths
 
 
+def input_paths(inputs: Sequence[str], failures: FailureLog) -> list:
+    """Expanded inputs, sorted and unique; a missing input is a failure, not a stop."""
+    return sorted(set(expanded_inputs(inputs, failures)))
+
+
 def grouped_inputs(
     inputs: Sequence[str], failures: FailureLog, station_ids: dict | None = None
 ) -> list:
@@ -128,7 +144,7 @@ def grouped_inputs(
     :func:`~picker.io.groups.group_components` says."""
     from picker.io.groups import group_components
 
-    return group_components(sorted(set(expanded_inputs(inputs, failures))), station_ids)
+    return group_components(input_paths(inputs, failures), station_ids)
 
 
 def load_model_option(path: str | None):

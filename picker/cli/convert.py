@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
         "--picks",
         metavar="REFERENCE",
         help="cut labelled training windows from continuous INPUTs at these reference picks "
-        "(CSV, JSON, QuakeML, SEISAN Nordic, ...): one window per P pick",
+        "(CSV, JSON, QuakeML or SEISAN Nordic): one window per P pick",
     )
     p.add_argument(
         "--window-s", type=float, default=60.0, help="with --picks: window length (default 60)"
@@ -53,6 +53,7 @@ def add_parser(sub) -> None:
         default=10.0,
         help="with --picks: seconds of data before the P pick (default 10)",
     )
+    common.add_force_option(p)
     common.add_input_options(p)
     p.set_defaults(handler=_cmd_convert)
 
@@ -74,47 +75,73 @@ def _reference_picks(args: argparse.Namespace):
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from picker.io import WINDOW_FORMATS, write_records
-    from picker.io.base import InputError, split_station_id
-    from picker.io.groups import group_components, input_format, read_input_records
-    from picker.training.label_windows import SKIP_REASONS, labelled_windows
+    import itertools
 
+    from picker.io import write_records
+    from picker.io.outputs import OutputError, check_output
+    from picker.training.label_windows import SKIP_REASONS
+
+    check_output(args.output, inputs=args.inputs, folder=True, force=args.force)
     failures = common.FailureLog(args.strict)
     reference, skipped = _reference_picks(args), Counter()
-    records = []
     inputs = list(dict.fromkeys(common.expanded_inputs(args.inputs, failures)))
-    for path in group_components(inputs):  # one file per component (SAC): one record
-        try:
-            path, fmt = input_format(path)
-            found = read_input_records(path, fmt, **common.reader_options(args, fmt))
-            if reference is None:
-                records.extend(found)
-                continue
-            if fmt in WINDOW_FORMATS:
-                raise InputError(f"{path}: --picks cuts continuous data, not {fmt} windows")
-            for record in found:
-                code = split_station_id(record.station_id)[1]
-                records.extend(
-                    labelled_windows(
-                        record,
-                        reference.get(code, []),
-                        window_s=args.window_s,
-                        before_p_s=args.before_p_s,
-                        skipped=skipped,
-                    )
-                )
-        except InputError as exc:
-            failures.add(str(exc))
-    for reason, count in sorted(skipped.items()):
-        common.log.info("left out %d window(s) that %s", count, SKIP_REASONS[reason])
+    n_records = 0
+
+    def counted():  # the records one at a time, counted as the writer takes them
+        nonlocal n_records
+        for record in _records(args, inputs, reference, skipped, failures):
+            n_records += 1
+            yield record
+
+    records = counted()
     options = {"records_per_shard": args.records_per_shard} if args.to == "tfrecord" else {}
     output = args.output
     if args.to == "tfrecord":
         output = f"{args.output}/records"
     elif args.to == "stead":
         output = f"{args.output}/waveforms_stead.hdf5"
-    written = write_records(records, output, args.to, **options) if records else []
+    first = next(records, None)  # nothing is written (no empty file) without a record
+    try:
+        written = (
+            []
+            if first is None
+            else write_records(itertools.chain([first], records), output, args.to, **options)
+        )
+    except OSError as exc:
+        raise OutputError(f"{args.output}: not written ({exc})") from None
+    for reason, count in sorted(skipped.items()):
+        common.log.info("left out %d window(s) that %s", count, SKIP_REASONS[reason])
     common.log.info(
-        "wrote %d record(s) into %d file(s) under %s", len(records), len(written), args.output
+        "wrote %d record(s) into %d file(s) under %s", n_records, len(written), args.output
     )
-    return failures.summary(len(records), "record(s)")
+    return failures.summary(n_records, "record(s)")
+
+
+def _records(args, inputs: list, reference, skipped: Counter, failures: common.FailureLog):
+    """The records to write, one input at a time (the writer streams them to disk); a bad
+    input is logged in ``failures`` and skipped."""
+    from picker.io import WINDOW_FORMATS
+    from picker.io.base import InputError, split_station_id
+    from picker.io.groups import group_components, input_format, read_input_records
+    from picker.training.label_windows import labelled_windows
+
+    for path in group_components(inputs):  # one file per component (SAC): one record
+        try:
+            path, fmt = input_format(path)
+            found = read_input_records(path, fmt, **common.reader_options(args, fmt))
+            if reference is None:
+                yield from found
+                continue
+            if fmt in WINDOW_FORMATS:
+                raise InputError(f"{path}: --picks cuts continuous data, not {fmt} windows")
+            for record in found:
+                code = split_station_id(record.station_id)[1]
+                yield from labelled_windows(
+                    record,
+                    reference.get(code, []),
+                    window_s=args.window_s,
+                    before_p_s=args.before_p_s,
+                    skipped=skipped,
+                )
+        except InputError as exc:
+            failures.add(str(exc))

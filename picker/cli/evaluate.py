@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
         metavar="PICKS.csv",
         help="reference picks for continuous data (CSV/JSON/XML)",
     )
+    common.add_force_option(p)
     common.add_input_options(p)
     p.set_defaults(handler=_cmd_evaluate)
 
@@ -49,6 +50,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.evaluation.metrics import format_sources_table, format_sweep_table
     from picker.evaluation.runner import Evaluator, write_report
+    from picker.io.outputs import OutputError, check_output
     from picker.picks.formats import read_picks
     from picker.prediction import predict
     from picker.prediction.files import run_files
@@ -56,7 +58,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.tolerance >= 0:
         raise ConfigError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")
     predict.check_options(p_threshold=args.threshold, s_threshold=args.threshold)
-    reference = read_picks(args.reference) if args.reference else None
+    if args.output:
+        inputs = [*args.inputs, *([args.reference] if args.reference else [])]
+        check_output(args.output, inputs=inputs, folder=True, force=args.force)
+    reference = read_picks(args.reference, need_time=True) if args.reference else None
     evaluator = Evaluator(
         common.load_model_option(args.model),
         tolerance_s=args.tolerance,
@@ -84,6 +89,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if report.sweep is not None:
         print(format_sweep_table(report.sweep.rows(), report.sweep.best()))
     if args.output:
-        written = write_report(report, args.output)
+        try:
+            written = write_report(report, args.output)
+        except OSError as exc:
+            raise OutputError(f"{args.output}: report not written ({exc})") from None
         common.log.info("wrote %d report file(s) to %s", len(written), args.output)
     return failures.summary(run.n_files, "file(s)")

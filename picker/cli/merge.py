@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--tolerance-s", type=float, default=0.05, help="duplicate time tolerance (default 0.05)"
     )
+    common.add_force_option(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(handler=_cmd_merge)
 
@@ -33,11 +34,13 @@ def add_parser(sub) -> None:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.io.base import InputError
+    from picker.io.outputs import OutputError, check_output, output_lock
     from picker.picks.formats import write_picks
     from picker.picks.merge import merge_picks, read_shard
 
     if not args.tolerance_s >= 0:
         raise ConfigError(f"--tolerance-s must be >= 0, got {args.tolerance_s}")
+    check_output(args.output, inputs=args.inputs, picks=True, force=args.force)
     failures = common.FailureLog()
     shards = []
     for path in args.inputs:
@@ -49,7 +52,11 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         common.log.error("nothing written to %s", args.output)
         return failures.summary(len(shards), "picks file(s)")
     picks, n_duplicates = merge_picks(shards, args.tolerance_s)
-    write_picks(picks, args.output, args.format)
+    try:
+        with output_lock(args.output):
+            write_picks(picks, args.output, args.format)
+    except OSError as exc:
+        raise OutputError(f"{args.output}: picks not written ({exc})") from None
     common.log.info(
         "wrote %d pick(s) from %d file(s) to %s (%d duplicate(s) dropped)",
         len(picks),

@@ -35,6 +35,7 @@ def add_parser(sub) -> None:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
     from picker.io.base import InputError
+    from picker.io.outputs import check_output
     from picker.picks.formats import read_picks
     from picker.prediction.files import run_files
     from picker.review.files import plot_file
@@ -49,6 +50,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"--start must be an ISO-8601 time, got {args.start!r}") from None
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
+    check_output(args.output, folder=True)
     reference = read_picks(args.picks) if args.picks else []
     model = None if args.no_predict else common.load_model_option(args.model)
     failures = common.FailureLog(args.strict)

@@ -58,6 +58,7 @@ def add_parser(sub) -> None:
         help="skip the inputs an interrupted run already finished: their picks come from the "
         "journal OUT.progress.jsonl (same file size, mtime and settings)",
     )
+    common.add_force_option(p)
     common.add_input_options(p)
     p.set_defaults(handler=_cmd_predict)
 
@@ -95,9 +96,11 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def _plot_result(result, folder: str) -> None:
+def _plot_result(result, folder: str) -> str | None:
+    """Draw one result's review figure into ``folder``; the one-line error when it fails."""
     from pathlib import Path
 
+    from picker.io.base import one_line, path_in_folder
     from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
     from picker.review.figures import figure_name, plot_picks
 
@@ -107,13 +110,14 @@ def _plot_result(result, folder: str) -> None:
             result.sampling_rate_hz,
             result.probabilities,
             result.picks,
-            Path(folder) / figure_name(Path(result.source).stem, result.name),
+            path_in_folder(folder, figure_name(Path(result.source).stem, result.name)),
             f"{result.station_id}  ({result.source})",
             probabilities_rate_hz=MODEL_SAMPLING_RATE_HZ,
             start_time=result.start_time,
         )
     except (OSError, ValueError, RuntimeError) as exc:
-        common.log.warning("%s %s: figure not written (%s)", result.source, result.station_id, exc)
+        return f"{result.source} {result.station_id}: figure not written ({one_line(exc, 200)})"
+    return None
 
 
 def _predict_dask(args, selection: dict, options: dict, failures: common.FailureLog):
@@ -176,8 +180,9 @@ def _predict_local(
                 progress.show(f"{path.name} {result.station_id}")
                 if writer is not None and result.is_stream:
                     writer.write(result)
-                if args.plot:
-                    _plot_result(result, args.plot)
+                if args.plot and (problem := _plot_result(result, args.plot)):
+                    progress.close()
+                    failures.add(problem)
                 del result  # free its arrays before the next station or file is read
 
         run = run_files(
@@ -192,11 +197,8 @@ def _predict_local(
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from picker.config import ConfigError
-    from picker.picks.formats import write_picks
-    from picker.picks.pick import pick_sort_key
-    from picker.prediction import files as predict_files
+    from picker.io.outputs import output_lock
     from picker.prediction import predict
-    from picker.prediction.journal import Journal
 
     common.reuse_freed_memory()
 
@@ -211,12 +213,43 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.resume and (args.dask is not None or args.probabilities):
         raise ConfigError("--resume works without --dask and --probabilities")
     shard = _parse_shard(args.shard)
-    model = common.load_model_option(args.model)
-
     failures = common.FailureLog(args.strict)
+    inputs = common.input_paths(args.inputs, failures)
+    _check_outputs(args, inputs)
+    with output_lock(args.output):  # a second run on the same output stops here
+        return _predict_locked(args, options, shard, inputs, failures)
+
+
+def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
+    """Refuse bad output paths before the model is loaded (see :mod:`picker.io.outputs`)."""
+    from picker.io.outputs import check_output
+
+    check_output(args.output, inputs=inputs, picks=True, force=args.force)
+    if args.probabilities:
+        from pathlib import Path
+
+        from picker.io.outputs import OutputError
+
+        check_output(args.probabilities, inputs=inputs, force=args.force, option="--probabilities")
+        if Path(args.probabilities).absolute() == Path(args.output).absolute():
+            raise OutputError(f"{args.output}: -o and --probabilities name the same file")
+    if args.plot:
+        check_output(args.plot, folder=True, option="--plot")
+
+
+def _predict_locked(args, options: dict, shard, inputs: list, failures: common.FailureLog) -> int:
+    """The run, holding the output's lock: the model, the work, the picks file."""
+    from picker.io.groups import group_components
+    from picker.io.outputs import OutputError
+    from picker.picks.formats import write_picks
+    from picker.picks.pick import pick_sort_key
+    from picker.prediction import files as predict_files
+    from picker.prediction.journal import Journal
+
+    model = common.load_model_option(args.model)
     # one file per component (SDS day files, SAC): a station's files are read together
     station_ids: dict = {}  # from the grouping's header read, so --shard reads them once
-    paths = common.grouped_inputs(args.inputs, failures, station_ids)
+    paths = group_components(inputs, station_ids)
     if shard is None:
         selection = dict.fromkeys(paths)
     else:
@@ -229,7 +262,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         picks, n_files, n_results = _predict_dask(args, selection, options, failures)
         journal = None
     else:
-        journal = Journal(args.output, _settings(args, options), resume=args.resume)
+        try:
+            journal = Journal(args.output, _settings(args, options), resume=args.resume)
+        except OSError as exc:
+            raise OutputError(f"{args.output}: cannot write the progress journal ({exc})") from None
         try:
             picks, n_files, n_results = _predict_local(
                 args, model, selection, options, failures, journal
@@ -237,7 +273,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         finally:
             journal.close()
     picks.sort(key=pick_sort_key)
-    write_picks(picks, args.output, args.format)
+    try:
+        write_picks(picks, args.output, args.format)
+    except OSError as exc:
+        raise OutputError(f"{args.output}: picks not written ({exc})") from None
     common.log.info(
         "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output
     )

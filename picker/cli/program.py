@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or EXIT_OK)
     except (ConfigError, InputError, ModelFileError) as exc:
         log.error("%s", exc)
-        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED_INPUTS
+        usage = isinstance(exc, (ConfigError, ModelFileError))
+        return EXIT_USAGE if usage else EXIT_FAILED_INPUTS
     except StrictStop:
         log.error("stopped at the first bad input (--strict)")
         return EXIT_FAILED_INPUTS

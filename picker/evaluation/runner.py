@@ -435,8 +435,8 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike) -> list[Pa
 def _has_header_picks(path) -> bool:
     """True when a stream file (or each-component group) marks a P or S pick in its SAC
     headers (:func:`picker.io.stream.header_picks_by_station`); read from the headers only."""
-    from picker.io.base import input_files, read_headers
-    from picker.io.stream import header_picks_by_station
+    from picker.io.base import input_files
+    from picker.io.stream import header_picks_by_station, read_headers
 
     try:
         traces = [tr for file in input_files(path) for tr in read_headers(file)]

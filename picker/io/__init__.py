@@ -20,6 +20,10 @@ from picker.io.base import (
     atomic_output,
     enz_columns,
     make_station_id,
+    path_in_folder,
+    require_regular_file,
+    safe_file_name,
+    sampling_rate_problem,
     split_station_id,
 )
 
@@ -73,10 +77,11 @@ def guess_format(path: str | os.PathLike) -> str:
 
 
 #: Files a folder holds beside its waveforms, left out when the folder is expanded: tables and
-#: notes, station metadata and catalogues (StationXML, QuakeML), figures, models, partial files.
+#: notes, station metadata and catalogues (StationXML, QuakeML), figures, models, partial files,
+#: and the lock files and progress journals of `picker predict`.
 NOT_WAVEFORM_SUFFIXES = frozenset(
     ".csv .md .txt .json .yaml .yml .xml .qml .png .jpg .jpeg .pdf .svg .html .log .py .ipynb "
-    ".keras .onnx .part .tmp".split()
+    ".keras .onnx .part .tmp .lock .jsonl".split()
 )
 
 
@@ -123,14 +128,23 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, **options) -> 
             gets only the options it takes, so one set of options serves mixed inputs.
 
     Raises:
-        InputError: a missing, empty, corrupt or unreadable file, named in the message.
+        InputError: a missing, empty, corrupt or unreadable file, or a record whose sampling
+            rate :func:`~picker.io.base.sampling_rate_problem` refuses, named in the message.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    require_regular_file(path)
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     fmt = fmt or guess_format(path)
+    for record in _read_format(path, fmt, options):
+        if (problem := sampling_rate_problem(record.sampling_rate_hz)) is not None:
+            raise InputError(f"{path}: record {record.name!r} {problem}")
+        yield record
+
+
+def _read_format(path: Path, fmt: str, options: dict) -> Iterator[Record]:
     if fmt == "npz":
         from picker.io.npz import read_npz
 
@@ -176,7 +190,7 @@ def write_records(
         output.mkdir(parents=True, exist_ok=True)
         used: set[str] = set()
         return [
-            write_npz(rec, output / f"{_safe_name(rec, i, used)}.npz")
+            write_npz(rec, path_in_folder(output, f"{_safe_name(rec, i, used)}.npz"))
             for i, rec in enumerate(records)
         ]
     if fmt == "tfrecord":
@@ -197,7 +211,7 @@ def write_records(
         output.mkdir(parents=True, exist_ok=True)
         used = set()
         return [
-            write_stream_record(rec, output / f"{_safe_name(rec, i, used)}.mseed")
+            write_stream_record(rec, path_in_folder(output, f"{_safe_name(rec, i, used)}.mseed"))
             for i, rec in enumerate(records)
         ]
     if fmt == "sac":
@@ -220,9 +234,8 @@ def _safe_name(record: Record, index: int, used: set[str] | None = None) -> str:
     name is made unique with a ``_1``, ``_2``, ... suffix, so records sharing a name (same file
     stem in two folders) do not overwrite each other, on case-insensitive file systems too.
     """
-    name = Path(record.name or f"record_{index:06d}").name
-    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
-    name = name.encode("utf-8")[:200].decode("utf-8", errors="ignore") or f"record_{index:06d}"
+    fallback = f"record_{index:06d}"
+    name = safe_file_name(Path(record.name or fallback).name, fallback)
     if used is None:
         return name
     candidate, suffix = name, 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -230,6 +231,27 @@ SEISMIC_COMPONENTS = frozenset("ENZ123UVW")
 #: long-period channels (``LH*``) gave hundreds of false picks once resampled to 100 Hz, and on
 #: ObsPy's RJOB event decimated to 10 Hz the picker finds nothing (20 Hz: P 0.14 s late).
 MIN_SAMPLING_RATE_HZ = 10.0
+#: Data sampled faster than this are refused: resampling 1 GHz "data" to the model's 100 Hz is
+#: no seismogram (and crashed the resampler); 10 kHz is above any seismometer or geophone.
+MAX_SAMPLING_RATE_HZ = 10_000.0
+
+
+def sampling_rate_problem(rate_hz) -> str | None:
+    """Why picker does not pick on data sampled at ``rate_hz`` (None when it does): not a
+    finite number > 0, below :data:`MIN_SAMPLING_RATE_HZ` or above
+    :data:`MAX_SAMPLING_RATE_HZ`. The one rule for stream channels (:func:`channel_problem`) and
+    every window reader (:func:`picker.io.read_records`)."""
+    try:
+        rate = float(rate_hz)
+    except (TypeError, ValueError):
+        return f"sampling rate {rate_hz!r} is not a number"
+    if not np.isfinite(rate) or rate <= 0:
+        return f"sampling rate {rate_hz!r} Hz is not a positive number"
+    if rate < MIN_SAMPLING_RATE_HZ:
+        return f"sampled at {rate:g} Hz, below {MIN_SAMPLING_RATE_HZ:g} Hz"
+    if rate > MAX_SAMPLING_RATE_HZ:
+        return f"sampled at {rate:g} Hz, above {MAX_SAMPLING_RATE_HZ:g} Hz"
+    return None
 
 
 def channel_problem(trace) -> str | None:
@@ -237,8 +259,9 @@ def channel_problem(trace) -> str | None:
 
     Skipped are channels whose component code (last letter) is not a seismometer component
     (hydrophones ``BDH``, infrasound ``BDF``, state-of-health, ...), channels with no code or a
-    WIN channel number (``a101``: its last digit is no component), and channels sampled below
-    :data:`MIN_SAMPLING_RATE_HZ` (mass positions, ``LH*``).
+    WIN channel number (``a101``: its last digit is no component), and channels whose rate
+    :func:`sampling_rate_problem` refuses (below :data:`MIN_SAMPLING_RATE_HZ`: mass positions,
+    ``LH*``).
     """
     channel = trace.stats.channel.strip()
     rate = float(trace.stats.sampling_rate)
@@ -248,9 +271,7 @@ def channel_problem(trace) -> str | None:
         return "a WIN channel number, not a component: give it a SEED code (e.g. HHZ) first"
     if channel[-1:].upper() not in SEISMIC_COMPONENTS:
         return f"component code {channel[-1:]!r} is not Z/N/E/1/2/3/U"
-    if rate < MIN_SAMPLING_RATE_HZ:
-        return f"sampled at {rate:g} Hz, below {MIN_SAMPLING_RATE_HZ:g} Hz"
-    return None
+    return sampling_rate_problem(rate)
 
 
 #: NIED K-NET / KiK-net ASCII channel names as ObsPy's ``KNET`` reader gives them: ``EW``,
@@ -277,16 +298,6 @@ def seed_channel_codes(traces: Sequence) -> None:
         stats.channel = f"{band}N{_NIED_COMPONENT[match[1]]}"
         if match[2] and not stats.location.strip():
             stats.location = f"0{match[2]}"
-
-
-def read_headers(path: str | os.PathLike) -> list:
-    """The traces of an ObsPy-readable file, headers only, with :func:`seed_channel_codes`
-    applied; ObsPy's own errors propagate (callers report unreadable files elsewhere)."""
-    import obspy
-
-    stream = obspy.read(str(path), headonly=True)
-    seed_channel_codes(stream)
-    return list(stream)
 
 
 def split_pickable(traces: Sequence) -> tuple[list, dict[str, list[str]]]:
@@ -333,6 +344,40 @@ def named_error(path, err: BaseException) -> InputError:
     return InputError(f"{path}: could not be read ({text})")
 
 
+def safe_file_name(text: str, fallback: str, max_bytes: int = 200) -> str:
+    """``text`` made into one file name that cannot leave its folder: every character but
+    letters, digits and ``._-`` becomes ``_`` (no path separator), leading dots are dropped (no
+    ``..``, no hidden file), at most ``max_bytes`` UTF-8 bytes; ``fallback`` when nothing is
+    left. The one sanitiser of every output name derived from data (record names, channel
+    codes, station ids, figure names)."""
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text).lstrip(".")
+    return safe.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore") or fallback
+
+
+def path_in_folder(folder: str | os.PathLike, name: str) -> Path:
+    """``folder / name``, checked to be a file directly inside ``folder``.
+
+    Raises:
+        InputError: when ``name`` is not a single plain file name (a separator, ``..``, an
+            absolute path): a name from hostile data must never write outside the folder.
+    """
+    if not name or name in (".", "..") or Path(name).name != name or os.sep in name:
+        raise InputError(f"{name!r}: not a plain file name; nothing written outside {folder}")
+    return Path(folder) / name
+
+
+def require_regular_file(path: str | os.PathLike) -> None:
+    """Raise an :class:`InputError` naming ``path`` unless it is a regular file or a folder:
+    reading a device (``/dev/zero``), a FIFO or a socket would hang or never end. A missing
+    path passes (its reader reports it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise InputError(f"{path}: not a regular file (a device, FIFO or socket); not read")
+
+
 def input_files(path) -> tuple[Path, ...]:
     """The files of one input: ``(path,)``, or the members of a
     :class:`~picker.io.groups.FileGroup` (one file per channel, read as one input)."""
@@ -345,18 +390,64 @@ def _umask() -> int:
     return mask
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of earlier, killed writes of ``path``; return them.
+
+    :func:`new_part_file` names them ``.<name>.<pid>.<random>.part`` beside ``path``; one whose
+    process is gone is stale (a kill -9 or a power cut skips the clean-up). The part files of a
+    live process (a concurrent run) are left alone, and so are files of other names.
+    """
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.part$")
+    removed = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for sibling in siblings:
+        match = pattern.match(sibling.name)
+        if match and int(match[1]) != os.getpid() and not _process_alive(int(match[1])):
+            with contextlib.suppress(OSError):
+                sibling.unlink()
+                removed.append(sibling)
+    return removed
+
+
+def new_part_file(path: str | os.PathLike) -> tuple[int, Path]:
+    """``(open fd, path)`` of a new empty temporary file ``.<name>.<pid>.<random>.part``
+    beside ``path`` (folder created), with a normal file's mode under the umask; the stale
+    part files of ``path`` are removed first (:func:`remove_stale_parts`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent
+    )
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give a normal file's mode
+    return fd, Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    An interrupted or failed write leaves no partial file under the final name.
+    An interrupted or failed write leaves no partial file under the final name; the part
+    files that killed earlier writes of ``path`` left behind are removed
+    (:func:`remove_stale_parts`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp_path = new_part_file(path)
     os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give a normal file's mode
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -22,9 +22,9 @@ from picker.io.base import (
     Record,
     named_error,
     pickable_station_ids,
-    read_headers,
     trace_station_id,
 )
+from picker.io.stream import read_headers
 
 __all__ = [
     "GROUP_OVERLAP",
@@ -167,7 +167,7 @@ def read_input_records(
     if isinstance(path, FileGroup):
         from picker.io.stream import stream_to_records
 
-        yield from stream_to_records(path.read(), name=path.name)
+        yield from stream_to_records(path.read(), name=path.name, source=str(path))
     else:
         yield from read_records(path, fmt, **options)
 

@@ -139,6 +139,7 @@ def _read_seisbench(
     table = _read_metadata(metadata_path)
     with _open_h5(waveforms_path) as handle:
         data_format = _data_format(handle)
+        _refuse_external_link(handle, "data", f"{waveforms_path}: ")
         group = handle.get("data")
         if not isinstance(group, h5py.Group):
             raise InputError(f"{waveforms_path}: no 'data' group")
@@ -201,11 +202,39 @@ def parse_location(location: str) -> tuple:
     return tuple(index)
 
 
+def _refuse_external_link(group: h5py.Group, name: str, where: str = "") -> None:
+    """InputError (``where`` + message) when ``group[name]`` links into another file."""
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise InputError(f"{where}{name!r} links to another file ({link.filename}); not read")
+
+
+def _local_dataset(group: h5py.Group, name: str) -> h5py.Dataset | None:
+    """``group[name]`` when it is a dataset whose samples are in this file, else None when
+    missing or not a dataset.
+
+    Raises:
+        InputError: for an external link, external storage or a virtual dataset whose
+            sources are in another file: a hostile file could make picker read (and copy into
+            its outputs) any file on the machine, ``/etc/passwd`` say.
+    """
+    _refuse_external_link(group, name)
+    dataset = group.get(name)
+    if not isinstance(dataset, h5py.Dataset):
+        return None
+    if dataset.external:
+        files = ", ".join(sorted({str(entry[0]) for entry in dataset.external}))
+        raise InputError(f"dataset {name!r} stores its samples in other files ({files}); not read")
+    if dataset.is_virtual and any(src.file_name != "." for src in dataset.virtual_sources()):
+        raise InputError(f"dataset {name!r} is a virtual dataset over other files; not read")
+    return dataset
+
+
 def _trace_samples(group: h5py.Group, trace_name: str, dimension_order: str) -> np.ndarray:
     """The trace as ``(n_samples, n_components)`` in stored component order."""
     block_name, _, location = trace_name.partition("$")
-    dataset = group.get(block_name)
-    if not isinstance(dataset, h5py.Dataset):
+    dataset = _local_dataset(group, block_name)
+    if dataset is None:
         raise InputError(f"dataset data/{block_name} is missing")
     index = parse_location(location)
     if index and isinstance(index[0], int):
@@ -276,14 +305,15 @@ def _first_pick(row: dict, names: tuple[str, ...]) -> int:
 
 def _read_stead(path: Path, component_order: str | None) -> Iterator[Record]:
     with _open_h5(path) as handle:
+        _refuse_external_link(handle, "data", f"{path}: ")
         group = handle.get("data")
         if not isinstance(group, h5py.Group):
             raise InputError(f"{path}: neither SeisBench nor STEAD layout (no 'data' group)")
         for key in group:
-            item = group.get(key)
-            if not isinstance(item, h5py.Dataset):
-                continue
             try:
+                item = _local_dataset(group, key)
+                if item is None:
+                    continue
                 record = _stead_record(key, item, component_order)
             except InputError as exc:
                 raise InputError(f"{path}: trace {key!r}: {one_line(exc)}") from None

@@ -28,8 +28,10 @@ This module does not import TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +50,10 @@ from picker.io.base import (
     enz_columns,
     make_station_id,
     one_line,
+    path_in_folder,
     phase_of_label,
+    require_regular_file,
+    safe_file_name,
     seed_channel_codes,
     split_pickable,
     split_station_id,
@@ -57,11 +62,13 @@ from picker.io.base import (
 __all__ = [
     "header_picks_by_station",
     "merge_component",
+    "read_headers",
     "read_obspy",
     "read_stream_records",
     "record_to_stream",
     "sac_header_picks",
     "stream_to_records",
+    "waveform_format",
     "write_sac_record",
     "write_stream_record",
 ]
@@ -115,22 +122,37 @@ def sac_header_picks(traces) -> dict[str, UTCDateTime]:
     A marker's time is ``starttime - b + value`` (SAC times count from the reference time, and
     ObsPy's start time is the reference time plus ``b``). A labelled marker counts when its label
     names P or S (:func:`~picker.io.base.phase_of_label`); an unlabelled ``a`` is P and ``t0`` S.
+    A value that is no time (NaN, infinite, beyond :data:`MAX_SAC_MARKER_S`) is left out.
     """
-    found: dict[str, UTCDateTime] = {}
+    return {phase: time for phase, (time, _, _) in _sac_marker_picks(traces, []).items()}
+
+
+#: A SAC time marker further than this from the reference time (~32 years) is no pick time.
+MAX_SAC_MARKER_S = 1e9
+
+
+def _sac_marker_picks(traces, unusable: list[str]) -> dict[str, tuple[UTCDateTime, str, float]]:
+    """``{phase: (time, marker, value)}`` of the earliest P and S markers of ``traces``; the
+    markers whose value is no time are described in ``unusable`` (``"t0 = nan"``)."""
+    found: dict[str, tuple[UTCDateTime, str, float]] = {}
     for tr in traces:
         header = tr.stats.get("sac") or {}
         reference = tr.stats.starttime - float(header.get("b", 0.0))
         for marker, default_phase in SAC_MARKERS.items():
             value = header.get(marker)
-            if value is None or float(value) == -12345.0:
+            if value is None or float(value) == -12345.0:  # SAC's "undefined"
                 continue
             label = str(header.get(f"k{marker}", "")).strip()
             phase = default_phase if label in ("", "-12345") else phase_of_label(label)
             if phase is None:
                 continue
-            time = reference + float(value)
-            if phase not in found or time < found[phase]:
-                found[phase] = time
+            value = float(value)
+            if not abs(value) <= MAX_SAC_MARKER_S:  # NaN too
+                unusable.append(f"{marker} = {value:g}")
+                continue
+            time = reference + value
+            if phase not in found or time < found[phase][0]:
+                found[phase] = (time, marker, value)
     return dict(sorted(found.items()))  # P before S
 
 
@@ -145,8 +167,11 @@ def header_picks_by_station(traces) -> dict[str, dict[str, UTCDateTime]]:
     return {sid: picks for sid, group in by_station.items() if (picks := sac_header_picks(group))}
 
 
-def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
-    """One record ``(n_samples, 3)`` E, N, Z from the traces of one station and band code."""
+def _group_to_record(traces: list[Trace], station_id: str, name: str, source: str) -> Record:
+    """One record ``(n_samples, 3)`` E, N, Z from the traces of one station and band code.
+
+    SAC header picks that are no time or fall outside the data are dropped with a warning
+    naming ``source`` (the file) and the header."""
     rates = sorted({float(tr.stats.sampling_rate) for tr in traces})
     if len(rates) > 1:
         listed = ", ".join(f"{rate:g}" for rate in rates)
@@ -173,11 +198,18 @@ def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
         offset = offsets[code]
         data[offset : offset + len(tr.data), column] = np.asarray(tr.data, dtype=np.float32)
         channels[column] = tr.stats.channel.strip()
-    picks = {
-        phase: sample
-        for phase, time in sac_header_picks(traces).items()
-        if 0 <= (sample := int(round((time - start) * rate))) < n_samples
-    }
+    dropped: list[str] = []
+    picks = {}
+    for phase, (time, marker, value) in _sac_marker_picks(traces, dropped).items():
+        sample = int(round((time - start) * rate))
+        if 0 <= sample < n_samples:
+            picks[phase] = sample
+        else:
+            dropped.append(f"{marker} = {value:g} s ({phase} outside the data)")
+    if dropped:
+        log.warning(
+            "%s: %s: SAC header pick(s) dropped: %s", source, station_id, "; ".join(dropped)
+        )
     return Record(
         data=data,
         sampling_rate_hz=rate,
@@ -190,12 +222,13 @@ def _group_to_record(traces: list[Trace], station_id: str, name: str) -> Record:
     )
 
 
-def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
+def stream_to_records(stream: Stream, *, name: str = "", source: str = "") -> list[Record]:
     """One record per station and band code in ``stream`` (see module docstring for the rules).
 
     Args:
         stream: ObsPy stream of any number of stations and components.
         name: prefix of the record names, ``f"{name}:{station_id}"`` (just the station id if "").
+        source: the file named in warnings (default: ``name``).
 
     Returns:
         Records sorted by station id; ``data`` ``(n_samples, 3)`` float32 E, N, Z; ``start_time``
@@ -217,17 +250,117 @@ def stream_to_records(stream: Stream, *, name: str = "") -> list[Record]:
     records = []
     for (network, station, location, band), traces in _group_by_station(pickable).items():
         station_id = make_station_id(network, station, location, band)
-        records.append(_group_to_record(traces, station_id, name))
+        records.append(_group_to_record(traces, station_id, name, source or name))
     return records
 
 
+#: ObsPy waveform formats picker never reads: ``PICKLE`` unpickles the file, and unpickling
+#: runs whatever code the file names. Format detection skips them; asked for, they are refused.
+REFUSED_OBSPY_FORMATS = frozenset({"PICKLE"})
+
+
+def _looks_pickled(head: bytes) -> bool:
+    """True for the first bytes of a Python pickle (protocol 2+ starts with ``0x80``) or of
+    anything naming ``obspy.core.stream`` early (ObsPy's own test for its PICKLE format)."""
+    return head[:1] == b"\x80" or b"obspy.core.stream" in head[:100]
+
+
+def waveform_format(source, name: str | os.PathLike = "") -> str:
+    """The ObsPy waveform format of ``source`` (a path or a seekable binary file), detected
+    like ``obspy.read`` does (each format's ``isFormat`` in ObsPy's order) but **never**
+    trying :data:`REFUSED_OBSPY_FORMATS`: ObsPy's PICKLE check unpickles the file.
+
+    Raises:
+        InputError: naming ``name`` (default ``source``), when no format matches; a file that
+            looks like a pickle is named as one.
+    """
+    from obspy.core.util.base import ENTRY_POINTS
+    from obspy.core.util.misc import buffered_load_entry_point
+
+    name = name or source
+    in_memory = hasattr(source, "read")
+    for entry_point in ENTRY_POINTS["waveform"].values():
+        if entry_point.name.upper() in REFUSED_OBSPY_FORMATS:
+            continue
+        try:
+            is_format = buffered_load_entry_point(
+                entry_point.dist.name, f"obspy.plugin.waveform.{entry_point.name}", "isFormat"
+            )
+        except Exception:  # a plug-in that does not load is not this file's format
+            continue
+        position = source.tell() if in_memory else None
+        try:
+            found = is_format(source)
+        except Exception:
+            found = False
+        finally:
+            if position is not None:
+                source.seek(position)
+        if found:
+            return entry_point.name.upper()
+    if in_memory:
+        position = source.tell()
+        head = source.read(100)
+        source.seek(position)
+    else:
+        with open(source, "rb") as handle:
+            head = handle.read(100)
+    if _looks_pickled(head):
+        raise InputError(
+            f"{name}: a Python pickle, not a waveform file; picker never unpickles input files"
+        )
+    raise InputError(f"{name}: not a waveform file ObsPy can read (unknown format)")
+
+
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bz2"}
+
+
+@contextlib.contextmanager
+def _uncompressed(source, label: Path) -> Iterator:
+    """``source`` itself, or for a gzip / bzip2 file a temporary file of its decompressed
+    bytes (ObsPy's own decompression is bypassed: it detects formats with PICKLE included).
+    Zip and tar archives are refused: extract them first."""
+    import zipfile
+
+    if hasattr(source, "read"):
+        yield source
+        return
+    with open(source, "rb") as handle:
+        magic = handle.read(3)
+    kind = next((k for prefix, k in _COMPRESSED.items() if magic.startswith(prefix)), None)
+    if kind is None:
+        if zipfile.is_zipfile(source):
+            raise InputError(f"{label}: a zip archive; extract its files and read those")
+        yield source
+        return
+    import bz2
+    import gzip
+    import shutil
+
+    opener = gzip.open if kind == "gzip" else bz2.open
+    with tempfile.NamedTemporaryFile(prefix="picker-", suffix=".uncompressed") as tmp:
+        with opener(source, "rb") as packed:
+            shutil.copyfileobj(packed, tmp)
+        tmp.flush()
+        yield tmp.name
+
+
 def read_obspy(
-    path, *, format: str | None = None, name: str | os.PathLike | None = None, **read_options
+    path,
+    *,
+    format: str | None = None,
+    name: str | os.PathLike | None = None,
+    log_warnings: bool = True,
+    **read_options,
 ) -> Stream:
     """``obspy.read(path)``: an unreadable or empty file is an :class:`InputError` naming it.
 
+    The format is ``format``, else detected by :func:`waveform_format` (never ObsPy's PICKLE:
+    no input file is ever unpickled). gzip / bzip2 files are decompressed first; anything that
+    is not a regular file (``/dev/zero``, a FIFO) is refused.
     A partly corrupt file (e.g. miniSEED with a damaged or truncated record) keeps what ObsPy
-    could read; ObsPy's warnings about the skipped parts become one warning naming the file.
+    could read; ObsPy's warnings about the skipped parts become one warning naming the file
+    (none with ``log_warnings=False``, for a header read whose file is read again later).
     ``path`` may also be an open binary file (e.g. ``io.BytesIO``); ``name`` is then the file
     named in messages. ``read_options`` go to ``obspy.read`` (``headonly``, ``starttime``,
     ``endtime``). Japanese K-NET/KiK-net channel names get SEED codes
@@ -236,10 +369,20 @@ def read_obspy(
     in_memory = hasattr(path, "read")
     source = path if in_memory else str(path)
     path = Path(name if name is not None else ("<bytes>" if in_memory else path))
+    if format is not None and format.upper() in REFUSED_OBSPY_FORMATS:
+        raise InputError(f"{path}: format {format!r} is never read (it would unpickle the file)")
+    if not in_memory:
+        require_regular_file(Path(source))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            stream = obspy.read(source, format=format, **read_options)
+            with _uncompressed(source, path) as plain:
+                fmt = format or waveform_format(plain, path)
+                if not in_memory:  # obspy.read globs its argument: escape [ ] * ?
+                    plain = glob.escape(os.path.abspath(plain))
+                stream = obspy.read(plain, format=fmt, check_compression=False, **read_options)
+        except InputError:
+            raise
         except Exception as err:  # ObsPy raises TypeError, ValueError, struct.error, ...
             raise InputError(
                 f"{path}: not a waveform file ObsPy can read ({one_line(err, 120)})"
@@ -247,7 +390,7 @@ def read_obspy(
     if len(stream) == 0:
         raise InputError(f"{path}: holds no traces")
     seed_channel_codes(stream)
-    if caught:
+    if caught and log_warnings:
         log.warning(
             "%s: read with %d ObsPy warning(s), parts of the file may be missing (%s)",
             path,
@@ -255,6 +398,15 @@ def read_obspy(
             one_line(caught[0].message, 120),
         )
     return stream
+
+
+def read_headers(path: str | os.PathLike) -> list:
+    """The traces of an ObsPy-readable file, headers only, with
+    :func:`~picker.io.base.seed_channel_codes`
+    applied; read by :func:`read_obspy` (never unpickled), whose
+    :class:`InputError` propagates and whose warnings are not logged (callers report
+    unreadable or damaged files when they read them)."""
+    return list(read_obspy(path, headonly=True, log_warnings=False))
 
 
 def read_stream_records(
@@ -272,7 +424,7 @@ def read_stream_records(
     path = Path(path)
     stream = read_obspy(path, format=format)
     try:
-        records = stream_to_records(stream, name=path.stem)
+        records = stream_to_records(stream, name=path.stem, source=str(path))
     except InputError as err:
         raise InputError(f"{path}: {err}") from None
     yield from records
@@ -329,7 +481,8 @@ def write_stream_record(record: Record, path: str | os.PathLike, *, format: str 
 
 def write_sac_record(record: Record, folder: str | os.PathLike, stem: str) -> list[Path]:
     """Write one record as SAC, one file ``<stem>.<channel>.SAC`` per present column, atomically
-    (all of them or none).
+    (all of them or none); the name is made safe (:func:`~picker.io.base.safe_file_name`), so a
+    hostile channel code or stem cannot write outside ``folder``.
 
     Every file carries the record's picks in its header, as :func:`sac_header_picks` reads
     them: P in ``a`` (``ka = "P"``) and S in ``t0`` (``kt0 = "S"``), seconds after the first
@@ -355,7 +508,8 @@ def write_sac_record(record: Record, folder: str | os.PathLike, stem: str) -> li
     with contextlib.ExitStack() as renames:  # every component, or none: no partial record
         for tr in stream:
             tr.stats.sac = AttribDict(header)
-            path = folder / f"{stem}.{tr.stats.channel}.SAC"
+            name = safe_file_name(f"{stem}.{tr.stats.channel}", "record") + ".SAC"
+            path = path_in_folder(folder, name)  # a channel code "/../../Z" stays in folder
             tr.write(str(renames.enter_context(atomic_output(path))), format="SAC")
             written.append(path)
     return written

@@ -40,7 +40,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -49,7 +48,7 @@ import numpy as np
 import tensorflow as tf
 from obspy import UTCDateTime
 
-from picker.io.base import NO_PICK, InputError, Record, atomic_output
+from picker.io.base import NO_PICK, InputError, Record, atomic_output, new_part_file
 
 __all__ = [
     "DEFAULT_RECORDS_PER_SHARD",
@@ -490,10 +489,10 @@ def _write_shards(
     temps: list[Path] = []
     try:
         for chunk in chunks:
-            fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=".part", dir=base.parent)
+            fd, tmp = new_part_file(base)
             os.close(fd)
-            temps.append(Path(tmp))
-            with tf.io.TFRecordWriter(tmp, options) as writer:
+            temps.append(tmp)
+            with tf.io.TFRecordWriter(str(tmp), options) as writer:
                 for record in chunk:
                     writer.write(record_to_example(record).SerializeToString())
         total = n_total if n_total is not None else len(temps)

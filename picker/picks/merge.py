@@ -97,17 +97,18 @@ def merge_picks(
 def read_shard(path: str | os.PathLike) -> list[Pick]:
     """The picks of one shard's file, checked for merging.
 
+    Every pick must state its probability (one without would win every duplicate) and have a
+    time or an index (:func:`picker.picks.formats.read_picks` with ``need_probability``).
+
     Raises:
-        InputError: unreadable file, bad time, or a pick with neither time nor index (the
-            message names the file).
+        InputError: unreadable file, a malformed row, or a time that is not ISO-8601 (the
+            message names the file and, for a bad row, the row).
     """
     from picker.io.base import InputError
     from picker.picks.formats import read_picks
 
-    picks = read_picks(path)
+    picks = read_picks(path, need_probability=True)
     for pick in picks:
-        if not pick.time and pick.index < 0:
-            raise InputError(f"{path}: a pick has neither time nor index; cannot merge it")
         if pick.time:
             try:
                 _seconds(pick.time)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,13 @@ import numpy as np
 
 from picker.config import ConfigError
 from picker.io import WINDOW_FORMATS
-from picker.io.base import InputError, input_files, pickable_station_ids, split_station_id
+from picker.io.base import (
+    InputError,
+    input_files,
+    new_part_file,
+    pickable_station_ids,
+    split_station_id,
+)
 from picker.io.groups import FileGroup
 from picker.picks.pick import Pick
 from picker.prediction.predict import StationResult
@@ -62,7 +67,7 @@ def list_units(
     whose headers cannot be read, is one ``(file, None)`` unit.
     """
     from picker.io import guess_format
-    from picker.io.base import read_headers
+    from picker.io.stream import read_headers
 
     known = station_ids or {}
 
@@ -221,11 +226,7 @@ class ProbabilityWriter:
         self.count = 0
 
     def __enter__(self) -> ProbabilityWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
-        )
-        self._tmp = Path(tmp)
+        fd, self._tmp = new_part_file(self.path)
         self._handle = os.fdopen(fd, "wb")
         return self
 

@@ -71,6 +71,10 @@ log = logging.getLogger(__name__)
 
 #: No pick within this many seconds of a gap edge (the step at a gap edge is not an arrival).
 GAP_MARGIN_S = 0.5
+#: A station's data are cut at gaps longer than this (no component has data) and each
+#: segment is predicted on its own (:func:`iter_stream`): a gap costs no memory or time.
+#: Shorter gaps are zero-filled and masked as before. The default ``chunk_s``.
+SPLIT_GAP_S = 600.0
 
 _OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(PredictConfig))
 
@@ -328,6 +332,10 @@ def iter_stream(
 ) -> Iterator[StationResult]:
     """Yield one :class:`StationResult` per station of an ObsPy ``stream``.
 
+    A station with a gap longer than :data:`SPLIT_GAP_S` gives one result per segment (the
+    later ones named ``<station id>.<start YYYYmmddTHHMMSS>``); pick indices still count
+    from the station's first sample, pick times are absolute.
+
     Args:
         stream: ``obspy.Stream``; traces grouped by ``NET.STA.LOC`` + band/instrument code.
         model: as in :func:`predict_array`.
@@ -342,7 +350,10 @@ def iter_stream(
     """
     model = resolve_model(model)
     cfg, margin_s = _config(options, model)
-    for station in iter_stations(stream, stations, consume=consume, source=source):
+    stations = iter_stations(
+        stream, stations, consume=consume, source=source, split_gap_s=SPLIT_GAP_S
+    )
+    for station in stations:
         rate = station.sampling_rate_hz
         pickable = pickable_mask(station.valid[station.present], round(margin_s * rate))
         picks, probabilities = _predict(
@@ -355,11 +366,15 @@ def iter_stream(
             station_id=station.station_id,
             source=source,
         )
+        name = station.station_id
+        if station.first_sample:  # a later segment of a station split at a long gap
+            name = f"{name}.{station.start_time.strftime('%Y%m%dT%H%M%S')}"
+            picks = [dataclasses.replace(p, index=p.index + station.first_sample) for p in picks]
         box = [
             StationResult(
                 source=source,
                 station_id=station.station_id,
-                name=station.station_id,
+                name=name,
                 picks=picks,
                 probabilities=probabilities,
                 data=station.data,
@@ -377,12 +392,13 @@ def predict_stream(stream, model=None, *, return_probabilities: bool = False, **
 
     Returns:
         Picks sorted by station, then index; with ``return_probabilities`` also
-        ``{station_id: (n_model_samples, 3) float32 noise/P/S at 100 Hz}``.
+        ``{result name: (n_model_samples, 3) float32 noise/P/S at 100 Hz}`` (the name is the
+        station id, plus the segment's start for a station split at a long gap).
     """
     results = list(iter_stream(stream, model, **options))
     picks = [p for result in results for p in result.picks]
     if return_probabilities:
-        return picks, {result.station_id: result.probabilities for result in results}
+        return picks, {result.name: result.probabilities for result in results}
     return picks
 
 

@@ -65,6 +65,8 @@ class StationData:
         sampling_rate_hz: samples per second.
         start_time: time of sample 0.
         channels: channel codes of the E, N, Z columns (``""`` where missing).
+        first_sample: index of sample 0 counted from the station's first sample in the
+            stream (0 unless the station was split at a long gap, see :func:`iter_stations`).
     """
 
     station_id: str
@@ -74,6 +76,7 @@ class StationData:
     sampling_rate_hz: float
     start_time: UTCDateTime
     channels: tuple[str, str, str]
+    first_sample: int = 0
 
     @property
     def band_code(self) -> str:
@@ -87,6 +90,7 @@ def iter_stations(
     *,
     consume: bool = False,
     source: str = "",
+    split_gap_s: float | None = None,
 ) -> Iterator[StationData]:
     """Yield one :class:`StationData` per station in ``stream`` (rules in the module docstring).
 
@@ -103,9 +107,13 @@ def iter_stations(
         consume: remove each station's traces from ``stream`` once it is built (frees the raw
             samples while the station is processed).
         source: the file name, for the warning about skipped channels.
+        split_gap_s: when set, a station whose data have a gap longer than this (no component
+            has data) is yielded as one :class:`StationData` per contiguous segment, in time
+            order, each with its ``first_sample``: memory follows the data, not the span (two
+            30 s segments a year apart are not a year of zeros).
 
     Yields:
-        Stations sorted by station id.
+        Stations sorted by station id (a split station's segments in time order).
 
     Raises:
         InputError: after the good stations, the stations with mixed sampling rates or bad
@@ -133,11 +141,16 @@ def iter_stations(
     for i in range(len(checked)):
         key, rate, by_component, columns = checked[i]
         checked[i] = None
-        box = [_build_station(key, rate, by_component, columns)]
+        segments = _split_at_gaps(by_component, rate, split_gap_s)
         if consume:
             stream.traces = [tr for tr in stream.traces if trace_station_id(tr) != key]
+        column_of = dict(zip(by_component, columns, strict=True))
         del by_component
-        yield box.pop()  # no reference kept here while the caller works on it
+        while segments:
+            part, first_sample = segments.pop(0)
+            box = [_build_station(key, rate, part, [column_of[c] for c in part], first_sample)]
+            del part
+            yield box.pop()  # no reference kept here while the caller works on it
     if problems:
         picked = f"; the other {len(checked)} station(s) were picked" if checked else ""
         raise InputError("; ".join(problems) + picked)
@@ -169,8 +182,40 @@ def _check_group(
     return rates[-1], by_component, columns
 
 
+def _split_at_gaps(
+    by_component: dict[str, list[Trace]], rate: float, gap_s: float | None
+) -> list[tuple[dict[str, list[Trace]], int]]:
+    """``[(traces by component code, first sample)]``: one station's traces cut at every gap
+    longer than ``gap_s`` in all components at once (the whole station when None or no such
+    gap). ``first sample`` counts from the station's first sample."""
+    traces = [tr for group in by_component.values() for tr in group]
+    if gap_s is None or len(traces) == 1:
+        return [(by_component, 0)]
+    order = sorted(range(len(traces)), key=lambda i: traces[i].stats.starttime)
+    segment_of, starts, end = {}, [], None
+    for i in order:
+        stats = traces[i].stats
+        if end is None or stats.starttime - end > gap_s:
+            starts.append(stats.starttime)
+            end = stats.endtime
+        segment_of[i], end = len(starts) - 1, max(end, stats.endtime)
+    if len(starts) == 1:
+        return [(by_component, 0)]
+    segments = [({}, int(round((t - starts[0]) * rate))) for t in starts]
+    i = 0
+    for code, group in by_component.items():  # stream order kept within each segment
+        for tr in group:
+            segments[segment_of[i]][0].setdefault(code, []).append(tr)
+            i += 1
+    return segments
+
+
 def _build_station(
-    station_id: str, rate: float, by_component: dict[str, list[Trace]], columns: list[int]
+    station_id: str,
+    rate: float,
+    by_component: dict[str, list[Trace]],
+    columns: list[int],
+    first_sample: int = 0,
 ) -> StationData:
     traces = [tr for group in by_component.values() for tr in group]
     codes = list(by_component)
@@ -200,6 +245,7 @@ def _build_station(
         sampling_rate_hz=rate,
         start_time=start,
         channels=tuple(channels),
+        first_sample=first_sample,
     )
 
 

@@ -288,10 +288,9 @@ def plot_picks(
 
 def figure_name(*parts: str, suffix: str = "png") -> str:
     """A safe file name from ``parts`` joined by ``__`` (no path separators, ≤ 200 bytes)."""
-    name = "__".join(p for p in parts if p)
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
-    safe = safe.encode("utf-8")[:200].decode("utf-8", errors="ignore") or "figure"
-    return f"{safe}.{suffix}"
+    from picker.io.base import safe_file_name
+
+    return f"{safe_file_name('__'.join(p for p in parts if p), 'figure')}.{suffix}"
 
 
 # ----------------------------------------------------------------------------- metric figures

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picker.io.base import InputError
+from picker.io.base import InputError, path_in_folder
 from picker.picks.matching import same_station
 from picker.picks.pick import Pick
 from picker.review.figures import TraceView, figure_name, plot_view
@@ -140,7 +140,12 @@ def plot_file(
     written = []
     for name_parts, view in views:
         written.append(
-            plot_view(view, Path(folder) / figure_name(*name_parts, suffix=fmt), fmt=fmt, dpi=dpi)
+            plot_view(
+                view,
+                path_in_folder(folder, figure_name(*name_parts, suffix=fmt)),
+                fmt=fmt,
+                dpi=dpi,
+            )
         )
     return written
 
