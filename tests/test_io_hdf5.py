@@ -12,7 +12,8 @@ import pytest
 from obspy import UTCDateTime
 
 from picker.io import InputError, Record, read_records, write_records
-from picker.io.hdf5 import parse_location, read_hdf5, write_seisbench, write_stead
+from picker.io.hdf5 import parse_location, read_hdf5
+from picker.io.hdf5_writers import write_seisbench, write_stead
 
 RNG = np.random.default_rng(7)
 

@@ -198,11 +198,11 @@ def write_records(
 
         return write_tfrecord(records, output, **options)
     if fmt == "hdf5":
-        from picker.io.hdf5 import write_seisbench
+        from picker.io.hdf5_writers import write_seisbench
 
         return write_seisbench(records, output, **options)
     if fmt == "stead":
-        from picker.io.hdf5 import write_stead
+        from picker.io.hdf5_writers import write_stead
 
         return write_stead(records, output, **options)
     if fmt == "mseed":
