@@ -10,14 +10,8 @@ import math
 
 import numpy as np
 
-from picker.training.windows import (
-    Picks,
-    as_picks,
-    check_int,
-    check_window,
-    sample_outside,
-    shift_picks,
-)
+from picker.training import windows
+from picker.training.windows import Picks
 
 PICK_MODES = ("any", "uniform")
 
@@ -62,19 +56,19 @@ def random_crop(
         ``(crop, picks, offset)``: ``crop`` float32 ``(n_samples_out, 3)``; the picks shifted by
         ``-offset``, only those inside the crop; ``offset`` the crop start in ``x`` samples.
     """
-    x = check_window(x)
-    n_out = check_int(n_samples_out, "n_samples_out", 1)
+    x = windows.check_window(x)
+    n_out = windows.check_int(n_samples_out, "n_samples_out", 1)
     if pick_mode not in PICK_MODES:
         raise ValueError(f"pick_mode must be one of {PICK_MODES}, got {pick_mode!r}")
     margin = n_out // 20 if margin_samples is None else margin_samples
-    margin = check_int(margin, "margin_samples", 0, (n_out - 1) // 2)
-    picks = as_picks(picks)
+    margin = windows.check_int(margin, "margin_samples", 0, (n_out - 1) // 2)
+    picks = windows.as_picks(picks)
     n = x.shape[0]
     lo, hi = (0, n - n_out) if n >= n_out else (n - n_out, 0)
     ref_list = picks[0] or picks[1]
     if noise_only:
         forbidden = [(math.floor(p) - n_out + 1, math.floor(p) + 1) for p in picks[0] + picks[1]]
-        offset = sample_outside(lo, hi, forbidden, rng)
+        offset = windows.sample_outside(lo, hi, forbidden, rng)
         if offset is None:
             raise ValueError(
                 f"no crop of {n_out} samples from a window of {n} samples avoids the picks "
@@ -95,4 +89,4 @@ def random_crop(
     else:
         crop = np.zeros((n_out, 3), dtype=np.float32)
         crop[-offset : n - offset] = x
-    return crop, shift_picks(picks, -offset, n_out), offset
+    return crop, windows.shift_picks(picks, -offset, n_out), offset
