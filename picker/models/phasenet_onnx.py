@@ -37,9 +37,10 @@ def _folded(model, conv_name: str, bn_name: str, transposed: bool = False):
     gamma = np.asarray(bn.gamma.numpy(), dtype=np.float64)
     var = np.asarray(bn.moving_variance.numpy(), dtype=np.float64)
     scale = gamma / np.sqrt(var + bn.epsilon)
-    shift = np.asarray(bn.beta.numpy(), np.float64) + (
-        bias - np.asarray(bn.moving_mean.numpy(), np.float64)
-    ) * scale
+    shift = (
+        np.asarray(bn.beta.numpy(), np.float64)
+        + (bias - np.asarray(bn.moving_mean.numpy(), np.float64)) * scale
+    )
     if transposed:  # Keras (k, out, in) -> ONNX ConvTranspose (in, out, k)
         weight = np.transpose(kernel * scale[None, :, None], (2, 1, 0))
     else:  # Keras (k, in, out) -> ONNX Conv (out, in, k)
@@ -108,7 +109,10 @@ def to_onnx(model):
         n_up = node("Shape", [y], f"crop_{level}_n_up", start=2, end=3)
         offset = node(
             "Div",
-            [node("Sub", [n_up, n_skip], f"crop_{level}_excess"), const(f"two_{level}", [2], np.int64)],
+            [
+                node("Sub", [n_up, n_skip], f"crop_{level}_excess"),
+                const(f"two_{level}", [2], np.int64),
+            ],
             f"crop_{level}_offset",
         )
         end = node("Add", [offset, n_skip], f"crop_{level}_end")
