@@ -165,6 +165,8 @@ def load_model(path: str | os.PathLike | None = None):
 
     import picker.losses  # noqa: F401  (registers the serialisable classes)
     import picker.model  # noqa: F401
+    import picker.models.eqtransformer  # noqa: F401  (imported PhaseNet / EQTransformer layers)
+    import picker.models.phasenet  # noqa: F401
 
     path = Path(path) if path is not None else BUNDLED_MODEL
     if not path.exists():

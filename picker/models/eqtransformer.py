@@ -357,6 +357,9 @@ def import_eqtransformer_h5(path: str | os.PathLike):
         raise ImportModelError(
             f"{path}: not a readable Keras HDF5 model ({one_line(exc, 160)})"
         ) from None
+    from picker.models.provenance import EQTRANSFORMER_CITATION, describe_source, set_provenance
+
+    set_provenance(model, describe_source("EQTransformer", EQTRANSFORMER_CITATION, [path]))
     return set_input_settings(model, EQT_INPUT)
 
 

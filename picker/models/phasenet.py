@@ -314,4 +314,8 @@ def import_phasenet_checkpoint(checkpoint: str | os.PathLike) -> keras.Model:
         if part == "kernel":
             value = value[:, 0]  # (k, 1, in, out) -> Conv1D (k, in, out) / transposed (k, out, in)
         getattr(layer, part).assign(value)  # kernel, bias, gamma, beta, moving_mean, ...
+    from picker.models.provenance import PHASENET_CITATION, describe_source, set_provenance
+
+    files = [Path(f"{prefix}.index"), *sorted(prefix.parent.glob(f"{prefix.name}.data-*"))]
+    set_provenance(model, describe_source("PhaseNet", PHASENET_CITATION, files))
     return set_input_settings(model, PHASENET_INPUT)
