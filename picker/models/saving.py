@@ -163,6 +163,8 @@ def load_model(path: str | os.PathLike | None = None):
     """
     import keras
 
+    import picker.models.eqtransformer  # noqa: F401  (imported EQTransformer layers)
+    import picker.models.phasenet  # noqa: F401  (imported PhaseNet layers)
     import picker.models.unet  # noqa: F401
 
     path = Path(path) if path is not None else BUNDLED_MODEL
