@@ -69,8 +69,9 @@ def weights_sha256(model) -> str:
     return digest.hexdigest()
 
 
-class _Graph:
-    """Accumulates ONNX nodes and initializers with unique names."""
+class GraphBuilder:
+    """Accumulates ONNX nodes and initializers (names given by the caller, unique per graph)
+    and makes the picker ``ModelProto`` of them (:meth:`model_proto`)."""
 
     def __init__(self):
         from onnx import helper, numpy_helper
@@ -79,20 +80,63 @@ class _Graph:
         self.nodes: list = []
         self.initializers: list = []
 
-    def const(self, name: str, value: np.ndarray) -> str:
-        self.initializers.append(self.numpy_helper.from_array(value.astype(np.float32), name))
+    def const(self, name: str, value) -> str:
+        """A float32 initializer ``name`` holding ``value``."""
+        value = np.asarray(value, dtype=np.float32)
+        self.initializers.append(self.numpy_helper.from_array(value, name))
         return name
 
     def const_int(self, name: str, value: list[int]) -> str:
+        """An int64 initializer ``name`` holding ``value``."""
         self.initializers.append(self.numpy_helper.from_array(np.array(value, np.int64), name))
         return name
 
     def node(self, op: str, inputs: list[str], name: str, **attrs) -> str:
+        """Add the ``op`` node ``name`` whose one output is also called ``name``."""
         self.nodes.append(self.helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
 
+    def model_proto(self, model, inputs: dict, outputs: dict, props: dict):
+        """The checked ``ModelProto`` of the nodes so far, named after the Keras ``model``.
 
-def _conv_bn_relu(g: _Graph, model, x: str, name: str) -> str:
+        ``inputs``/``outputs`` map the graph's float32 input and output names to their shapes
+        (ints, or strings for dynamic dimensions); ``props`` is the metadata (str to str), to
+        which ``picker_source_sha256`` (:func:`weights_sha256`) and ``picker_input_settings``
+        (the model's :class:`~picker.models.saving.InputSettings` as JSON) are added.
+        """
+        from onnx import TensorProto, checker
+
+        helper = self.helper
+        graph = helper.make_graph(
+            self.nodes,
+            model.name,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
+            initializer=self.initializers,
+        )
+        proto = helper.make_model(
+            graph, producer_name="picker", opset_imports=[helper.make_opsetid("", OPSET)]
+        )
+        proto.ir_version = 8
+        props = {
+            **props,
+            "picker_source_sha256": weights_sha256(model),
+            "picker_input_settings": input_settings(model).to_json(),
+        }
+        helper.set_model_props(proto, props)
+        checker.check_model(proto)
+        return proto
+
+
+def write_onnx(proto, path: str | os.PathLike) -> Path:
+    """Write the ONNX ``ModelProto`` ``proto`` at ``path``, atomically; return the path."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        Path(tmp).write_bytes(proto.SerializeToString())
+    return path
+
+
+def _conv_bn_relu(g: GraphBuilder, model, x: str, name: str) -> str:
     """Conv1D (no bias) + BatchNorm + ReLU of the block ``name`` (``{name}_conv`` ...)."""
     conv = _layer(model, f"{name}_conv")
     kernel = np.asarray(conv.kernel.numpy(), dtype=np.float64)  # (k, in, out)
@@ -115,7 +159,7 @@ def _conv_bn_relu(g: _Graph, model, x: str, name: str) -> str:
     return g.node("Relu", [y], f"{name}_relu")
 
 
-def _up_bn_relu(g: _Graph, model, x: str, name: str) -> str:
+def _up_bn_relu(g: GraphBuilder, model, x: str, name: str) -> str:
     """Conv1DTranspose (no bias, ``same``) + BatchNorm + ReLU of the block ``name``.
 
     Written as its polyphase form, an ordinary convolution with ``stride`` times the output
@@ -167,9 +211,7 @@ def _up_bn_relu(g: _Graph, model, x: str, name: str) -> str:
 
 def to_onnx(model):
     """The ONNX ``ModelProto`` of a picker U-Net (see the module docstring for its contract)."""
-    from onnx import TensorProto, checker, helper
-
-    g = _Graph()
+    g = GraphBuilder()
     levels = 0
     while any(layer.name == f"enc{levels}_conv" for layer in model.layers):
         levels += 1
@@ -201,42 +243,17 @@ def to_onnx(model):
     )
     x = g.node("Transpose", [x], "to_channels_last", perm=[0, 2, 1])
     g.node("Softmax", [x], "probabilities", axis=-1)
-    graph = helper.make_graph(
-        g.nodes,
-        model.name,
-        [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, ["batch", "samples", 3])],
-        [
-            helper.make_tensor_value_info(
-                "probabilities", TensorProto.FLOAT, ["batch", "samples", 3]
-            )
-        ],
-        initializer=g.initializers,
+    return g.model_proto(
+        model,
+        {"waveform": ["batch", "samples", 3]},
+        {"probabilities": ["batch", "samples", 3]},
+        {"picker_total_stride": str(total_stride(model))},
     )
-    proto = helper.make_model(
-        graph,
-        producer_name="picker",
-        opset_imports=[helper.make_opsetid("", OPSET)],
-    )
-    proto.ir_version = 8
-    helper.set_model_props(
-        proto,
-        {
-            "picker_total_stride": str(total_stride(model)),
-            "picker_source_sha256": weights_sha256(model),
-            "picker_input_settings": input_settings(model).to_json(),
-        },
-    )
-    checker.check_model(proto)
-    return proto
 
 
 def export_onnx(model, path: str | os.PathLike) -> Path:
     """Write ``model`` (Keras picker U-Net) as an ONNX file at ``path``, atomically."""
-    proto = to_onnx(model)
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        Path(tmp).write_bytes(proto.SerializeToString())
-    return path
+    return write_onnx(to_onnx(model), path)
 
 
 def quantize_int8(source: str | os.PathLike, path: str | os.PathLike, windows: np.ndarray) -> Path:

@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picker.io.base import atomic_output
-from picker.models.onnx_export import OPSET, weights_sha256
-from picker.models.saving import input_settings
+from picker.models.onnx_export import GraphBuilder, write_onnx
 
 
 def _folded(model, conv_name: str, bn_name: str, transposed: bool = False):
@@ -50,17 +48,8 @@ def _folded(model, conv_name: str, bn_name: str, transposed: bool = False):
 
 def to_onnx(model):
     """The ONNX ``ModelProto`` of an imported PhaseNet (contract in the module docstring)."""
-    from onnx import TensorProto, checker, helper, numpy_helper
-
-    nodes, initializers = [], []
-
-    def const(name, value, dtype=np.float32):
-        initializers.append(numpy_helper.from_array(np.asarray(value, dtype), name))
-        return name
-
-    def node(op, inputs, name, **attrs):
-        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
+    g = GraphBuilder()
+    const, node = g.const, g.node
 
     def conv_bn_relu(x, conv_name, bn_name):
         conv = model.get_layer(conv_name)
@@ -88,7 +77,7 @@ def to_onnx(model):
         skips.append(x)
         if level < levels:
             x = conv_bn_relu(x, f"down_conv3_{level}", f"down_bn3_{level}")
-    axis_time = const("time_axis", [2], np.int64)
+    axis_time = g.const_int("time_axis", [2])
     for level in range(levels - 1, 0, -1):
         conv = model.get_layer(f"up_conv0_{level}")
         weight, bias = _folded(model, conv.name, f"up_bn0_{level}", transposed=True)
@@ -111,7 +100,7 @@ def to_onnx(model):
             "Div",
             [
                 node("Sub", [n_up, n_skip], f"crop_{level}_excess"),
-                const(f"two_{level}", [2], np.int64),
+                g.const_int(f"two_{level}", [2]),
             ],
             f"crop_{level}_offset",
         )
@@ -132,37 +121,14 @@ def to_onnx(model):
     )
     x = node("Transpose", [x], "to_channels_last", perm=[0, 2, 1])
     node("Softmax", [x], "probabilities", axis=-1)
-    graph = helper.make_graph(
-        nodes,
-        model.name,
-        [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, ["batch", "samples", 3])],
-        [
-            helper.make_tensor_value_info(
-                "probabilities", TensorProto.FLOAT, ["batch", "samples", 3]
-            )
-        ],
-        initializer=initializers,
+    return g.model_proto(
+        model,
+        {"waveform": ["batch", "samples", 3]},
+        {"probabilities": ["batch", "samples", 3]},
+        {"picker_total_stride": "1"},
     )
-    proto = helper.make_model(
-        graph, producer_name="picker", opset_imports=[helper.make_opsetid("", OPSET)]
-    )
-    proto.ir_version = 8
-    helper.set_model_props(
-        proto,
-        {
-            "picker_total_stride": "1",
-            "picker_source_sha256": weights_sha256(model),
-            "picker_input_settings": input_settings(model).to_json(),
-        },
-    )
-    checker.check_model(proto)
-    return proto
 
 
 def export_phasenet_onnx(model, path: str | os.PathLike) -> Path:
     """Write the imported PhaseNet ``model`` as an ONNX file at ``path``, atomically."""
-    proto = to_onnx(model)
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        Path(tmp).write_bytes(proto.SerializeToString())
-    return path
+    return write_onnx(to_onnx(model), path)
