@@ -170,7 +170,8 @@ class _Converter:
                 [self.get(x, layout), self.g.const(f"{name}_scale", scale.reshape(shape))],
                 f"{name}_mul",
             )
-            y = self.g.node("Add", [y, self.g.const(f"{name}_shift", shift.reshape(shape))], name)
+            shift = self.g.const(f"{name}_shift", shift.reshape(shape))
+            y = self.g.node("Add", [y, shift], f"{name}_add")
             self.put(layer.output, y, layout)
         elif isinstance(layer, (layers.Activation, layers.ReLU)):
             layout = self.layout_of(x, ("NCT", "NTC", "TNC"))
@@ -320,9 +321,11 @@ class _Converter:
             activations=activations,
         )
         if len(directions) == 1:
-            return self.g.node("Squeeze", [y, self.g.const_int(f"{name}_axis", [1])], name)
+            axis = self.g.const_int(f"{name}_axis", [1])
+            return self.g.node("Squeeze", [y, axis], f"{name}_out")
         y = self.g.node("Transpose", [y], f"{name}_directions", perm=[0, 2, 1, 3])
-        return self.g.node("Reshape", [y, self.g.const_int(f"{name}_shape", [0, 0, -1])], name)
+        shape = self.g.const_int(f"{name}_shape", [0, 0, -1])
+        return self.g.node("Reshape", [y, shape], f"{name}_out")
 
     def attention(self, layer, x) -> str:
         """SeqSelfAttention on ``(batch, T, d)``: the weighted sum ``a @ x``, same shape."""
