@@ -66,7 +66,11 @@ def random_weights(model, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from picker.models.eqtransformer import EqtSettings, build_eqtransformer, import_eqtransformer_h5
+    from picker.models.eqtransformer import (
+        EqtSettings,
+        build_eqtransformer,
+        import_eqtransformer_h5,
+    )
 
     settings = EqtSettings(**TINY)
     source = build_eqtransformer(settings)

@@ -148,10 +148,11 @@ class _Converter:
         if isinstance(layer, _DROPOUTS) or layer.name in self.folded_bns:
             self.values[id(layer.output)] = self.values[id(x)]
         elif isinstance(layer, layers.Conv1DTranspose) or not isinstance(
-            layer, (layers.Conv1D, layers.MaxPooling1D, layers.BatchNormalization)
+            layer,
+            (layers.Conv1D, layers.MaxPooling1D, layers.BatchNormalization)
             + (layers.Activation, layers.ReLU, layers.Add, layers.UpSampling1D)
             + (layers.Cropping1D, layers.ZeroPadding1D, layers.Bidirectional, layers.LSTM)
-            + (SeqSelfAttention, FeedForward, LayerNormalization)
+            + (SeqSelfAttention, FeedForward, LayerNormalization),
         ):
             raise ValueError(
                 f"layer {name!r} ({type(layer).__name__}) has no ONNX export: only "
