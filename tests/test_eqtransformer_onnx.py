@@ -186,6 +186,29 @@ def test_layer_norm_keeps_its_tiny_epsilon():
     assert_onnx_equals_keras(one_layer_model(FeedForward(8), 7, 5, seed=19), x)
 
 
+@pytest.mark.parametrize(
+    "size, kernel, crop", [(2, 11, None), (3, 4, None), (2, 2, None), (2, 7, (1, 1))]
+)
+def test_upsampling_then_convolution_equals_keras(size, kernel, crop):
+    """Up-sampling into a ``same`` convolution is one polyphase convolution (not with a crop
+    between them: the crop moves the zero padding)."""
+    import keras
+
+    from picker.models.eqtransformer_onnx import to_onnx
+
+    inputs = keras.Input((7, 3), name="waveform")
+    y = keras.layers.UpSampling1D(size, name="up")(inputs)
+    if crop:
+        y = keras.layers.Cropping1D(crop, name="crop")(y)
+    y = keras.layers.Conv1D(4, kernel, padding="same", activation="relu", name="conv")(y)
+    model = keras.Model(inputs, y, name="up_conv")
+    random_weights(model, seed=20)
+    x = np.random.default_rng(21).normal(size=(2, 7, 3)).astype(np.float32)
+    assert_onnx_equals_keras(model, x)
+    nodes = {node.name for node in to_onnx(model).graph.node}
+    assert ("conv_interleave" in nodes) == (crop is None)
+
+
 def test_unsupported_layers_and_lengths_are_clear_errors():
     import keras
 

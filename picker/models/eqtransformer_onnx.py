@@ -96,6 +96,21 @@ class _Converter:
             ):
                 self.folded[layer.name] = users[0]
         self.folded_bns = {bn.name for bn in self.folded.values()}
+        # an UpSampling1D whose only consumer is a stride-1 "same" Conv1D goes into it (polyphase)
+        self.upsampled: dict[str, layers.UpSampling1D] = {}
+        for layer in model.layers:
+            users = consumers.get(id(layer.output), [])
+            if (
+                isinstance(layer, layers.UpSampling1D)
+                and id(layer.output) not in self.outputs
+                and len(users) == 1
+                and type(users[0]) is layers.Conv1D
+                and users[0].padding == "same"
+                and tuple(users[0].strides) == tuple(users[0].dilation_rate) == (1,)
+                and _activation_name(users[0].activation) != "softmax"
+            ):
+                self.upsampled[users[0].name] = layer
+        self.fused_ups = {up.name for up in self.upsampled.values()}
 
     # --- values and layouts ---
 
@@ -145,8 +160,10 @@ class _Converter:
     def convert(self, layer) -> None:
         x = layer.input
         name = layer.name
-        if isinstance(layer, _DROPOUTS) or layer.name in self.folded_bns:
+        if isinstance(layer, _DROPOUTS) or name in self.folded_bns:
             self.values[id(layer.output)] = self.values[id(x)]
+        elif name in self.fused_ups:
+            pass  # computed by the convolution after it
         elif isinstance(layer, layers.Conv1DTranspose) or not isinstance(
             layer,
             (layers.Conv1D, layers.MaxPooling1D, layers.BatchNormalization)
@@ -213,6 +230,8 @@ class _Converter:
             scale, shift = _folded_bn(bn)
             kernel, bias = kernel * scale, bias * scale + shift
         bias = np.broadcast_to(bias, kernel.shape[2:])
+        if name in self.upsampled:
+            return self.upsampled_conv(layer, self.upsampled[name], kernel, bias)
         k, stride, dilation = kernel.shape[0], int(layer.strides[0]), int(layer.dilation_rate[0])
         span = (k - 1) * dilation + 1
         n = int(x.shape[1])
@@ -235,6 +254,44 @@ class _Converter:
             pads=pads,
         )
         return self.activation(y, layer.activation, name, axis=1)
+
+    def upsampled_conv(self, layer, up, kernel: np.ndarray, bias: np.ndarray) -> str:
+        """UpSampling1D by ``size`` then a stride-1 ``same`` Conv1D, in the polyphase form.
+
+        Output sample ``size * q + r`` of the convolution reads, through tap ``j``, up-sampled
+        sample ``size * q + r + j - before``, which is input sample ``q + d`` with
+        ``d = (r + j - before) // size`` (zero outside the input exactly where the up-sampled
+        signal is zero-padded). So one convolution over the input with ``size`` times the
+        output channels (channel ``o * size + r``: phase ``r`` of channel ``o``, taps summed
+        per ``d``) then an interleave gives the same sums with ``size`` times fewer products.
+        """
+        g, name = self.g, layer.name
+        size, (k, n_in, n_out) = int(up.size), kernel.shape
+        before = (k - 1) // 2
+        taps = [(r, j, (r + j - before) // size) for r in range(size) for j in range(k)]
+        d_low, d_high = min(d for *_, d in taps), max(d for *_, d in taps)
+        weight = np.zeros((n_out, size, n_in, d_high - d_low + 1))
+        for r, j, d in taps:
+            weight[:, r, :, d - d_low] += kernel[j].T
+        y = g.node(
+            "Conv",
+            [
+                self.get(up.input, "NCT"),
+                g.const(f"{name}_w", weight.reshape(n_out * size, n_in, -1)),
+                g.const(f"{name}_b", np.repeat(bias, size)),
+            ],
+            f"{name}_conv",
+            kernel_shape=[d_high - d_low + 1],
+            pads=[-d_low, d_high],
+        )
+        y = self.activation(y, layer.activation, name, axis=1)
+        y = g.node(
+            "Reshape",
+            [y, g.const_int(f"{name}_phases_shape", [0, n_out, size, -1])],
+            f"{name}_phases",
+        )
+        y = g.node("Transpose", [y], f"{name}_interleave", perm=[0, 1, 3, 2])
+        return g.node("Reshape", [y, g.const_int(f"{name}_shape", [0, n_out, -1])], f"{name}_up")
 
     def max_pool(self, layer, x) -> str:
         pool, stride, n = int(layer.pool_size[0]), int(layer.strides[0]), int(x.shape[1])
