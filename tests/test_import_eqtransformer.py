@@ -424,13 +424,37 @@ def test_published_eqt_agrees_with_the_reference_picks(published):
                 assert abs(int(got[window].argmax()) - int(reference[key][window].argmax())) <= 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reference.npz differs by up to 0.4 (detection): the original calls its "
-    "SpatialDropout1D layers with training=True (Monte-Carlo dropout), so its outputs are "
-    "one random draw; regenerate the reference with the dropouts off",
-)
-def test_published_eqt_reproduces_the_reference(published):
-    _, reference, outputs = published
-    for got, key in zip(outputs, ("detection", "p", "s"), strict=True):
-        assert np.abs(got - reference[key]).max() < 1e-4
+@pytest.mark.slow
+def test_published_eqt_reference_is_one_monte_carlo_draw(published):
+    """The reference is one draw of the original's Monte-Carlo dropout, not a fixed output.
+
+    The original calls its ``SpatialDropout1D`` layers with ``training=True``, so each of its
+    runs gives other numbers (the rebuilt network, deterministic, differs from the reference by
+    up to ~0.2). With those dropouts switched on in the rebuilt network (batch norm still in
+    inference mode), the reference lies inside the envelope of 24 draws almost everywhere,
+    while the deterministic output alone is far from it in places.
+    """
+    import keras
+
+    model, reference, outputs = published
+    x = reference["input_6000"][:2]
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.SpatialDropout1D):
+            layer.call = (lambda call: lambda inputs, training=None: call(inputs, training=True))(
+                layer.call
+            )
+    keras.utils.set_random_seed(0)
+    draws = np.stack(
+        [np.stack([np.asarray(o)[..., 0] for o in model(x, training=False)]) for _ in range(24)]
+    )
+    for k, key in enumerate(("detection", "p", "s")):
+        want = reference[key][:2]
+        inside = (want >= draws[:, k].min(axis=0) - 1e-3) & (want <= draws[:, k].max(axis=0) + 1e-3)
+        assert inside.mean() > 0.98, key
+    assert (
+        max(
+            np.abs(o[:2] - reference[k][:2]).max()
+            for o, k in zip(outputs, ("detection", "p", "s"), strict=True)
+        )
+        > 1e-2
+    )

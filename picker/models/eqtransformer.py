@@ -13,8 +13,9 @@ EQTransformer's structure, builds the network with :func:`build_eqtransformer` a
 weights by layer. Nothing in the file is deserialised as Keras objects or executed.
 
 At inference the dropouts are inactive. (The original code calls its ``SpatialDropout1D``
-layers with ``training=True``, Monte-Carlo dropout for its uncertainty estimate; the rebuilt
-network drops only in training, which gives the deterministic outputs of the reference.)
+layers with ``training=True``: Monte-Carlo dropout, so each of its runs gives slightly other
+outputs, and the published ``reference.npz`` is one such draw. The rebuilt network drops only in
+training: its outputs are deterministic, equal to the original's with the dropouts off.)
 """
 
 from __future__ import annotations
