@@ -13,7 +13,8 @@ convolutions get TensorFlow's explicit pads (``(k - s) // 2`` before, the rest a
 up path is cropped around its centre to the skip's length with ``Shape``/``Slice``, as in
 the original. The metadata has ``picker_total_stride`` 1 (the graph itself handles every
 length, so :class:`picker.models.onnx_model.OnnxModel` must not pad), ``picker_source_sha256`` and
-``picker_input_settings``, so ``OnnxModel`` runs the file like a picker export.
+``picker_input_settings`` (and ``picker_provenance`` of imported weights: authors, paper,
+licence notice), so ``OnnxModel`` runs the file like a picker export.
 """
 
 from __future__ import annotations
@@ -147,14 +148,16 @@ def to_onnx(model):
         graph, producer_name="picker", opset_imports=[helper.make_opsetid("", OPSET)]
     )
     proto.ir_version = 8
-    helper.set_model_props(
-        proto,
-        {
-            "picker_total_stride": "1",
-            "picker_source_sha256": weights_sha256(model),
-            "picker_input_settings": input_settings(model).to_json(),
-        },
-    )
+    props = {
+        "picker_total_stride": "1",
+        "picker_source_sha256": weights_sha256(model),
+        "picker_input_settings": input_settings(model).to_json(),
+    }
+    from picker.models.provenance import provenance
+
+    if provenance(model) is not None:  # the licence notice travels with the weights
+        props["picker_provenance"] = provenance(model).to_json()
+    helper.set_model_props(proto, props)
     checker.check_model(proto)
     return proto
 
