@@ -212,10 +212,19 @@ class PredictConfig:
     batch_size: int | None = None  # None: 1 for ONNX models, 4 for Keras models
     normalization_window_s: float = 30.0
     highpass_hz: float = 1.0
+    # models trained on windows normalised one by one (imported PhaseNet, EQTransformer):
+    # overlap of their windows and how overlapping outputs merge (picker.prediction.windows)
+    window_overlap: float = 0.5
+    window_merge: str = "center"
 
     def validate(self) -> None:
         _non_negative(self, "highpass_hz")
         _fraction(self, "p_threshold", "s_threshold")
+        if not 0.0 <= self.window_overlap < 1.0:
+            raise ConfigError(
+                f"predict.window_overlap must be >= 0 and < 1, got {self.window_overlap}"
+            )
+        _choice(self, "window_merge", ("center", "mean"))
         _positive(self, "chunk_s", "normalization_window_s")
         if self.batch_size is not None:
             _positive(self, "batch_size")

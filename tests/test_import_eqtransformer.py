@@ -164,7 +164,11 @@ def test_tiny_file_imports_with_its_settings(tiny_file):
     assert [layer.name for layer in model.layers if layer.name.startswith("res")][-1] == "res1_add"
     assert model.get_layer("tr0_ln1").epsilon == pytest.approx(1e-14)
     assert model.get_layer("p_attention").attention_width == 3
-    assert model.picker_input_settings == EQT_INPUT
+    # the window is the file's input length: 64 samples, 0.64 s at 100 Hz (published: 60 s)
+    assert model.picker_input_settings == dataclasses.replace(
+        EQT_INPUT, normalization_window_s=0.64
+    )
+    assert EQT_INPUT.normalization_window_s == 60.0
     assert model.picker_provenance.source == "tiny_eqt.h5"
     x = np.random.default_rng(6).normal(size=(2, settings.n_samples, 3)).astype(np.float32)
     for got, expected in zip(model(x), source(x), strict=True):

@@ -39,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--probabilities",
         metavar="OUT.mseed",
-        help="write P/S probability traces (channels <band>P, <band>S, 100 Hz) of stream inputs",
+        help="write P/S probability traces (channels <band>P, <band>S, 100 Hz; <band>D: "
+        "EQTransformer's detection) of stream inputs",
     )
     p.add_argument("--batch-size", type=int, help="chunks per model call (default 4)")
     p.add_argument("--chunk-s", type=float, help="chunk length in seconds (default 600)")

@@ -19,7 +19,16 @@ from collections.abc import Sequence
 # thread made `picker predict` on a station-day 1.6x faster here. Set before NumPy is first imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from picker.cli import convert, evaluate, info, merge, plot, predict, train  # noqa: E402
+from picker.cli import (  # noqa: E402
+    convert,
+    evaluate,
+    import_model,
+    info,
+    merge,
+    plot,
+    predict,
+    train,
+)
 from picker.cli.common import EXIT_FAILED_INPUTS, EXIT_OK, EXIT_USAGE, StrictStop, log  # noqa: E402
 
 
@@ -55,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"picker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (convert, train, info, predict, evaluate, plot, merge):
+    for command in (convert, train, import_model, info, predict, evaluate, plot, merge):
         command.add_parser(sub)
     return parser
 

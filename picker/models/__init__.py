@@ -2,3 +2,7 @@
 
 The bundled model's weights and model card are in ``picker/models/bundled/``.
 """
+
+from picker.models.importing import import_model  # light: it imports the networks lazily
+
+__all__ = ["import_model"]

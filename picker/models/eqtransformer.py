@@ -20,6 +20,7 @@ training: its outputs are deterministic, equal to the original's with the dropou
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -336,7 +337,8 @@ def import_eqtransformer_h5(path: str | os.PathLike):
 
     Returns:
         The model of :func:`build_eqtransformer`, with :data:`EQT_INPUT` as its
-        :class:`~picker.models.saving.InputSettings`.
+        :class:`~picker.models.saving.InputSettings` (the window the file's input length at
+        100 Hz: 60 s for the published model).
 
     Raises:
         ImportModelError: not a readable HDF5 Keras model, or not EQTransformer's structure
@@ -361,7 +363,10 @@ def import_eqtransformer_h5(path: str | os.PathLike):
     from picker.models.provenance import EQTRANSFORMER_CITATION, describe_source, set_provenance
 
     set_provenance(model, describe_source("EQTransformer", EQTRANSFORMER_CITATION, [path]))
-    return set_input_settings(model, EQT_INPUT)
+    window_s = settings.n_samples / EQT_INPUT.sampling_rate_hz
+    return set_input_settings(
+        model, dataclasses.replace(EQT_INPUT, normalization_window_s=window_s)
+    )
 
 
 def _weight_key(name: str, file_layer: str) -> tuple[str, str]:

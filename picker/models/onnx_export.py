@@ -102,7 +102,8 @@ class GraphBuilder:
         ``inputs``/``outputs`` map the graph's float32 input and output names to their shapes
         (ints, or strings for dynamic dimensions); ``props`` is the metadata (str to str), to
         which ``picker_source_sha256`` (:func:`weights_sha256`) and ``picker_input_settings``
-        (the model's :class:`~picker.models.saving.InputSettings` as JSON) are added.
+        (the model's :class:`~picker.models.saving.InputSettings` as JSON) are added, and
+        ``picker_provenance`` for imported published weights.
         """
         from onnx import TensorProto, checker
 
@@ -123,6 +124,10 @@ class GraphBuilder:
             "picker_source_sha256": weights_sha256(model),
             "picker_input_settings": input_settings(model).to_json(),
         }
+        from picker.models.provenance import provenance
+
+        if provenance(model) is not None:  # the licence notice travels with imported weights
+            props["picker_provenance"] = provenance(model).to_json()
         helper.set_model_props(proto, props)
         checker.check_model(proto)
         return proto

@@ -51,6 +51,8 @@ class OnnxModel:
             (:func:`picker.models.onnx_export.weights_sha256`).
         picker_input_settings: the :class:`~picker.models.saving.InputSettings` it was trained
             with (defaults for exports made before they were stored).
+        picker_provenance: the :class:`~picker.models.provenance.Provenance` of imported
+            published weights (absent otherwise).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
@@ -75,6 +77,11 @@ class OnnxModel:
         self.picker_input_settings = (
             InputSettings.from_json(settings, str(self.path)) if settings else InputSettings()
         )
+        record = props.get("picker_provenance")
+        if record:  # imported published weights (picker.models.provenance)
+            from picker.models.provenance import Provenance
+
+            self.picker_provenance = Provenance.from_json(record, str(self.path))
 
     def _open(self, threads: int):
         """An ONNX Runtime session on :attr:`path` with ``threads`` intra-op threads."""

@@ -13,7 +13,8 @@ convolutions get TensorFlow's explicit pads (``(k - s) // 2`` before, the rest a
 up path is cropped around its centre to the skip's length with ``Shape``/``Slice``, as in
 the original. The metadata has ``picker_total_stride`` 1 (the graph itself handles every
 length, so :class:`picker.models.onnx_model.OnnxModel` must not pad), ``picker_source_sha256`` and
-``picker_input_settings``, so ``OnnxModel`` runs the file like a picker export.
+``picker_input_settings`` (and ``picker_provenance`` of imported weights: authors, paper,
+licence notice), so ``OnnxModel`` runs the file like a picker export.
 """
 
 from __future__ import annotations

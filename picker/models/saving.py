@@ -78,15 +78,19 @@ class InputSettings:
         return json.dumps(dataclasses.asdict(self))
 
     def check_predictable(self, model_name: str, rate_hz: float) -> None:
-        """Raise ConfigError unless prediction (``rate_hz``, sliding normalisation) can make
-        this input for the model ``model_name``."""
-        if (self.sampling_rate_hz, self.normalization) != (rate_hz, "sliding"):
+        """Raise ConfigError unless prediction can make this input for the model
+        ``model_name``: ``rate_hz`` and a sliding normalisation, or windows normalised one by
+        one (``"std"``) without a high-pass (the imported published models,
+        :func:`picker.prediction.inference.run_windows`)."""
+        std_windows = self.normalization == "std" and self.highpass_hz == 0
+        if self.sampling_rate_hz != rate_hz or not (self.normalization == "sliding" or std_windows):
             from picker.config import ConfigError
 
             raise ConfigError(
                 f"model {model_name!r} was trained on {self.sampling_rate_hz:g} Hz data with "
-                f"data.normalization {self.normalization!r}; picker predict runs models trained "
-                f"at {rate_hz:g} Hz with 'sliding' normalisation"
+                f"data.normalization {self.normalization!r} (high-pass {self.highpass_hz:g} "
+                f"Hz); picker predict runs models trained at {rate_hz:g} Hz with 'sliding' "
+                "normalisation, or 'std' windows without a high-pass"
             )
 
 
@@ -178,12 +182,33 @@ def load_model(path: str | os.PathLike | None = None):
 
         reason = one_line(exc, 200)
         raise ModelFileError(f"{path}: not a loadable picker model ({reason})") from None
-    if not _is_picker_io(model.input_shape, model.output_shape):
+    if not (_is_picker_io(model.input_shape, model.output_shape) or _is_eqt_io(model)):
         raise ModelFileError(
             f"{path}: not a picker model (input shape {model.input_shape}, output shape "
-            f"{model.output_shape}; expected (batch, n_samples, 3) or (batch, 3, n_samples) both)"
+            f"{model.output_shape}; expected (batch, n_samples, 3) or (batch, 3, n_samples) "
+            "both, or EQTransformer's three (batch, n_samples, 1) outputs)"
         )
+    from picker.models.provenance import read_provenance, set_provenance
+
+    record = read_provenance(path)  # imported published weights: where they came from
+    if record is not None:
+        set_provenance(model, record)
     return set_input_settings(model, settings)
+
+
+def _is_eqt_io(model) -> bool:
+    """EQTransformer's interface: ``(batch, n, 3)`` in; ``detector``, ``picker_P``,
+    ``picker_S`` out, each ``(batch, n, 1)``."""
+    from picker.models.eqt_config import OUTPUT_NAMES
+
+    shape = model.input_shape
+    outputs = model.output_shape
+    if not (isinstance(shape, tuple) and len(shape) == 3 and shape[2] == 3):
+        return False
+    if not (isinstance(outputs, list) and len(outputs) == len(OUTPUT_NAMES)):
+        return False
+    names = tuple(getattr(model, "output_names", None) or ())
+    return names == OUTPUT_NAMES and all(out == (shape[0], shape[1], 1) for out in outputs)
 
 
 def _is_picker_io(input_shape, output_shape) -> bool:

@@ -191,7 +191,8 @@ def run_files(
 
 
 def probabilities_to_stream(result: StationResult):
-    """P and S probability traces of a stream result: channels ``<band>P``, ``<band>S``.
+    """P and S probability traces of a stream result: channels ``<band>P``, ``<band>S``, and
+    ``<band>D`` (earthquake detection) for a model that has it (EQTransformer).
 
     ``<band>`` is the station's band + instrument code (``XX`` when unknown). float32 at
     :data:`MODEL_SAMPLING_RATE_HZ`, starting at the station's start time.
@@ -200,9 +201,12 @@ def probabilities_to_stream(result: StationResult):
 
     network, station, location, band = split_station_id(result.station_id)
     band = band or "XX"
+    series = [("P", result.probabilities[:, 1]), ("S", result.probabilities[:, 2])]
+    if result.detection is not None:
+        series.append(("D", result.detection))
     traces = []
-    for column, phase in ((1, "P"), (2, "S")):
-        trace = Trace(data=np.ascontiguousarray(result.probabilities[:, column], np.float32))
+    for phase, values in series:
+        trace = Trace(data=np.ascontiguousarray(values, np.float32))
         trace.stats.network = network
         trace.stats.station = station
         trace.stats.location = location

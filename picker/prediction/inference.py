@@ -4,7 +4,12 @@
 array at the model rate into chunks with context (:func:`picker.prediction.inference.plan_chunks`),
 preprocesses each batch with :func:`picker.preprocess.model_input.model_input` and runs a Keras model (one
 ``tf.function`` per model) or an :class:`~picker.models.onnx_model.OnnxModel` on it, with bounded
-memory, and stitches the chunks' cores back together.
+memory, and stitches the chunks' cores back together. A model trained on windows normalised one
+by one (``InputSettings.normalization == "std"``: the imported PhaseNet and EQTransformer) runs
+on overlapping windows of its length instead (:func:`run_windows`, :mod:`picker.prediction.windows`).
+
+A model with the three outputs ``detector``, ``picker_P``, ``picker_S`` (EQTransformer, each
+``(batch, n, 1)`` sigmoid) gives four columns: noise ``max(0, 1 - P - S)``, P, S and detection.
 """
 
 from __future__ import annotations
@@ -19,12 +24,25 @@ from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ, model_input, t
 _FUNCTIONS: dict[int, tuple[object, object]] = {}
 
 
+def fixed_input_samples(model) -> int | None:
+    """The input length a Keras model is built for (EQTransformer: 6000), None for any length
+    (and for an :class:`~picker.models.onnx_model.OnnxModel`)."""
+    shape = getattr(model, "input_shape", None)
+    if not isinstance(shape, tuple) or len(shape) != 3:
+        return None
+    from picker.models.unet import class_axis
+
+    length = shape[2 if class_axis(model) == 1 else 1]
+    return None if length is None else int(length)
+
+
 def _model_function(model):
     """One ``tf.function`` per model, input ``(batch, n_samples, 3)`` channels-last float32.
 
     An :class:`~picker.models.onnx_model.OnnxModel` needs none: its ``predict`` is returned. Channels-first models (``class_axis(model) == 1``) are transposed inside, so the caller
     always passes and receives channels-last arrays. The fixed input signature means one trace
-    for every chunk length.
+    for every chunk length. Output ``(batch, n_samples, 3)`` noise/P/S, or 4 columns
+    noise/P/S/detection for a model with EQTransformer's three outputs (module docstring).
     """
     from picker.models.onnx_model import OnnxModel
 
@@ -38,18 +56,16 @@ def _model_function(model):
     from picker.models.unet import class_axis
 
     channels_first = class_axis(model) == 1
-    time_axis = 2 if channels_first else 1
-    if model.input_shape[time_axis] is not None:
-        raise ValueError(
-            f"model {model.name!r} takes a fixed {model.input_shape[time_axis]} samples; "
-            "predict needs a fully convolutional model (any input length)"
-        )
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.float32)])
     def run(x):
         if channels_first:
             x = tf.transpose(x, [0, 2, 1])
         y = model(x, training=False)
+        if isinstance(y, list | tuple):  # EQTransformer: detector, picker_P, picker_S
+            detection, p, s = (tf.cast(t[..., 0], tf.float32) for t in y)
+            noise = tf.clip_by_value(1.0 - p - s, 0.0, 1.0)
+            return tf.stack([noise, p, s, detection], axis=-1)
         if channels_first:
             y = tf.transpose(y, [0, 2, 1])
         return tf.cast(y, tf.float32)
@@ -86,10 +102,19 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
       the model runs the current one on its own threads. Default batch: 4 chunks.
 
     At most ``2 * threads`` batches are in flight. Returns ``(n_samples, 3)`` float32
-    noise/P/S probabilities.
+    noise/P/S probabilities (4 columns, detection last, for EQTransformer). Models trained on
+    windows normalised one by one go to :func:`run_windows`.
     """
     from picker.models.onnx_model import OnnxModel, usable_cores
+    from picker.models.saving import input_settings
 
+    if input_settings(model).normalization == "std":
+        return run_windows(model, x, cfg)
+    if fixed_input_samples(model) is not None:
+        raise ValueError(
+            f"model {model.name!r} takes a fixed {fixed_input_samples(model)} samples; "
+            "predict needs a fully convolutional model (any input length)"
+        )
     rate = MODEL_SAMPLING_RATE_HZ
     plan = plan_chunks(
         len(x), round(cfg.chunk_s * rate), round(cfg.context_s * rate), total_stride(model)
@@ -120,6 +145,71 @@ def run_model(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
         for (a, _, core_a, core_b), y_chunk in zip(batch, y, strict=True):
             out[core_a:core_b] = y_chunk[core_a - a : core_b - a]
     return out
+
+
+#: Windows per model call in :func:`run_windows` when ``batch_size`` is not set (16 windows of
+#: 30 s are 8 min of data, about one chunk of the sliding mode).
+WINDOW_BATCH = 16
+
+
+def run_windows(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
+    """Per-window inference on one ``(n_samples, 3)`` E/N/Z array at model rate, for a model
+    trained on windows of ``cfg.normalization_window_s`` each normalised on its own.
+
+    Windows every ``cfg.window_overlap`` (:func:`~picker.prediction.windows.window_starts`),
+    each normalised alone (:func:`~picker.prediction.windows.cut_windows`), ``batch_size``
+    windows (default :data:`WINDOW_BATCH`) per model call, outputs merged as
+    ``cfg.window_merge`` says (:class:`~picker.prediction.windows.WindowMerge`); threads as in
+    :func:`run_model`. Data shorter than a window: one window, zero-padded to the model's fixed
+    length, or as long as the data for a model that takes any length.
+
+    Returns:
+        ``(n_samples, n_columns)`` float32: noise/P/S (and detection for EQTransformer).
+
+    Raises:
+        picker.config.ConfigError: a model of a fixed input length other than the window's,
+            or a high-pass asked for (these models were trained without one).
+    """
+    from picker.config import ConfigError
+    from picker.models.onnx_model import OnnxModel, usable_cores
+    from picker.prediction.windows import WindowMerge, cut_windows, window_starts
+
+    window = max(1, round(cfg.normalization_window_s * MODEL_SAMPLING_RATE_HZ))
+    fixed = fixed_input_samples(model)
+    name = getattr(model, "name", "")
+    if fixed is not None and fixed != window:
+        raise ConfigError(
+            f"model {name!r} takes windows of {fixed} samples; predict.normalization_window_s "
+            f"{cfg.normalization_window_s:g} s makes {window}"
+        )
+    if cfg.highpass_hz:
+        raise ConfigError(
+            f"model {name!r} normalises each window on its own and was trained without a "
+            f"high-pass; predict.highpass_hz must be 0, got {cfg.highpass_hz:g}"
+        )
+    n = len(x)
+    if fixed is None and 0 < n < window:
+        window = n  # any-length model: short data are one window of their own length
+    starts = window_starts(n, window, cfg.window_overlap)
+    batch_size = cfg.batch_size or WINDOW_BATCH
+    batches = [(i, min(i + batch_size, len(starts))) for i in range(0, len(starts), batch_size)]
+
+    def prepare(batch: tuple[int, int]) -> np.ndarray:
+        return cut_windows(x, starts[batch[0] : batch[1]], window)
+
+    workers = min(usable_cores(), MAX_WORKERS)
+    if isinstance(model, OnnxModel) and workers > 1 and len(batches) > 1:
+        outputs = _ordered_map(
+            lambda batch: model.predict_single_threaded(prepare(batch)), batches, workers
+        )
+    else:
+        outputs = _prepared_ahead(_model_function(model), prepare, batches)
+    merge = None
+    for (first, _), y in zip(batches, outputs, strict=True):
+        if merge is None:
+            merge = WindowMerge(n, y.shape[2], starts, window, cfg.window_merge)
+        merge.add(first, y)
+    return merge.result() if merge is not None else np.zeros((n, 3), np.float32)
 
 
 def _ordered_map(function, items: list, workers: int) -> Iterator:

@@ -16,7 +16,10 @@ Pipeline for one station or window (:func:`predict_array`):
    With ``context_s >= normalization_window_s / 2 +`` the model's receptive half-width, results
    do not depend on where chunks start; memory is bounded by a few batches of ``batch_size``
    chunks (default: 1 chunk per call for ONNX models, which run one call per core at once; 4
-   for Keras models);
+   for Keras models). A model trained on windows normalised one by one (the imported
+   PhaseNet and EQTransformer, ``InputSettings.normalization == "std"``) runs instead on
+   overlapping windows of its length, each normalised alone, merged as
+   :mod:`picker.prediction.windows` says (``window_overlap``, ``window_merge``);
 4. P and S probabilities are set to 0 (noise 1) wherever no pick is allowed: inside gaps and
    within ``gap_margin_s`` (default :data:`GAP_MARGIN_S` = 0.5 s) of a gap edge;
 5. :func:`picker.picks.peaks.extract_picks` finds the peaks on the full-length probabilities.
@@ -94,6 +97,8 @@ class StationResult:
         sampling_rate_hz: the input's rate.
         start_time: ``obspy.UTCDateTime`` of sample 0, or None.
         is_stream: True for continuous (ObsPy) input.
+        detection: ``(n_model_samples,)`` float32 earthquake-detection probability beside
+            ``probabilities``, for a model that has one (EQTransformer), else None.
     """
 
     source: str
@@ -105,6 +110,7 @@ class StationResult:
     sampling_rate_hz: float
     start_time: object = None
     is_stream: bool = False
+    detection: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------- options and model
@@ -211,6 +217,8 @@ def predict_array(
     valid_mask: np.ndarray | None = None,
     gap_margin_s: float = GAP_MARGIN_S,
     return_probabilities: bool = False,
+    window_overlap: float = 0.5,
+    window_merge: str = "center",
 ):
     """Pick P and S on one three-component array.
 
@@ -230,6 +238,8 @@ def predict_array(
             within ``gap_margin_s`` of a gap edge). None: all valid. Non-finite samples are
             always treated as gaps.
         return_probabilities: also return the probabilities.
+        window_overlap, window_merge: for models trained on windows normalised one by one
+            (imported PhaseNet, EQTransformer): see :mod:`picker.prediction.windows`.
 
     Returns:
         Picks sorted by index then phase (``index`` at the input rate); with
@@ -249,6 +259,8 @@ def predict_array(
             highpass_hz=highpass_hz,
             batch_size=batch_size,
             gap_margin_s=gap_margin_s,
+            window_overlap=window_overlap,
+            window_merge=window_merge,
         ),
         model,
     )
@@ -267,7 +279,7 @@ def predict_array(
     x = np.where(valid[:, None], data, 0).astype(np.float32)
     pickable = pickable_mask(valid, round(margin_s * rate))
     start = UTCDateTime(start_time) if start_time is not None else None
-    picks, probabilities = _predict(
+    picks, probabilities, _ = _predict(
         x,
         rate,
         pickable,
@@ -281,14 +293,19 @@ def predict_array(
 
 
 def _predict(x, rate, pickable, *, model, cfg, start_time, station_id, source):
-    """Picks and model-rate probabilities for zero-filled ``(n, 3)`` data and its pickable mask."""
+    """Picks, model-rate probabilities ``(n_model, 3)`` and detection ``(n_model,)`` (None for
+    models without one) for zero-filled ``(n, 3)`` data and its pickable mask."""
     from picker.preprocess.resample import resample_window
 
     n_in = len(x)
     if n_in == 0:
-        return [], np.zeros((0, 3), np.float32)
+        return [], np.zeros((0, 3), np.float32), None
     x_model, _, _ = resample_window(x, rate, MODEL_SAMPLING_RATE_HZ)
-    probabilities = run_model(model, np.asarray(x_model, np.float32), cfg)
+    outputs = run_model(model, np.asarray(x_model, np.float32), cfg)
+    probabilities, detection = outputs, None
+    if outputs.shape[1] > 3:  # EQTransformer: noise, P, S, detection
+        probabilities, detection = np.ascontiguousarray(outputs[:, :3]), outputs[:, 3].copy()
+    del outputs
     ratio = rate / MODEL_SAMPLING_RATE_HZ
 
     def index_in(model_index: np.ndarray) -> np.ndarray:
@@ -304,6 +321,8 @@ def _predict(x, rate, pickable, *, model, cfg, start_time, station_id, source):
         block = probabilities[start:stop]
         block[blocked, 1:] = 0.0
         block[blocked, 0] = 1.0
+        if detection is not None:
+            detection[start:stop][blocked] = 0.0
     found = extract_picks(
         probabilities,
         p_threshold=cfg.p_threshold,
@@ -315,7 +334,7 @@ def _predict(x, rate, pickable, *, model, cfg, start_time, station_id, source):
         index = int(index_in(np.array(i_model)))
         time = format_time(start_time + index / rate) if start_time is not None else ""
         picks.append(Pick(source, station_id, phase, time, index, round(float(value), 6)))
-    return picks, probabilities
+    return picks, probabilities, detection
 
 
 # ----------------------------------------------------------------------------- streams and files
@@ -356,7 +375,7 @@ def iter_stream(
     for station in stations:
         rate = station.sampling_rate_hz
         pickable = pickable_mask(station.valid[station.present], round(margin_s * rate))
-        picks, probabilities = _predict(
+        picks, probabilities, detection = _predict(
             station.data,
             rate,
             pickable,
@@ -381,9 +400,10 @@ def iter_stream(
                 sampling_rate_hz=rate,
                 start_time=station.start_time,
                 is_stream=True,
+                detection=detection,
             )
         ]
-        del station, pickable, picks, probabilities
+        del station, pickable, picks, probabilities, detection
         yield box.pop()  # no reference kept here while the caller works on it
 
 
@@ -455,7 +475,7 @@ def iter_file(
         rate = record.sampling_rate_hz
         valid = np.isfinite(record.data).all(axis=1)
         station_id = record_station_id(record, path)
-        picks, probabilities = _predict(
+        picks, probabilities, detection = _predict(
             np.where(valid[:, None], record.data, 0).astype(np.float32),
             rate,
             pickable_mask(valid, round(margin_s * rate)),
@@ -474,6 +494,7 @@ def iter_file(
             data=record.data,
             sampling_rate_hz=rate,
             start_time=record.start_time,
+            detection=detection,
         )
 
 
