@@ -7,6 +7,7 @@ time; the published weights (``PICKER_PRETRAINED``, skipped when absent) the rea
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -102,7 +103,9 @@ def test_tiny_eqt_export_equals_keras(tiny_model, tmp_path):
     assert props["picker_window_samples"] == props["picker_total_stride"] == "22"
     assert props["picker_outputs"] == "detector,picker_P,picker_S"
     assert props["picker_source_sha256"] == weights_sha256(tiny_model)
-    assert InputSettings.from_json(props["picker_input_settings"], "x") == EQT_INPUT
+    settings = InputSettings.from_json(props["picker_input_settings"], "x")
+    # the published contract, with the window of this 22-sample model (0.22 s at 100 Hz)
+    assert settings == dataclasses.replace(EQT_INPUT, normalization_window_s=0.22)
 
 
 def test_batch_norm_after_a_convolution_is_folded(tiny_model):

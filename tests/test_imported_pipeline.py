@@ -317,6 +317,26 @@ def test_eqtransformer_probabilities_keep_detection(eqt, tmp_path):
     assert "detection" not in header and _rows(out)
 
 
+def test_eqtransformer_onnx_gives_the_keras_picks_and_detection(eqt, tmp_path):
+    """EQTransformer exported to ONNX runs without TensorFlow: same picks, same detection."""
+    from picker.models.eqtransformer_onnx import export_eqtransformer_onnx
+    from picker.models.onnx_model import OnnxModel
+    from picker.models.saving import load_model
+    from picker.prediction.predict import iter_stream
+
+    keras_model = load_model(eqt)
+    onnx_model = OnnxModel(export_eqtransformer_onnx(keras_model, tmp_path / "eqt.onnx"))
+    assert onnx_model.window_samples == 64 and len(onnx_model.output_names) == 3
+    stream = _stream(1000, seed=7)
+    options = {"p_threshold": 0.3, "s_threshold": 0.3}
+    (want,) = iter_stream(stream, keras_model, **options)
+    (got,) = iter_stream(stream, onnx_model, **options)
+    np.testing.assert_allclose(got.probabilities, want.probabilities, atol=1e-5)
+    np.testing.assert_allclose(got.detection, want.detection, atol=1e-5)
+    assert [(p.phase, p.index) for p in got.picks] == [(p.phase, p.index) for p in want.picks]
+    assert want.picks
+
+
 def test_evaluate_and_plot_run_with_an_imported_model(phasenet, tmp_path):
     from picker.io import Record, write_records
 
@@ -333,8 +353,6 @@ def test_evaluate_and_plot_run_with_an_imported_model(phasenet, tmp_path):
 
 
 def test_bad_sources_are_one_line_errors(tmp_path, capsys):
-    from picker.models.importing import eqt_onnx_exporter
-
     junk = tmp_path / "junk.h5"
     junk.write_text("not a model")
     out = tmp_path / "m.keras"
@@ -343,9 +361,8 @@ def test_bad_sources_are_one_line_errors(tmp_path, capsys):
         (["eqtransformer", str(junk)], f"{junk}: not a readable Keras HDF5 model"),
         (["phasenet", str(tmp_path / "missing")], f"{tmp_path / 'missing'}: not found"),
     ]
-    if eqt_onnx_exporter() is None:  # until EQTransformer's ONNX export exists
-        onnx = ["--onnx", str(tmp_path / "m.onnx")]
-        cases.append((["eqtransformer", str(junk), *onnx], "ONNX export of EQTransformer"))
+    onnx = ["--onnx", str(tmp_path / "m.txt")]
+    cases.append((["eqtransformer", str(junk), *onnx], "the ONNX export must end in .onnx"))
     for args, expected in cases:
         assert main(["import-model", *args, "-o", str(out)]) == 2
         err = capsys.readouterr().err.strip()

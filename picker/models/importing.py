@@ -11,7 +11,6 @@ is also exported to ONNX on request (:mod:`picker.models.phasenet_onnx`).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -22,20 +21,10 @@ IMPORT_KINDS = {
     "phasenet": "TF1 checkpoint folder or prefix (model_95.ckpt)",
     "eqtransformer": "Keras 2 HDF5 file (EqT_original.h5)",
 }
+
+
 #: The module (written separately) that exports an imported EQTransformer to ONNX with a
 #: function ``export_eqtransformer_onnx(model, path)``; used when it is installed.
-EQT_ONNX_MODULE = "picker.models.eqtransformer_onnx"
-
-
-def eqt_onnx_exporter():
-    """``export_eqtransformer_onnx(model, path)`` when :data:`EQT_ONNX_MODULE` provides it,
-    else None."""
-    if importlib.util.find_spec(EQT_ONNX_MODULE) is None:
-        return None
-    module = importlib.import_module(EQT_ONNX_MODULE)
-    return getattr(module, "export_eqtransformer_onnx", None)
-
-
 def import_model(
     kind: str,
     source: str | os.PathLike,
@@ -70,11 +59,6 @@ def import_model(
         raise ModelFileError(f"{output}: the imported model must be saved as a .keras file")
     if onnx is not None and Path(onnx).suffix.lower() != ".onnx":
         raise ModelFileError(f"{onnx}: the ONNX export must end in .onnx")
-    if onnx is not None and kind == "eqtransformer" and eqt_onnx_exporter() is None:
-        raise ModelFileError(
-            f"{onnx}: ONNX export of EQTransformer is not available in this picker "
-            f"(needs {EQT_ONNX_MODULE}); import without --onnx and run the .keras model"
-        )
     if not source.exists():
         raise ModelFileError(f"{source}: not found")
     from picker.models.phasenet import ImportModelError
@@ -100,5 +84,7 @@ def import_model(
 
             onnx_path = export_phasenet_onnx(model, onnx)
         else:
-            onnx_path = eqt_onnx_exporter()(model, onnx)
+            from picker.models.eqtransformer_onnx import export_eqtransformer_onnx
+
+            onnx_path = export_eqtransformer_onnx(model, onnx)
     return keras_path, onnx_path

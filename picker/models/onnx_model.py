@@ -72,6 +72,11 @@ class OnnxModel:
             )
         self.name = meta.graph_name
         self.total_stride = int(props["picker_total_stride"])
+        #: The fixed input length of the export (EQTransformer: 6000), None for any length.
+        window = props.get("picker_window_samples")
+        self.window_samples = int(window) if window else None
+        #: EQTransformer's three outputs (detector, picker_P, picker_S), or one (probabilities).
+        self.output_names = [output.name for output in self._session.get_outputs()]
         self.source_sha256 = props.get("picker_source_sha256", "")
         settings = props.get("picker_input_settings")
         self.picker_input_settings = (
@@ -135,5 +140,22 @@ class OnnxModel:
         pad = (-n_samples) % self.total_stride
         if pad:
             batch = np.pad(batch, ((0, 0), (0, pad), (0, 0)))
-        (probabilities,) = session.run(None, {"waveform": np.ascontiguousarray(batch)})
-        return probabilities[:, :n_samples]
+        outputs = session.run(None, {"waveform": np.ascontiguousarray(batch)})
+        if len(outputs) == 3:  # EQTransformer: detector, picker_P, picker_S, each (batch, n, 1)
+            named = dict(zip(self.output_names, outputs, strict=True))
+            return eqt_columns(named["detector"], named["picker_P"], named["picker_S"])[
+                :, :n_samples
+            ]
+        return outputs[0][:, :n_samples]
+
+
+def eqt_columns(detection: np.ndarray, p: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """EQTransformer's three ``(batch, n, 1)`` sigmoid outputs as picker's four columns.
+
+    Returns:
+        ``(batch, n, 4)`` float32: noise ``clip(1 - P - S, 0, 1)``, P, S, detection (the same
+        columns as :func:`picker.prediction.inference` makes of the Keras model's outputs).
+    """
+    detection, p, s = (np.asarray(t, dtype=np.float32)[..., 0] for t in (detection, p, s))
+    noise = np.clip(1.0 - p - s, 0.0, 1.0)
+    return np.stack([noise, p, s, detection], axis=-1)

@@ -26,7 +26,11 @@ _FUNCTIONS: dict[int, tuple[object, object]] = {}
 
 def fixed_input_samples(model) -> int | None:
     """The input length a Keras model is built for (EQTransformer: 6000), None for any length
-    (and for an :class:`~picker.models.onnx_model.OnnxModel`)."""
+    (an :class:`~picker.models.onnx_model.OnnxModel` says it in its metadata)."""
+    from picker.models.onnx_model import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        return model.window_samples
     shape = getattr(model, "input_shape", None)
     if not isinstance(shape, tuple) or len(shape) != 3:
         return None
