@@ -263,3 +263,10 @@ def test_stdout_refuses_resume_and_probabilities(tmp_path, monkeypatch, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("--resume needs a picks file" in m for m in messages)
     assert any("--probabilities writes miniSEED to a file" in m for m in messages)
+
+
+def test_json_text_writes_undefined_numbers_as_null():
+    from picker.io.base import json_text
+
+    value = {"f1": float("nan"), "x": [np.float32(0.5), np.inf, -np.inf], "n": np.int64(3)}
+    assert strict_json(json_text(value)) == {"f1": None, "x": [0.5, None, None], "n": 3}
