@@ -248,4 +248,6 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 
 def write_json(path: str | os.PathLike, payload: dict) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    from picker.io.base import json_text
+
+    Path(path).write_text(json_text(payload, indent=2, default=str) + "\n")  # no NaN

@@ -176,7 +176,9 @@ def make_dataset(workdir: Path, days: int, hours: float, encoding: str, seed: in
         "station_days_per_file": hours / 24.0,
         "truth_picks": str(data / "truth_picks.csv"),
     }
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    from picker.io.base import json_text  # strict JSON: NaN -> null
+
+    manifest_path.write_text(json_text(manifest, indent=2) + "\n")
     return manifest
 
 

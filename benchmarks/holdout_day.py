@@ -49,7 +49,6 @@ the Martinique hold-out is the same in every fold).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -366,7 +365,9 @@ def main(argv=None) -> int:
         )
         print(format_table(report[region]["phases"]))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+        from picker.io.base import json_text  # strict JSON: NaN -> null
+
+        args.json.write_text(json_text(report, indent=1))
     return 0
 
 

@@ -23,7 +23,6 @@ model gives the same counts.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,7 +148,9 @@ def main(argv=None) -> int:
     for name, row in table.items():
         print(f"{name:15s} {row['windows']:8d} {row['P_per_hour']:8.1f} {row['S_per_hour']:8.1f}")
     if args.json:
-        args.json.write_text(json.dumps(table, indent=1))
+        from picker.io.base import json_text  # strict JSON: NaN -> null
+
+        args.json.write_text(json_text(table, indent=1))
     return 0
 
 

@@ -18,7 +18,6 @@ hour. Runs resume from their last epoch (BackupAndRestore).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.config import config_from_dict
-from picker.io.base import Record
+from picker.io.base import Record, json_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from holdout_sets import (  # noqa: E402
@@ -523,7 +522,7 @@ def main(argv=None) -> int:
             "martinique_holdout": score(model, hold_mq),
         }
         _print_report(report)
-    (args.output / "holdout_report.json").write_text(json.dumps(report, indent=1))
+    (args.output / "holdout_report.json").write_text(json_text(report, indent=1))
     return 0
 
 

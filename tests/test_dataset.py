@@ -184,3 +184,36 @@ def test_training_batches_vary_in_length_over_one_total_stride(sources, tiny_con
     cfg = tiny_config()  # window 512, total stride 4 ** 2 = 16
     lengths = {int(x.shape[1]) for x, _ in make_training_dataset([str(root / "npz")], cfg).take(40)}
     assert lengths <= set(range(497, 513)) and len(lengths) > 5
+
+
+@pytest.mark.parametrize(
+    "rate, problem", [(5.0, "sampled at 5 Hz, below 10 Hz"), (1e6, "above 10000 Hz")]
+)
+def test_tfrecord_training_data_follow_the_sampling_rate_rule(
+    tmp_path, tiny_config, caplog, rate, problem
+):
+    """TFRecord files are streamed by tf.data, not read with read_records: the one rule
+    (sampling_rate_problem) must still keep a file with a bad rate out of training."""
+    import logging
+
+    from picker.training.dataset import load_records
+
+    good = synthetic_records(4, n_samples=1200, seed=5)
+    bad = synthetic_records(3, n_samples=1200, seed=6)
+    bad[2] = bad[2].with_data(bad[2].data, sampling_rate_hz=rate)
+    (good_file,) = write_records(good, tmp_path / "tfr" / "good", "tfrecord")
+    (bad_file,) = write_records(bad, tmp_path / "tfr" / "bad", "tfrecord")
+    cfg = tiny_config()
+    with caplog.at_level(logging.ERROR, logger="picker"):
+        records, tfrecord_files = load_records([str(tmp_path / "tfr")], cfg)
+    assert records == [] and tfrecord_files == [str(good_file)]
+    assert any(
+        str(bad_file) in r.getMessage()
+        and "record 2 " in r.getMessage()
+        and problem in r.getMessage()
+        for r in caplog.records
+    )
+    x, _, _ = make_validation_arrays([str(tmp_path / "tfr")], cfg)
+    assert x.shape == (4, 512, 3)
+    with pytest.raises(ValueError, match="no training data"):
+        make_training_dataset([str(bad_file)], cfg)

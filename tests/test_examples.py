@@ -49,3 +49,29 @@ def test_committed_examples_are_readable():
     picks = read_picks(ROOT / "data" / "examples" / "continuous_picks.csv")
     assert [p.phase for p in picks] == ["P", "S", "P", "S"]
     assert picks[0].index == 12000 and picks[2].index == 40000
+
+
+def test_make_examples_is_deterministic_and_matches_the_committed_files(tmp_path):
+    """Two runs (two processes) write the same bytes, and those are the committed examples: a
+    TFRecord's features are a protobuf map, serialised in a per-process order unless asked."""
+    for run in ("a", "b"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "data" / "make_examples.py"),
+                "--output",
+                str(tmp_path / run),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+    files = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert len(files) == 14
+    for name in files:
+        data = (tmp_path / "a" / name).read_bytes()
+        assert data == (tmp_path / "b" / name).read_bytes(), name
+        assert data == (ROOT / "data" / "examples" / name).read_bytes(), name

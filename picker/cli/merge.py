@@ -19,7 +19,9 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="SHARD_PICKS", help="picks files to merge")
-    p.add_argument("-o", "--output", required=True, help="merged picks file (.csv, .json, .xml)")
+    p.add_argument(
+        "-o", "--output", required=True, help="merged picks file (.csv, .json, .xml; - for stdout)"
+    )
     p.add_argument(
         "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
     )
@@ -32,9 +34,11 @@ def add_parser(sub) -> None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
+    import contextlib
+
     from picker.config import ConfigError
     from picker.io.base import InputError
-    from picker.io.outputs import OutputError, check_output, output_lock
+    from picker.io.outputs import OutputError, check_output, is_stdout, output_lock
     from picker.picks.formats import write_picks
     from picker.picks.merge import merge_picks, read_shard
 
@@ -53,7 +57,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         return failures.summary(len(shards), "picks file(s)")
     picks, n_duplicates = merge_picks(shards, args.tolerance_s)
     try:
-        with output_lock(args.output):
+        lock = contextlib.nullcontext() if is_stdout(args.output) else output_lock(args.output)
+        with lock:
             write_picks(picks, args.output, args.format)
     except OSError as exc:
         raise OutputError(f"{args.output}: picks not written ({exc})") from None
@@ -61,7 +66,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         "wrote %d pick(s) from %d file(s) to %s (%d duplicate(s) dropped)",
         len(picks),
         len(shards),
-        args.output,
+        "standard output" if is_stdout(args.output) else args.output,
         n_duplicates,
     )
     return common.EXIT_OK

@@ -21,7 +21,9 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
-    p.add_argument("-o", "--output", required=True, help="picks file (.csv, .json, .xml)")
+    p.add_argument(
+        "-o", "--output", required=True, help="picks file (.csv, .json, .xml; - for stdout)"
+    )
     p.add_argument(
         "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
     )
@@ -197,8 +199,10 @@ def _predict_local(
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import contextlib
+
     from picker.config import ConfigError
-    from picker.io.outputs import output_lock
+    from picker.io.outputs import is_stdout, output_lock
     from picker.prediction import predict
 
     common.reuse_freed_memory()
@@ -213,11 +217,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.model = str(BUNDLED_INT8)
     if args.resume and (args.dask is not None or args.probabilities):
         raise ConfigError("--resume works without --dask and --probabilities")
+    if args.resume and is_stdout(args.output):
+        raise ConfigError("--resume needs a picks file (-o picks.csv), not standard output")
     shard = _parse_shard(args.shard)
     failures = common.FailureLog(args.strict)
     inputs = common.input_paths(args.inputs, failures)
     _check_outputs(args, inputs)
-    with output_lock(args.output):  # a second run on the same output stops here
+    # a second run on the same output stops here (standard output: no lock, no journal)
+    lock = contextlib.nullcontext() if is_stdout(args.output) else output_lock(args.output)
+    with lock:
         return _predict_locked(args, options, shard, inputs, failures)
 
 
@@ -229,8 +237,10 @@ def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
     if args.probabilities:
         from pathlib import Path
 
-        from picker.io.outputs import OutputError
+        from picker.io.outputs import OutputError, is_stdout
 
+        if is_stdout(args.probabilities):
+            raise OutputError("--probabilities writes miniSEED to a file; give a file name")
         check_output(args.probabilities, inputs=inputs, force=args.force, option="--probabilities")
         if Path(args.probabilities).absolute() == Path(args.output).absolute():
             raise OutputError(f"{args.output}: -o and --probabilities name the same file")
@@ -241,7 +251,7 @@ def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
 def _predict_locked(args, options: dict, shard, inputs: list, failures: common.FailureLog) -> int:
     """The run, holding the output's lock: the model, the work, the picks file."""
     from picker.io.groups import group_components
-    from picker.io.outputs import OutputError
+    from picker.io.outputs import OutputError, is_stdout
     from picker.picks.formats import write_picks
     from picker.picks.pick import pick_sort_key
     from picker.prediction import files as predict_files
@@ -259,9 +269,11 @@ def _predict_locked(args, options: dict, shard, inputs: list, failures: common.F
         common.log.info(
             "shard %d/%d: %d of %d file(s)", shard[0], shard[1], len(selection), len(paths)
         )
+    journal = None
     if args.dask is not None:
         picks, n_files, n_results = _predict_dask(args, selection, options, failures)
-        journal = None
+    elif is_stdout(args.output):
+        picks, n_files, n_results = _predict_local(args, model, selection, options, failures)
     else:
         try:
             journal = Journal(args.output, _settings(args, options), resume=args.resume)
@@ -279,7 +291,10 @@ def _predict_locked(args, options: dict, shard, inputs: list, failures: common.F
     except OSError as exc:
         raise OutputError(f"{args.output}: picks not written ({exc})") from None
     common.log.info(
-        "wrote %d pick(s) from %d station(s)/record(s) to %s", len(picks), n_results, args.output
+        "wrote %d pick(s) from %d station(s)/record(s) to %s",
+        len(picks),
+        n_results,
+        "standard output" if is_stdout(args.output) else args.output,
     )
     if journal is not None and not failures.failures:
         journal.close(remove=True)  # all done: nothing to resume

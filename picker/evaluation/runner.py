@@ -30,7 +30,6 @@ from __future__ import annotations
 import bisect
 import csv
 import io
-import json
 import logging
 import math
 import os
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.evaluation.metrics import SWEEP_THRESHOLDS, ThresholdSweep
-from picker.io.base import InputError, atomic_output, split_station_id
+from picker.io.base import InputError, atomic_output, json_ready, json_text, split_station_id
 from picker.picks.matching import PickMetrics, evaluate_picks, station_key
 from picker.picks.pick import Pick, format_time
 from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
@@ -104,17 +103,7 @@ class EvaluationReport:
                 "rows": self.sweep.rows(),
                 "best": self.sweep.best(),
             }
-        return _no_nan(out)
-
-
-def _no_nan(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_no_nan(v) for v in value]
-    return value
+        return json_ready(out)
 
 
 def _merge(target: PickMetrics, other: PickMetrics) -> PickMetrics:
@@ -417,7 +406,7 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike) -> list[Pa
     folder = Path(folder)
     written = []
     texts = {
-        "metrics.json": json.dumps(report.to_dict(), indent=1) + "\n",
+        "metrics.json": json_text(report.to_dict(), indent=1) + "\n",
         "metrics.csv": metrics_csv(report),
     }
     if report.sweep is not None:

@@ -15,6 +15,8 @@ This module imports neither TensorFlow nor h5py.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import re
 import stat
@@ -325,6 +327,27 @@ def phase_of_label(label: str) -> str | None:
     if len(label) > 1 and label[0] in "IE" and label[1] in "PS":
         label = label[1:]
     return label[0] if label[:1] in ("P", "S") else None
+
+
+def json_ready(value):
+    """``value`` with every non-finite float (NaN, inf; NumPy floats too) replaced by ``None``,
+    dicts, lists and tuples walked through, NumPy scalars made Python numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def json_text(value, indent: int | None = None, **options) -> str:
+    """Strict JSON text of ``value`` (:func:`json_ready`: NaN and inf become ``null``), so that
+    every JSON file picker writes loads with a strict parser (``json.loads`` with
+    ``parse_constant`` refusing ``NaN``, JavaScript's ``JSON.parse``, ``jq``)."""
+    return json.dumps(json_ready(value), indent=indent, allow_nan=False, **options)
 
 
 def one_line(err: BaseException | str, limit: int | None = None) -> str:

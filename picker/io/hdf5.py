@@ -1,4 +1,4 @@
-"""HDF5 records: SeisBench datasets and STEAD / EQTransformer files (h5py; no TensorFlow).
+"""HDF5 records: SeisBench datasets, STEAD and EQTransformer files (h5py; no TensorFlow).
 
 SeisBench: a folder with ``metadata.csv`` (one row per trace) and ``waveforms.hdf5`` (group
 ``data`` with the samples, group ``data_format`` with ``dimension_order`` and
@@ -10,6 +10,11 @@ STEAD: one HDF5 file with ``data/<trace_name>`` datasets of shape ``(n_samples, 
 and the metadata as attributes (``p_arrival_sample``, ``s_arrival_sample``,
 ``trace_start_time``, ``network_code``, ``receiver_code``, ``receiver_type``, ...), 100 Hz
 unless a ``sampling_rate_hz`` attribute says otherwise.
+
+EQTransformer's own layout (the files its preprocessor writes and its sample data): the same
+datasets and attributes as STEAD, under the groups ``earthquake/local/<trace_name>`` and
+``non_earthquake/noise/<trace_name>`` instead of ``data`` (every group under ``earthquake`` and
+``non_earthquake`` is read, earthquakes first; noise traces have no picks).
 
 The writers of both are :mod:`picker.io.hdf5_writers`.
 """
@@ -43,6 +48,8 @@ STEAD_SAMPLING_RATE_HZ = 100.0
 #: missing or empty: the earliest of the others is used.
 P_COLUMNS = tuple(f"trace_{p}_arrival_sample" for p in ("p", "P", "P1", "Pg", "Pn", "Pb"))
 S_COLUMNS = tuple(f"trace_{s}_arrival_sample" for s in ("s", "S", "S1", "Sg", "Sn", "Sb"))
+#: The top groups of EQTransformer's layout; their sub-groups (``local``, ``noise``) hold traces.
+EQT_GROUPS = ("earthquake", "non_earthquake")
 _WAVEFORMS_RE = re.compile(r"^waveforms(?P<chunk>.*)\.hdf5$")
 _METADATA_RE = re.compile(r"^metadata(?P<chunk>.*)\.csv$")
 
@@ -51,9 +58,11 @@ def read_hdf5(path: str | os.PathLike, *, component_order: str | None = None) ->
     """Yield the records of a SeisBench dataset or a STEAD HDF5 file, in file order.
 
     Args:
-        path: a SeisBench folder, its ``metadata.csv`` or ``waveforms.hdf5``, or a STEAD-layout
-            HDF5 file. An HDF5 file is SeisBench when it has a ``data_format`` group or a
-            ``metadata.csv`` beside it (``waveforms<chunk>.hdf5`` -> ``metadata<chunk>.csv``).
+        path: a SeisBench folder, its ``metadata.csv`` or ``waveforms.hdf5``, or a STEAD- or
+            EQTransformer-layout HDF5 file (or a folder holding one as ``waveforms.hdf5``
+            without a ``metadata.csv``). An HDF5 file is SeisBench when it has a
+            ``data_format`` group or a ``metadata.csv`` beside it (``waveforms<chunk>.hdf5``
+            -> ``metadata<chunk>.csv``).
         component_order: order of the components in the stored traces (e.g. ``"ZNE"``);
             overrides the file. Default: SeisBench ``trace_component_order``, else
             ``data_format/component_order``, else ``ZNE``; STEAD ``ENZ``.
@@ -74,7 +83,7 @@ def read_hdf5(path: str | os.PathLike, *, component_order: str | None = None) ->
     for metadata_path, waveforms_path in pairs:
         yield from _read_seisbench(metadata_path, waveforms_path, component_order)
     if not pairs:
-        yield from _read_stead(path, component_order)
+        yield from _read_stead(path / "waveforms.hdf5" if path.is_dir() else path, component_order)
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,9 +91,14 @@ def read_hdf5(path: str | os.PathLike, *, component_order: str | None = None) ->
 
 
 def _seisbench_pairs(path: Path) -> list[tuple[Path, Path]]:
-    """``[(metadata.csv, waveforms.hdf5), ...]`` for a SeisBench path, ``[]`` for STEAD."""
+    """``[(metadata.csv, waveforms.hdf5), ...]`` for a SeisBench path, ``[]`` for STEAD / EQT
+    (a file, or a folder whose ``waveforms.hdf5`` has neither metadata nor ``data_format``)."""
     if path.is_dir():
         if (path / "waveforms.hdf5").is_file():
+            if not (path / "metadata.csv").is_file():
+                with _open_h5(path / "waveforms.hdf5") as handle:
+                    if "data_format" not in handle:
+                        return []  # a STEAD / EQTransformer file in a folder of its own
             return [(_existing(path / "metadata.csv"), path / "waveforms.hdf5")]
         pairs = []
         for waveforms in sorted(path.glob("waveforms*.hdf5")):
@@ -303,22 +317,52 @@ def _first_pick(row: dict, names: tuple[str, ...]) -> int:
 
 
 def _read_stead(path: Path, component_order: str | None) -> Iterator[Record]:
+    """The records of a STEAD or EQTransformer file (:func:`_trace_groups`), in file order."""
     with _open_h5(path) as handle:
-        _refuse_external_link(handle, "data", f"{path}: ")
-        group = handle.get("data")
-        if not isinstance(group, h5py.Group):
-            raise InputError(f"{path}: neither SeisBench nor STEAD layout (no 'data' group)")
-        for key in group:
-            try:
-                item = _local_dataset(group, key)
-                if item is None:
-                    continue
-                record = _stead_record(key, item, component_order)
-            except InputError as exc:
-                raise InputError(f"{path}: trace {key!r}: {one_line(exc)}") from None
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise InputError(f"{path}: trace {key!r}: cannot read ({one_line(exc)})") from None
-            yield record
+        for group in _trace_groups(handle, path):
+            for key in group:
+                try:
+                    item = _local_dataset(group, key)
+                    if item is None:
+                        continue
+                    record = _stead_record(key, item, component_order)
+                except InputError as exc:
+                    raise InputError(f"{path}: trace {key!r}: {one_line(exc)}") from None
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    raise InputError(
+                        f"{path}: trace {key!r}: cannot read ({one_line(exc)})"
+                    ) from None
+                yield record
+
+
+def _trace_groups(handle: h5py.File, path: Path) -> list[h5py.Group]:
+    """The groups holding the trace datasets: STEAD's ``data``, else every sub-group of
+    EQTransformer's :data:`EQT_GROUPS` (``earthquake/local``, ``non_earthquake/noise``).
+
+    Raises:
+        InputError: none of them, or one that links into another file.
+    """
+    _refuse_external_link(handle, "data", f"{path}: ")
+    group = handle.get("data")
+    if isinstance(group, h5py.Group):
+        return [group]
+    groups, tops = [], 0
+    for top in EQT_GROUPS:
+        _refuse_external_link(handle, top, f"{path}: ")
+        parent = handle.get(top)
+        if not isinstance(parent, h5py.Group):
+            continue
+        tops += 1
+        for kind in parent:
+            _refuse_external_link(parent, kind, f"{path}: {top}/")
+            if isinstance(child := parent.get(kind), h5py.Group):
+                groups.append(child)
+    if not tops:
+        raise InputError(
+            f"{path}: neither SeisBench, STEAD (no 'data' group) nor EQTransformer layout "
+            "(no 'earthquake' or 'non_earthquake' group)"
+        )
+    return groups
 
 
 def _stead_record(key: str, dataset: h5py.Dataset, component_order: str | None) -> Record:

@@ -13,6 +13,9 @@ through.
 kernel releases it when the process dies, so a killed run never blocks the next one): a second
 run writing the same output stops with a one-line error and never touches the first run's
 progress journal.
+
+A picks file named ``-`` (:data:`STDOUT`) is standard output: :func:`check_output` lets it
+through and the commands take no lock and keep no journal for it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,18 @@ from pathlib import Path
 
 from picker.io.base import InputError, input_files
 
-__all__ = ["WAVEFORM_SUFFIXES", "OutputBusy", "OutputError", "check_output", "output_lock"]
+__all__ = [
+    "STDOUT",
+    "WAVEFORM_SUFFIXES",
+    "OutputBusy",
+    "OutputError",
+    "check_output",
+    "is_stdout",
+    "output_lock",
+]
+
+#: The output name that means standard output (``-o -``).
+STDOUT = "-"
 
 #: Suffixes of waveform files: a picks file (``predict -o``, ``merge -o``) is not given one
 #: unless forced.
@@ -40,6 +54,11 @@ class OutputError(InputError):
 
 class OutputBusy(InputError):
     """Another picker run holds the lock of the same output."""
+
+
+def is_stdout(path) -> bool:
+    """True when ``path`` is ``-``: write to standard output, not to a file."""
+    return str(path) == STDOUT
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -80,6 +99,8 @@ def check_output(
     Raises:
         OutputError: the path cannot or must not be written (the message names it).
     """
+    if is_stdout(path) and not folder:
+        return Path(path)  # standard output: nothing to check
     path = Path(path)
     if folder and path.exists() and not path.is_dir():
         raise OutputError(f"{path}: {option} must be a folder, but this is a file")

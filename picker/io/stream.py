@@ -65,8 +65,11 @@ __all__ = [
     "read_headers",
     "read_obspy",
     "read_stream_records",
+    "SPLIT_GAP_S",
     "record_to_stream",
     "sac_header_picks",
+    "segment_name",
+    "split_at_gaps",
     "stream_to_records",
     "waveform_format",
     "write_sac_record",
@@ -75,6 +78,12 @@ __all__ = [
 
 
 log = logging.getLogger(__name__)
+
+#: A station's data are cut at gaps longer than this many seconds (no component has data):
+#: each segment is predicted on its own, or becomes a record of its own, so a gap costs no
+#: memory (two 30 s segments a year apart are not a year of zeros). Shorter gaps are
+#: zero-filled (and masked for prediction). Also the default ``chunk_s`` of prediction.
+SPLIT_GAP_S = 600.0
 
 
 def _band_code(channel: str) -> str:
@@ -99,6 +108,42 @@ def merge_component(traces: list[Trace]) -> Trace:
         merged = stream[0]
     merged.data = np.ma.filled(merged.data, 0)
     return merged
+
+
+def split_at_gaps(
+    by_component: dict[str, list[Trace]], rate: float, gap_s: float | None
+) -> list[tuple[dict[str, list[Trace]], int]]:
+    """``[(traces by component code, first sample)]``: one station's traces cut at every gap
+    longer than ``gap_s`` in all components at once (the whole station when None or no such
+    gap), segments in time order. ``first sample`` counts from the station's first sample at
+    ``rate`` Hz. The one rule for prediction (:func:`picker.prediction.stations.iter_stations`)
+    and for records (:func:`stream_to_records`): memory follows the data, not the span."""
+    traces = [tr for group in by_component.values() for tr in group]
+    if gap_s is None or len(traces) == 1:
+        return [(by_component, 0)]
+    order = sorted(range(len(traces)), key=lambda i: traces[i].stats.starttime)
+    segment_of, starts, end = {}, [], None
+    for i in order:
+        stats = traces[i].stats
+        if end is None or stats.starttime - end > gap_s:
+            starts.append(stats.starttime)
+            end = stats.endtime
+        segment_of[i], end = len(starts) - 1, max(end, stats.endtime)
+    if len(starts) == 1:
+        return [(by_component, 0)]
+    segments = [({}, int(round((t - starts[0]) * rate))) for t in starts]
+    i = 0
+    for code, group in by_component.items():  # stream order kept within each segment
+        for tr in group:
+            segments[segment_of[i]][0].setdefault(code, []).append(tr)
+            i += 1
+    return segments
+
+
+def segment_name(name: str, start_time: UTCDateTime) -> str:
+    """The name of a later segment of a station split at a long gap (:func:`split_at_gaps`):
+    ``<name>.<segment start YYYYmmddTHHMMSS>``."""
+    return f"{name}.{start_time.strftime('%Y%m%dT%H%M%S')}"
 
 
 def _group_by_station(traces: list[Trace]) -> dict[tuple[str, str, str, str], list[Trace]]:
@@ -167,8 +212,10 @@ def header_picks_by_station(traces) -> dict[str, dict[str, UTCDateTime]]:
     return {sid: picks for sid, group in by_station.items() if (picks := sac_header_picks(group))}
 
 
-def _group_to_record(traces: list[Trace], station_id: str, name: str, source: str) -> Record:
-    """One record ``(n_samples, 3)`` E, N, Z from the traces of one station and band code.
+def _group_to_records(traces: list[Trace], station_id: str, name: str, source: str) -> list[Record]:
+    """The records ``(n_samples, 3)`` E, N, Z of the traces of one station and band code: one,
+    or one per segment when the data have gaps longer than :data:`SPLIT_GAP_S`
+    (:func:`split_at_gaps`).
 
     SAC header picks that are no time or fall outside the data are dropped with a warning
     naming ``source`` (the file) and the header."""
@@ -181,44 +228,62 @@ def _group_to_record(traces: list[Trace], station_id: str, name: str, source: st
     by_component: dict[str, list[Trace]] = {}
     for tr in traces:
         by_component.setdefault(tr.stats.channel.strip()[-1:], []).append(tr)
-    codes = list(by_component)
     try:
-        columns = enz_columns(codes)
+        column_of = dict(zip(by_component, enz_columns(list(by_component)), strict=True))
     except InputError as err:
         raise InputError(f"{station_id}: {err}") from None
-    merged = {code: merge_component(by_component[code]) for code in codes}
-
-    start = min(tr.stats.starttime for tr in merged.values())
-    offsets = {code: int(round((tr.stats.starttime - start) * rate)) for code, tr in merged.items()}
-    n_samples = max(offsets[code] + len(tr.data) for code, tr in merged.items())
-    data = np.zeros((n_samples, 3), dtype=np.float32)
-    channels = ["", "", ""]
-    for code, column in zip(codes, columns, strict=True):
-        tr = merged[code]
-        offset = offsets[code]
-        data[offset : offset + len(tr.data), column] = np.asarray(tr.data, dtype=np.float32)
-        channels[column] = tr.stats.channel.strip()
     dropped: list[str] = []
-    picks = {}
-    for phase, (time, marker, value) in _sac_marker_picks(traces, dropped).items():
-        sample = int(round((time - start) * rate))
-        if 0 <= sample < n_samples:
-            picks[phase] = sample
-        else:
+    marked = _sac_marker_picks(traces, dropped)
+    records, placed = [], set()
+    for part, first_sample in split_at_gaps(by_component, rate, SPLIT_GAP_S):
+        record_name = f"{name}:{station_id}" if name else station_id
+        record = _segment_record(part, column_of, rate, station_id, record_name)
+        if first_sample:  # a later segment: named after its start, as prediction does
+            record.name = segment_name(record.name, record.start_time)
+        picks = {}
+        for phase, (time, _, _) in marked.items():
+            sample = int(round((time - record.start_time) * rate))
+            if 0 <= sample < record.n_samples:
+                picks[phase] = sample
+                placed.add(phase)
+        record.p_arrival_sample = picks.get("P", NO_PICK)
+        record.s_arrival_sample = picks.get("S", NO_PICK)
+        records.append(record)
+    for phase, (_, marker, value) in marked.items():
+        if phase not in placed:
             dropped.append(f"{marker} = {value:g} s ({phase} outside the data)")
     if dropped:
         log.warning(
             "%s: %s: SAC header pick(s) dropped: %s", source, station_id, "; ".join(dropped)
         )
+    return records
+
+
+def _segment_record(
+    by_component: dict[str, list[Trace]],
+    column_of: dict[str, int],
+    rate: float,
+    station_id: str,
+    name: str,
+) -> Record:
+    """One record of traces by component code (merged, gaps zero), aligned on the earliest."""
+    merged = {code: merge_component(group) for code, group in by_component.items()}
+    start = min(tr.stats.starttime for tr in merged.values())
+    offsets = {code: int(round((tr.stats.starttime - start) * rate)) for code, tr in merged.items()}
+    n_samples = max(offsets[code] + len(tr.data) for code, tr in merged.items())
+    data = np.zeros((n_samples, 3), dtype=np.float32)
+    channels = ["", "", ""]
+    for code, tr in merged.items():
+        column, offset = column_of[code], offsets[code]
+        data[offset : offset + len(tr.data), column] = np.asarray(tr.data, dtype=np.float32)
+        channels[column] = tr.stats.channel.strip()
     return Record(
         data=data,
         sampling_rate_hz=rate,
         station_id=station_id,
         start_time=start,
         channels=tuple(channels),
-        name=f"{name}:{station_id}" if name else station_id,
-        p_arrival_sample=picks.get("P", NO_PICK),
-        s_arrival_sample=picks.get("S", NO_PICK),
+        name=name,
     )
 
 
@@ -234,6 +299,9 @@ def stream_to_records(stream: Stream, *, name: str = "", source: str = "") -> li
         Records sorted by station id; ``data`` ``(n_samples, 3)`` float32 E, N, Z; ``start_time``
         the earliest component start; ``channels`` the full channel codes in E, N, Z positions
         (``""`` where missing); picks from SAC headers (:func:`sac_header_picks`), else -1.
+        A station whose data have a gap longer than :data:`SPLIT_GAP_S` (no component has
+        data) gives one record per segment, in time order, the later ones named
+        ``<name>.<segment start YYYYmmddTHHMMSS>``: memory follows the data, not the span.
 
     Channels picker does not pick on (hydrophones, mass positions, below 10 Hz:
     :func:`~picker.io.base.channel_problem`) are skipped with a warning.
@@ -250,7 +318,7 @@ def stream_to_records(stream: Stream, *, name: str = "", source: str = "") -> li
     records = []
     for (network, station, location, band), traces in _group_by_station(pickable).items():
         station_id = make_station_id(network, station, location, band)
-        records.append(_group_to_record(traces, station_id, name, source or name))
+        records.extend(_group_to_records(traces, station_id, name, source or name))
     return records
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "parse_example_tf",
     "read_tfrecord",
     "record_to_example",
+    "serialize_record",
     "write_tfrecord",
 ]
 
@@ -143,6 +144,12 @@ def record_to_example(record: Record) -> tf.train.Example:
         "has_start_time": _int64(start is not None),
     }
     return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def serialize_record(record: Record) -> bytes:
+    """The bytes of :func:`record_to_example`, the same in every process: the features are a
+    protobuf map, whose default serialisation order changes from one process to the next."""
+    return record_to_example(record).SerializeToString(deterministic=True)
 
 
 # ----------------------------------------------------------------------------- decode (python)
@@ -445,7 +452,7 @@ def write_tfrecord(
         path = base.with_name(base.name + suffix)
         with atomic_output(path) as tmp, tf.io.TFRecordWriter(str(tmp), options) as writer:
             for record in head:
-                writer.write(record_to_example(record).SerializeToString())
+                writer.write(serialize_record(record))
         _remove_stale_outputs(base, suffix, keep=[path])
         return [path]
 
@@ -494,7 +501,7 @@ def _write_shards(
             temps.append(tmp)
             with tf.io.TFRecordWriter(str(tmp), options) as writer:
                 for record in chunk:
-                    writer.write(record_to_example(record).SerializeToString())
+                    writer.write(serialize_record(record))
         total = n_total if n_total is not None else len(temps)
         paths = [
             base.with_name(f"{base.name}-{i:05d}-of-{total:05d}{suffix}") for i in range(total)

@@ -3,7 +3,10 @@
 The picks CSV has the columns ``source,station_id,phase,time,index,probability`` (see
 ``DESIGN.md``): ``source`` the input file's name, ``station_id`` ``NET.STA.LOC.CH``, ``phase``
 ``P``/``S``, ``time`` ISO-8601 UTC (empty when the input has no start time), ``index`` the sample
-in the input record at its own sampling rate, ``probability`` the peak value.
+in the input record at its own sampling rate, ``probability`` the peak value. The JSON file is a
+list of objects with the same fields (``time`` ``null`` when there is none). QuakeML groups the
+picks into events (:mod:`picker.picks.events`) and needs absolute times. ``-`` as the path writes
+to standard output.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import csv
 import io
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -19,11 +23,13 @@ from pathlib import Path
 from picker.io.base import (
     InputError,
     atomic_output,
+    json_text,
     make_station_id,
     one_line,
     parse_time_iso,
     phase_of_label,
 )
+from picker.picks.events import associate_picks, untimed_problem
 from picker.picks.pick import PHASES, Pick, format_time
 
 CSV_COLUMNS = ("source", "station_id", "phase", "time", "index", "probability")
@@ -35,21 +41,46 @@ QUAKEML_NAMESPACE = "https://github.com/picker/picker"
 
 
 def write_picks(picks: Sequence[Pick], path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Write picks as CSV, JSON or QuakeML (format from ``fmt`` or the suffix), atomically."""
-    path = Path(path)
-    fmt = fmt or _format_from_suffix(path)
+    """Write picks as CSV, JSON or QuakeML (format from ``fmt`` or the suffix), atomically;
+    ``path`` ``-`` writes them to standard output (CSV unless ``fmt`` says otherwise).
+
+    Raises:
+        OutputError: QuakeML asked for picks without an absolute time
+            (:func:`~picker.picks.events.untimed_problem`); nothing is written.
+    """
+    from picker.io.outputs import OutputError, is_stdout
+
+    fmt = fmt or _format_from_suffix(Path(path))
     if fmt not in PICK_FORMATS:
         raise ValueError(f"pick format must be one of {', '.join(PICK_FORMATS)}, got {fmt!r}")
+    if fmt == "quakeml" and (problem := untimed_problem(picks)):
+        raise OutputError(f"{path}: {problem}")
+    if is_stdout(path):
+        sys.stdout.write(picks_text(picks, fmt))
+        sys.stdout.flush()
+        return Path(path)
+    path = Path(path)
     with atomic_output(path) as tmp:
-        if fmt == "csv":
-            tmp.write_text(picks_to_csv(picks), encoding="utf-8")
-        elif fmt == "json":
-            tmp.write_text(
-                json.dumps([asdict(p) for p in picks], indent=1) + "\n", encoding="utf-8"
-            )
-        else:
-            picks_to_catalog(picks).write(str(tmp), format="QUAKEML")
+        tmp.write_text(picks_text(picks, fmt), encoding="utf-8")
     return path
+
+
+def picks_text(picks: Sequence[Pick], fmt: str) -> str:
+    """The text of a picks file of format ``fmt`` (``csv``, ``json`` or ``quakeml``)."""
+    if fmt == "csv":
+        return picks_to_csv(picks)
+    if fmt == "json":
+        return picks_to_json(picks)
+    buffer = io.BytesIO()
+    picks_to_catalog(picks).write(buffer, format="QUAKEML")
+    return buffer.getvalue().decode("utf-8")
+
+
+def picks_to_json(picks: Iterable[Pick]) -> str:
+    """The picks JSON text: a list of objects with the CSV's fields; ``time`` is ``null`` for
+    a pick without one (strict JSON, :func:`~picker.io.base.json_text`)."""
+    rows = [asdict(p) | {"time": p.time or None} for p in picks]
+    return json_text(rows, indent=1) + "\n"
 
 
 def picks_to_csv(picks: Iterable[Pick]) -> str:
@@ -63,39 +94,49 @@ def picks_to_csv(picks: Iterable[Pick]) -> str:
 
 
 def picks_to_catalog(picks: Iterable[Pick]):
-    """An ``obspy`` Catalog with one Event holding every pick (picks are not associated).
+    """An ``obspy`` Catalog of the picks grouped into events
+    (:func:`~picker.picks.events.associate_picks`; not located: no origin).
 
     Each Pick has a waveform id (network, station, location and the band + instrument code
     followed by ``?``, since a pick is made on all three components), the phase hint, the time,
     ``evaluation_mode="automatic"``, and the probability, source file and sample index as
     namespaced ``extra`` attributes (also repeated in a comment for tools that drop extras).
+
+    Raises:
+        ValueError: a pick without a time (QuakeML pick times are absolute).
     """
     from obspy.core.event import Catalog, Comment, Event, WaveformStreamID
     from obspy.core.event import Pick as QPick
 
     from picker.io.base import split_station_id
 
-    event = Event()
-    for p in picks:
-        net, sta, loc, code = split_station_id(p.station_id)
-        qpick = QPick(
-            time=p.utc(),
-            waveform_id=WaveformStreamID(
-                network_code=net, station_code=sta, location_code=loc, channel_code=f"{code}?"
-            ),
-            phase_hint=p.phase,
-            evaluation_mode="automatic",
+    events = []
+    for group in associate_picks(picks):
+        event = Event()
+        event.comments.append(
+            Comment(text=f"{len(group)} automatic pick(s) associated in time by picker")
         )
-        qpick.extra = {
-            "probability": {"value": f"{p.probability:.4f}", "namespace": QUAKEML_NAMESPACE},
-            "index": {"value": str(p.index), "namespace": QUAKEML_NAMESPACE},
-            "source": {"value": p.source, "namespace": QUAKEML_NAMESPACE},
-        }
-        qpick.comments.append(
-            Comment(text=f"source={p.source} index={p.index} probability={p.probability:.4f}")
-        )
-        event.picks.append(qpick)
-    return Catalog(events=[event])
+        for p in group:
+            net, sta, loc, code = split_station_id(p.station_id)
+            qpick = QPick(
+                time=p.utc(),
+                waveform_id=WaveformStreamID(
+                    network_code=net, station_code=sta, location_code=loc, channel_code=f"{code}?"
+                ),
+                phase_hint=p.phase,
+                evaluation_mode="automatic",
+            )
+            qpick.extra = {
+                "probability": {"value": f"{p.probability:.4f}", "namespace": QUAKEML_NAMESPACE},
+                "index": {"value": str(p.index), "namespace": QUAKEML_NAMESPACE},
+                "source": {"value": p.source, "namespace": QUAKEML_NAMESPACE},
+            }
+            qpick.comments.append(
+                Comment(text=f"source={p.source} index={p.index} probability={p.probability:.4f}")
+            )
+            event.picks.append(qpick)
+        events.append(event)
+    return Catalog(events=events)
 
 
 # ----------------------------------------------------------------------------- readers

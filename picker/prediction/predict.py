@@ -50,6 +50,7 @@ import numpy as np
 from picker.config import ConfigError, PredictConfig
 from picker.io import WINDOW_FORMATS
 from picker.io.base import InputError, named_error
+from picker.io.stream import SPLIT_GAP_S, segment_name
 from picker.picks.peaks import extract_picks
 from picker.picks.pick import Pick, format_time
 from picker.prediction.inference import run_model
@@ -74,10 +75,6 @@ log = logging.getLogger(__name__)
 
 #: No pick within this many seconds of a gap edge (the step at a gap edge is not an arrival).
 GAP_MARGIN_S = 0.5
-#: A station's data are cut at gaps longer than this (no component has data) and each
-#: segment is predicted on its own (:func:`iter_stream`): a gap costs no memory or time.
-#: Shorter gaps are zero-filled and masked as before. The default ``chunk_s``.
-SPLIT_GAP_S = 600.0
 
 _OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(PredictConfig))
 
@@ -387,7 +384,7 @@ def iter_stream(
         )
         name = station.station_id
         if station.first_sample:  # a later segment of a station split at a long gap
-            name = f"{name}.{station.start_time.strftime('%Y%m%dT%H%M%S')}"
+            name = segment_name(name, station.start_time)
             picks = [dataclasses.replace(p, index=p.index + station.first_sample) for p in picks]
         box = [
             StationResult(

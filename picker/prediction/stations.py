@@ -38,6 +38,7 @@ from picker.io.base import (
     split_pickable,
     trace_station_id,
 )
+from picker.io.stream import split_at_gaps
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def iter_stations(
     for i in range(len(checked)):
         key, rate, by_component, columns = checked[i]
         checked[i] = None
-        segments = _split_at_gaps(by_component, rate, split_gap_s)
+        segments = split_at_gaps(by_component, rate, split_gap_s)
         if consume:
             stream.traces = [tr for tr in stream.traces if trace_station_id(tr) != key]
         column_of = dict(zip(by_component, columns, strict=True))
@@ -180,34 +181,6 @@ def _check_group(
     except InputError as err:
         raise InputError(f"{station_id}: {err}") from None
     return rates[-1], by_component, columns
-
-
-def _split_at_gaps(
-    by_component: dict[str, list[Trace]], rate: float, gap_s: float | None
-) -> list[tuple[dict[str, list[Trace]], int]]:
-    """``[(traces by component code, first sample)]``: one station's traces cut at every gap
-    longer than ``gap_s`` in all components at once (the whole station when None or no such
-    gap). ``first sample`` counts from the station's first sample."""
-    traces = [tr for group in by_component.values() for tr in group]
-    if gap_s is None or len(traces) == 1:
-        return [(by_component, 0)]
-    order = sorted(range(len(traces)), key=lambda i: traces[i].stats.starttime)
-    segment_of, starts, end = {}, [], None
-    for i in order:
-        stats = traces[i].stats
-        if end is None or stats.starttime - end > gap_s:
-            starts.append(stats.starttime)
-            end = stats.endtime
-        segment_of[i], end = len(starts) - 1, max(end, stats.endtime)
-    if len(starts) == 1:
-        return [(by_component, 0)]
-    segments = [({}, int(round((t - starts[0]) * rate))) for t in starts]
-    i = 0
-    for code, group in by_component.items():  # stream order kept within each segment
-        for tr in group:
-            segments[segment_of[i]][0].setdefault(code, []).append(tr)
-            i += 1
-    return segments
 
 
 def _build_station(

@@ -198,11 +198,21 @@ def _channel_labels(channels, station_id: str) -> tuple[str, str, str]:
     return tuple(c or f"{band}{comp}" for c, comp in zip(channels, "ENZ", strict=True))
 
 
+def _segment_name(station) -> str:
+    """A station's figure name: its id, plus the start of a later segment of a station split
+    at a long gap (as :func:`picker.prediction.predict.iter_stream` names its results)."""
+    from picker.io.stream import segment_name
+
+    if not station.first_sample:
+        return station.station_id
+    return segment_name(station.station_id, station.start_time)
+
+
 def _stream_views(path, model, reference, start, duration_s, options):
     """Yield ``(name parts, TraceView)`` per station and span of a continuous file (a Path) or
     :class:`~picker.io.groups.FileGroup`."""
     from picker.io.groups import read_input_stream
-    from picker.io.stream import header_picks_by_station
+    from picker.io.stream import SPLIT_GAP_S, header_picks_by_station
     from picker.prediction.predict import iter_stream
     from picker.prediction.stations import iter_stations
     from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
@@ -222,15 +232,23 @@ def _stream_views(path, model, reference, start, duration_s, options):
     try:
         if model is not None:
             stations = (
-                (r.station_id, r.data, r.sampling_rate_hz, r.start_time, None, r)
+                (r.station_id, r.name, r.data, r.sampling_rate_hz, r.start_time, None, r)
                 for r in iter_stream(stream, model, source=path.name, **options)
             )
-        else:
+        else:  # split at long gaps as prediction does: memory follows the data, not the span
             stations = (
-                (s.station_id, s.data, s.sampling_rate_hz, s.start_time, s.channels, None)
-                for s in iter_stations(stream, source=path.name)
+                (
+                    s.station_id,
+                    _segment_name(s),
+                    s.data,
+                    s.sampling_rate_hz,
+                    s.start_time,
+                    s.channels,
+                    None,
+                )
+                for s in iter_stations(stream, source=path.name, split_gap_s=SPLIT_GAP_S)
             )
-        for station_id, data, rate, station_start, channels, result in stations:
+        for station_id, name, data, rate, station_start, channels, result in stations:
             full = TraceView(
                 data=data,
                 sampling_rate_hz=rate,
@@ -256,6 +274,6 @@ def _stream_views(path, model, reference, start, duration_s, options):
                 if len(view.data) == 0:
                     continue
                 tag = span_start.strftime("%Y%m%dT%H%M%S") if tagged else ""
-                yield (path.stem, station_id, tag), view
+                yield (path.stem, name, tag), view
     except InputError as err:
         raise InputError(str(err) if str(path) in str(err) else f"{path}: {err}") from None

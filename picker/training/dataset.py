@@ -47,7 +47,9 @@ def load_records(paths: Sequence[str], cfg: Config) -> tuple[list[Record], list[
 
     SAC event files bring their header picks; one file per component of a station is one
     record (:mod:`picker.io.groups`). Bad files are logged and skipped (they never become
-    training windows).
+    training windows): a TFRecord file holding a record whose sampling rate
+    :func:`~picker.io.base.sampling_rate_problem` refuses is skipped whole
+    (:func:`tfrecord_rate_problem`), as :func:`picker.io.read_records` refuses it elsewhere.
     """
     from picker.io.groups import group_components, input_format, read_input_records
 
@@ -56,7 +58,10 @@ def load_records(paths: Sequence[str], cfg: Config) -> tuple[list[Record], list[
     for path in group_components(expand_inputs(paths)):  # one SAC file per component: one record
         path, fmt = input_format(path)
         if fmt == "tfrecord":
-            tfrecord_files.append(str(path))
+            if (problem := tfrecord_rate_problem(str(path))) is not None:
+                log.error("skipping %s", problem)
+            else:
+                tfrecord_files.append(str(path))
             continue
         options = {}
         if fmt == "npz":
@@ -70,6 +75,46 @@ def load_records(paths: Sequence[str], cfg: Config) -> tuple[list[Record], list[
         except ValueError as exc:
             log.error("skipping %s", exc)
     return records, tfrecord_files
+
+
+def tfrecord_rate_problem(path: str) -> str | None:
+    """Why a TFRecord file cannot be trained on (None when it can): the first record whose
+    sampling rate :func:`~picker.io.base.sampling_rate_problem` refuses (a rate of 0 or NaN, a
+    mass-position channel at 1 Hz, 1 MHz "data"), named by its position, or a corrupt file.
+
+    Training streams TFRecord files through ``tf.data`` without :func:`picker.io.read_records`,
+    so the rule is applied here, up front: only the ``sampling_rate_hz`` feature is parsed, in
+    batches, and each distinct rate is checked once.
+    """
+    import tensorflow as tf
+
+    from picker.io.base import sampling_rate_problem
+    from picker.io.tfrecord import DEFAULT_SAMPLING_RATE_HZ
+
+    spec = {
+        "sampling_rate_hz": tf.io.FixedLenFeature(
+            [], tf.float32, default_value=DEFAULT_SAMPLING_RATE_HZ
+        )
+    }
+    batches = tf.data.TFRecordDataset(path).batch(4096)
+    batches = batches.map(lambda serialized: tf.io.parse_example(serialized, spec))
+    offset = 0
+    try:
+        for batch in batches.as_numpy_iterator():
+            rates = batch["sampling_rate_hz"]
+            bad = [
+                (int(first), problem)
+                for rate, first in zip(*np.unique(rates, return_index=True), strict=True)
+                if (problem := sampling_rate_problem(float(rate))) is not None
+            ]
+            if bad:
+                first, problem = min(bad)
+                return f"{path}: record {offset + first} {problem}"
+            offset += len(rates)
+    except tf.errors.OpError as err:
+        reason = err.message.splitlines()[0] if err.message else type(err).__name__
+        return f"{path}: not a readable TFRecord file ({reason})"
+    return None
 
 
 class WindowMaker:

@@ -376,7 +376,7 @@ def _pick_metrics_callback(cfg: Config, validation_records: Sequence[Record], da
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    from picker.io.base import atomic_output
+    from picker.io.base import atomic_output, json_text
 
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    with atomic_output(path) as tmp:  # strict JSON: an undefined metric is null, never NaN
+        tmp.write_text(json_text(payload, indent=2) + "\n", encoding="utf-8")
