@@ -220,7 +220,7 @@ def _layer(layers, name):
 )
 def test_differing_structure_is_a_one_line_error(tmp_path, tiny_file, edit, expected):
     from picker.models.eqtransformer import import_eqtransformer_h5
-    from picker.models.phasenet import ImportModelError
+    from picker.models.settings import ImportModelError
 
     path = _rewrite(tmp_path, tiny_file, edit)
     with pytest.raises(ImportModelError) as err:
@@ -232,7 +232,7 @@ def test_differing_structure_is_a_one_line_error(tmp_path, tiny_file, edit, expe
 
 def test_weights_of_another_shape_are_a_one_line_error(tmp_path, tiny_file):
     from picker.models.eqtransformer import import_eqtransformer_h5
-    from picker.models.phasenet import ImportModelError
+    from picker.models.settings import ImportModelError
 
     path = tmp_path / "bad_weights.h5"
     path.write_bytes(tiny_file[0].read_bytes())
@@ -247,7 +247,7 @@ def test_weights_of_another_shape_are_a_one_line_error(tmp_path, tiny_file):
 
 def test_not_an_eqtransformer_file_is_a_one_line_error(tmp_path):
     from picker.models.eqtransformer import import_eqtransformer_h5
-    from picker.models.phasenet import ImportModelError
+    from picker.models.settings import ImportModelError
 
     other = {
         "class_name": "Model",
@@ -292,7 +292,8 @@ def test_keras_archive_round_trip_in_safe_mode(tiny_file, tmp_path):
     import keras
 
     from picker.models.eqtransformer import import_eqtransformer_h5
-    from picker.models.provenance import read_provenance, save_imported_model
+    from picker.models.provenance import read_provenance
+    from picker.models.saving import save_imported_model
 
     model = import_eqtransformer_h5(tiny_file[0])
     path = save_imported_model(model, tmp_path / "eqt.keras")

@@ -207,7 +207,8 @@ def test_prefix_and_index_paths_import_too(tiny_checkpoint, tiny_model):
 
 
 def test_differing_layout_is_a_one_line_error(tmp_path):
-    from picker.models.phasenet import ImportModelError, import_phasenet_checkpoint
+    from picker.models.phasenet import import_phasenet_checkpoint
+    from picker.models.settings import ImportModelError
 
     variables = synthetic_variables()
     variables["UpConv_1/up_conv1_2/kernel"] = np.zeros((5, 1, 12, 8), np.float32)  # 16 -> 12 in
@@ -233,7 +234,8 @@ def test_differing_layout_is_a_one_line_error(tmp_path):
 
 
 def test_not_a_checkpoint_is_a_one_line_error(tmp_path):
-    from picker.models.phasenet import ImportModelError, import_phasenet_checkpoint
+    from picker.models.phasenet import import_phasenet_checkpoint
+    from picker.models.settings import ImportModelError
 
     with pytest.raises(ImportModelError, match="no TensorFlow checkpoint") as err:
         import_phasenet_checkpoint(tmp_path)
@@ -248,7 +250,8 @@ def test_not_a_checkpoint_is_a_one_line_error(tmp_path):
 
 
 def test_config_log_sets_the_stride(tmp_path):
-    from picker.models.phasenet import ImportModelError, import_phasenet_checkpoint
+    from picker.models.phasenet import import_phasenet_checkpoint
+    from picker.models.settings import ImportModelError
 
     variables = synthetic_variables()
     write_checkpoint(tmp_path, variables)
@@ -266,8 +269,8 @@ def test_keras_archive_round_trip_keeps_contract_and_provenance(tiny_model, tmp_
     import keras
 
     from picker.models.phasenet import PHASENET_INPUT
-    from picker.models.provenance import PROVENANCE_ENTRY, read_provenance, save_imported_model
-    from picker.models.saving import load_model
+    from picker.models.provenance import PROVENANCE_ENTRY, read_provenance
+    from picker.models.saving import load_model, save_imported_model
 
     path = save_imported_model(tiny_model, tmp_path / "phasenet.keras")
     with zipfile.ZipFile(path) as archive:

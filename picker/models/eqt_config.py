@@ -5,7 +5,7 @@ encoder, residual CNN blocks, BiLSTM blocks and transformers to the three decode
 each step that the layer is the one EQTransformer has there (class, padding, activation,
 connections) and collecting the numbers (filters, kernels, units, widths, epsilons) as an
 :class:`EqtSettings`. The JSON is only read as data: no Keras object is deserialised from it.
-A file of another structure gets an :class:`~picker.models.phasenet.ImportModelError` whose one
+A file of another structure gets an :class:`~picker.models.settings.ImportModelError` whose one
 line names the file and the first layer that differs.
 """
 
@@ -15,7 +15,7 @@ import dataclasses
 import json
 from collections import defaultdict
 
-from picker.models.phasenet import ImportModelError
+from picker.models.settings import ImportModelError
 
 #: The model's output names, in order (detection, P, S).
 OUTPUT_NAMES = ("detector", "picker_P", "picker_S")

@@ -29,8 +29,7 @@ import numpy as np
 from keras import layers, ops
 
 from picker.models.eqt_config import OUTPUT_NAMES, EqtSettings, read_eqt_config
-from picker.models.phasenet import ImportModelError
-from picker.models.saving import InputSettings, set_input_settings
+from picker.models.settings import ImportModelError, InputSettings, set_input_settings
 
 __all__ = [
     "EQT_INPUT",

@@ -3,7 +3,7 @@
 :func:`import_model` reads PhaseNet's TF1 checkpoint
 (:func:`picker.models.phasenet.import_phasenet_checkpoint`) or EQTransformer's Keras 2 HDF5 file
 (:func:`picker.models.eqtransformer.import_eqtransformer_h5`), and saves the rebuilt network with
-its input contract and provenance (:func:`picker.models.provenance.save_imported_model`), so
+its input contract and provenance (:func:`picker.models.saving.save_imported_model`), so
 ``picker predict / evaluate / plot --model`` run it as the original runs: overlapping windows of
 its length, each normalised on its own (:mod:`picker.prediction.windows`). An imported PhaseNet
 is also exported to ONNX on request (:mod:`picker.models.phasenet_onnx`).
@@ -45,7 +45,7 @@ def import_model(
 
     Raises:
         picker.models.saving.ModelFileError: an unknown ``kind``, a missing source, a source
-            that is not such a model (:class:`~picker.models.phasenet.ImportModelError`, one
+            that is not such a model (:class:`~picker.models.settings.ImportModelError`, one
             line naming the file and what differs) or an ONNX export that is not available.
     """
     from picker.models.saving import ModelFileError
@@ -61,7 +61,7 @@ def import_model(
         raise ModelFileError(f"{onnx}: the ONNX export must end in .onnx")
     if not source.exists():
         raise ModelFileError(f"{source}: not found")
-    from picker.models.phasenet import ImportModelError
+    from picker.models.settings import ImportModelError
 
     try:
         if kind == "phasenet":
@@ -74,7 +74,7 @@ def import_model(
             model = import_eqtransformer_h5(source)
     except ImportModelError as exc:
         raise ModelFileError(str(exc)) from None
-    from picker.models.provenance import save_imported_model
+    from picker.models.saving import save_imported_model
 
     keras_path = save_imported_model(model, output)
     onnx_path = None

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from picker.models.saving import InputSettings, set_input_settings
+from picker.models.settings import ImportModelError, InputSettings, set_input_settings
 
 #: The input the published PhaseNet was trained with: 30 s windows at 100 Hz, each window
 #: demeaned and divided by its std per channel (:func:`picker.preprocess.normalize.normalize` ``"std"``),
@@ -41,11 +41,6 @@ PHASENET_INPUT = InputSettings(
 TF1_BATCH_NORM_EPSILON = 1e-3
 #: Checkpoint variables that belong to the optimiser or the training loop, not the network.
 _TRAINING_ONLY = re.compile(r"(^|/)(Adam(_\d+)?|beta[12]_power|global_step|Momentum)$")
-
-
-class ImportModelError(ValueError):
-    """A published model file that cannot be imported; the one-line message names the file
-    and what differs from the architecture the importer knows."""
 
 
 @keras.saving.register_keras_serializable(package="picker")

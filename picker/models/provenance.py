@@ -57,7 +57,7 @@ class Provenance:
     @classmethod
     def from_json(cls, text: str, where: str) -> Provenance:
         """Parse :meth:`to_json` output; ``where`` names the file in the error."""
-        from picker.models.saving import ModelFileError
+        from picker.models.settings import ModelFileError
 
         try:
             fields = json.loads(text)
@@ -90,30 +90,10 @@ def provenance(model) -> Provenance | None:
 
 
 def set_provenance(model, record: Provenance):
-    """Attach ``record`` to ``model`` (kept by :func:`save_imported_model`); returns ``model``."""
+    """Attach ``record`` to ``model`` (kept by
+    :func:`picker.models.saving.save_imported_model`); returns ``model``."""
     model.picker_provenance = record
     return model
-
-
-def save_imported_model(model, path: str | os.PathLike) -> Path:
-    """:func:`picker.models.saving.save_model` (atomic, with the input settings) plus the
-    model's :class:`Provenance` as the archive entry :data:`PROVENANCE_ENTRY`."""
-    from picker.io.base import atomic_output
-    from picker.models.saving import save_model
-
-    record = provenance(model)
-    path = Path(path)
-    if record is None:
-        return save_model(model, path)
-    with atomic_output(path) as tmp:
-        keras_tmp = save_model(model, tmp.with_name(tmp.name + ".keras"))
-        try:
-            with zipfile.ZipFile(keras_tmp, "a") as archive:
-                archive.writestr(PROVENANCE_ENTRY, record.to_json())
-            os.replace(keras_tmp, tmp)
-        finally:
-            keras_tmp.unlink(missing_ok=True)
-    return path
 
 
 def read_provenance(path: str | os.PathLike) -> Provenance | None:
