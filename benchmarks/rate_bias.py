@@ -170,7 +170,10 @@ def measure(model, records) -> dict:
             if components == "3C" and not full[:, :2].any():
                 continue  # a vertical-only record: counted once, under "Z"
             at_100 = pick_times(model, data, 100.0)
-            refs = {"P": reference_pick(at_100["P"], p_ref), "S": reference_pick(at_100["S"], s_ref)}
+            refs = {
+                "P": reference_pick(at_100["P"], p_ref),
+                "S": reference_pick(at_100["S"], s_ref),
+            }
             for simulation, (make, _) in SIMULATIONS.items():
                 for rate in RATES_HZ:
                     lower = pick_times(model, make(data, rate), float(rate))
