@@ -71,7 +71,7 @@ def trace(channel, data, *, start=T0, rate=100.0, station="STA"):
 # ----------------------------------------------------------------------------- arrays
 
 
-@pytest.mark.parametrize("rate", [50.0, 100.0, 200.0])
+@pytest.mark.parametrize("rate", [40.0, 50.0, 100.0, 200.0])
 def test_picks_land_on_the_spikes_at_any_input_rate(oracle, rate):
     n = int(600 * rate)
     p_samples = [int(10 * rate), int(100 * rate) + 2, int(300 * rate) + 4]
@@ -94,6 +94,18 @@ def test_picks_land_on_the_spikes_at_any_input_rate(oracle, rate):
     # probabilities at the model rate, 100 Hz, softmax rows
     assert probs.shape == (int(600 * pr.MODEL_SAMPLING_RATE_HZ), 3) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("rate", [99.99, 49.99])
+def test_picks_stay_on_the_spikes_at_an_off_nominal_rate(oracle, rate):
+    """An hour at a rate that is no small fraction of 100 Hz: picks are mapped back with the
+    factor the data were resampled by (with 100 / rate instead, the last pick of the hour came
+    36 samples early at 99.99 Hz)."""
+    n = int(3600 * rate)
+    p_samples = [999, n // 2 + 1, n - 999]
+    picks = pr.predict_array(spikes(n, p_samples), rate, oracle, start_time=T0)
+    assert found(picks) == [("P", i) for i in p_samples]
+    assert picks[-1].time == format_time(T0 + (n - 999) / rate)
 
 
 def test_no_start_time_gives_empty_times(oracle):

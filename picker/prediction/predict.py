@@ -26,8 +26,9 @@ Pipeline for one station or window (:func:`predict_array`):
 
 Returned probabilities are ``(n_model_samples, 3)`` float32 noise/P/S **at the model rate**
 (100 Hz), sample 0 at the input's start time. Pick ``index`` is a sample of the **input** at
-its own rate: ``round(model_index * input_rate / 100)``; ``time`` is ``start_time + index /
-input_rate`` (ISO-8601, ``""`` without a start time).
+its own rate: ``round(model_index / f)``, ``f`` the resampling factor (``100 / input_rate``
+to 1e-7: :func:`~picker.preprocess.resample.resampling_factor`); ``time`` is ``start_time +
+index / input_rate`` (ISO-8601, ``""`` without a start time).
 
 Streams (:func:`predict_stream`) are split into stations by :mod:`picker.prediction.stations` (merge
 with gap masks, per-segment demeaning, union time base; mixed sampling rates in one station are
@@ -292,7 +293,7 @@ def predict_array(
 def _predict(x, rate, pickable, *, model, cfg, start_time, station_id, source):
     """Picks, model-rate probabilities ``(n_model, 3)`` and detection ``(n_model,)`` (None for
     models without one) for zero-filled ``(n, 3)`` data and its pickable mask."""
-    from picker.preprocess.resample import resample_window
+    from picker.preprocess.resample import resample_window, resampling_factor
 
     n_in = len(x)
     if n_in == 0:
@@ -303,7 +304,7 @@ def _predict(x, rate, pickable, *, model, cfg, start_time, station_id, source):
     if outputs.shape[1] > 3:  # EQTransformer: noise, P, S, detection
         probabilities, detection = np.ascontiguousarray(outputs[:, :3]), outputs[:, 3].copy()
     del outputs
-    ratio = rate / MODEL_SAMPLING_RATE_HZ
+    ratio = float(1 / resampling_factor(rate, MODEL_SAMPLING_RATE_HZ))  # as resampled
 
     def index_in(model_index: np.ndarray) -> np.ndarray:
         return np.clip(np.round(model_index * ratio), 0, n_in - 1).astype(np.int64)
