@@ -94,6 +94,9 @@ class StationResult:
         sampling_rate_hz: the input's rate.
         start_time: ``obspy.UTCDateTime`` of sample 0, or None.
         is_stream: True for continuous (ObsPy) input.
+        channels: channel codes of the E, N, Z columns (``""`` where unknown or missing).
+        unit: the data's amplitude unit (``counts``, ``nm/s``, an NPZ ``unit``), ``""``
+            when unknown.
     """
 
     source: str
@@ -105,6 +108,8 @@ class StationResult:
     sampling_rate_hz: float
     start_time: object = None
     is_stream: bool = False
+    channels: tuple[str, str, str] = ("", "", "")
+    unit: str = ""
 
 
 # ----------------------------------------------------------------------------- options and model
@@ -381,6 +386,8 @@ def iter_stream(
                 sampling_rate_hz=rate,
                 start_time=station.start_time,
                 is_stream=True,
+                channels=station.channels,
+                unit=station.unit,
             )
         ]
         del station, pickable, picks, probabilities
@@ -474,6 +481,8 @@ def iter_file(
             data=record.data,
             sampling_rate_hz=rate,
             start_time=record.start_time,
+            channels=record.channels,
+            unit=record.extra.get("unit", ""),
         )
 
 
