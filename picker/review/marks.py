@@ -37,8 +37,9 @@ _OTHER_COLOURS = ("tab:green", "#0b4d0b")
 #: Line widths and drawing order: reference lines above predicted ones.
 PREDICTED_STYLE = {"ls": "-", "lw": 0.9, "zorder": 3}
 REFERENCE_STYLE = {"ls": (0, (4, 3)), "lw": 1.3, "zorder": 4}
-#: No labels in a strip row holding more picks than this (markers only).
-MAX_LABELS_PER_ROW = 300
+#: Above this many picks in a strip row, labels are first thinned to about this many, evenly
+#: over the row (:func:`declutter` then drops the ones that still overlap).
+MAX_LABELS_PER_ROW = 40
 
 
 def colour(phase: str, reference: bool) -> str:
@@ -130,22 +131,26 @@ def draw_pick_strip(
             zorder=3,
         )
         row = []
-        if len(marks) <= MAX_LABELS_PER_ROW:
-            for (_, seconds, *rest), xi in zip(marks, x, strict=True):
-                probability = None if is_ref or not rest else rest[0]
-                text = pick_label(phase, seconds, probability, start_time, decimals)
-                row.append(
-                    ax.annotate(
-                        text,
-                        (xi, y),
-                        xytext=(6, 0),
-                        textcoords="offset points",
-                        va="center",
-                        fontsize=8,
-                        color=shade,
-                        annotation_clip=True,
-                    )
+        gap = (x.max() - x.min()) / MAX_LABELS_PER_ROW if len(x) > MAX_LABELS_PER_ROW else 0
+        last = -np.inf
+        for (_, seconds, *rest), xi in zip(marks, x, strict=True):
+            if xi - last < gap:
+                continue
+            last = xi
+            probability = None if is_ref or not rest else rest[0]
+            text = pick_label(phase, seconds, probability, start_time, decimals)
+            row.append(
+                ax.annotate(
+                    text,
+                    (xi, y),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=8,
+                    color=shade,
+                    annotation_clip=True,
                 )
+            )
         labels.append(row)
     ax.set_yticks(range(n_rows), [f"{ph} ref" if r else ph for ph, r in reversed(rows)])
     ax.set_ylim(-0.7, max(n_rows, 1) - 0.3)
