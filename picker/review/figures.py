@@ -237,6 +237,7 @@ def review_figure(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
 
     kinds = _trace_kinds(view, trace)
     has_prob = view.probabilities is not None
@@ -268,6 +269,7 @@ def review_figure(
             times, values = _envelope(values_of[:, column], rate)
             ax.plot(to_x(times), values, color="k", linewidth=0.5)
             ax.set_ylabel(_panel_label(view.channels[column] or "ENZ"[column], view.unit))
+            ax.yaxis.set_major_formatter(EngFormatter(sep=""))  # 50k, 2µ: short tick labels
             if column == 0 and len(kinds) > 1:
                 tag = "raw" if kind == "raw" else _filter_text(view)
                 ax.text(

@@ -109,8 +109,8 @@ def draw_pick_strip(
     start_time=None,
     decimals: int = 2,
 ) -> list:
-    """Markers and time labels of the picks in the strip axes ``ax``; returns the labels'
-    ``Text`` objects by row (thin them out with :func:`declutter`)."""
+    """Markers and time labels of the picks in the strip axes ``ax``; returns per row the
+    labels' ``Text`` objects and the markers' x (thin them out with :func:`declutter`)."""
     rows = strip_rows(picks, reference, predicted)
     n_rows = len(rows)
     labels = []
@@ -151,12 +151,16 @@ def draw_pick_strip(
                     annotation_clip=True,
                 )
             )
-        labels.append(row)
+        labels.append((row, x))
     ax.set_yticks(range(n_rows), [f"{ph} ref" if r else ph for ph, r in reversed(rows)])
     ax.set_ylim(-0.7, max(n_rows, 1) - 0.3)
     ax.tick_params(axis="y", length=0, labelsize=8)
-    if not picks and not reference:
-        ax.text(0.5, 0.5, "no picks", transform=ax.transAxes, ha="center", va="center")
+    if not picks and (predicted or not reference):
+        y = n_rows - 1 if rows else 0.5  # the P row when the model ran, else the middle
+        ax.text(
+            0.5, y, "no picks", transform=ax.get_yaxis_transform(), ha="center", va="center",
+            color="0.4", fontsize=8,
+        )  # fmt: skip
     return labels
 
 
@@ -165,21 +169,34 @@ def _t(pick) -> float:
 
 
 def declutter(fig, labels: list) -> int:
-    """Drop every label that would overlap the one kept before it in its row, and move a label
-    that would run past the right edge to the marker's left; returns how many were dropped.
-    Call after the axes limits and layout are final."""
+    """Drop every label that would cover another marker of its row or overlap the label kept
+    before it, and move a label that would run past the right edge to its marker's left;
+    returns how many were dropped. Call after the axes limits and layout are final.
+
+    Args:
+        labels: per strip row, ``(Text objects, marker x in data units)``
+            (:func:`draw_pick_strip`).
+    """
     renderer = fig.canvas.get_renderer()
     dropped = 0
-    for row in labels:
+    for texts, marker_x in labels:
+        if not texts:
+            continue
+        ax = texts[0].axes
+        right_edge = ax.get_window_extent(renderer).x1
+        pixels = np.sort(ax.transData.transform(np.column_stack([marker_x, marker_x]))[:, 0])
         last_right = -np.inf
-        for text in row:
+        for text in texts:
             box = text.get_window_extent(renderer)
-            right_edge = text.axes.get_window_extent(renderer).x1
             if box.x1 > right_edge:
                 text.set_horizontalalignment("right")
                 text.xyann = (-6, 0)
                 box = text.get_window_extent(renderer)
-            if box.x0 < last_right + 4:
+            # markers are ~7 points wide: no other marker may sit under the label
+            lo, hi = np.searchsorted(pixels, [box.x0 - 6, box.x1 + 6])
+            own = ax.transData.transform((text.xy[0], 0))[0]
+            covered = np.count_nonzero(np.abs(pixels[lo:hi] - own) > 0.5)
+            if box.x0 < last_right + 4 or covered:
                 text.remove()
                 dropped += 1
                 continue
