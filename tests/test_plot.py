@@ -434,7 +434,7 @@ def _draw_many(tmp_path, n_figures: int) -> float:
 
 
 def test_memory_stays_flat_over_1000_figures(tmp_path):
-    """No figure outlives its file: peak memory stays flat over 1,000 figures (~2 min)."""
+    """No figure outlives its file: peak memory stays flat over 1,000 figures (~3-6 min)."""
     growth_mb = _draw_many(tmp_path, 1000)
     assert live_figures() == 0 and pyplot_figures() == []
     assert growth_mb < 30, f"peak RSS grew {growth_mb:.1f} MB over 1000 figures"

@@ -309,8 +309,9 @@ def review_figure(
     if title:
         # above the legend's line: neither covers the other however long the title
         strip.set_title(title, fontsize="medium", loc="left", pad=18 if handles else 6)
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.6 / figsize[1], bottom=0.55 / figsize[1])
-    fig.subplots_adjust(hspace=0.1)
+    height_in = figsize[1]  # margins in inches for the title and time axis, within reason
+    top, bottom = 1 - min(0.6 / height_in, 0.3), min(0.55 / height_in, 0.25)
+    fig.subplots_adjust(left=0.08, right=0.98, top=top, bottom=bottom, hspace=0.1)
     declutter(fig, labels)
     return fig
 
