@@ -471,6 +471,11 @@ def test_units_from_the_file_headers(tmp_path):
     np.savez(tmp_path / "v.npz", data=np.zeros((10, 3)))
     assert next(read_records(tmp_path / "w.npz")).extra["unit"] == "m/sx"  # no mathtext
     assert "unit" not in next(read_records(tmp_path / "v.npz")).extra
+    # kept by a conversion: miniSEED counts -> NPZ -> counts
+    record = next(read_records(tmp_path / "STEIM2.mseed"))
+    assert record.extra["unit"] == "counts"
+    write_records([record], tmp_path / "npz", "npz")
+    assert next(read_records(next((tmp_path / "npz").iterdir()))).extra["unit"] == "counts"
 
 
 def obspy_read(path):

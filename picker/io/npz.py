@@ -424,7 +424,8 @@ def write_npz(record: Record, path: str | os.PathLike) -> Path:
     ``sampling_rate_hz`` float64; ``channels`` (the three codes joined by ``,``, empty entries
     kept); ``component_order`` ``"ENZ"``; ``station_id``, ``network``, ``station``,
     ``location_code``; ``start_time`` (ISO string with 9 decimals, ``""`` when unknown) and
-    ``start_time_ns`` (int64, only when known). :func:`read_npz` gives back the same record,
+    ``start_time_ns`` (int64, only when known); ``unit`` (only when ``record.extra`` has one).
+    :func:`read_npz` gives back the same record,
     samples bit-identical and start time exact to the nanosecond.
 
     Returns:
@@ -449,6 +450,8 @@ def write_npz(record: Record, path: str | os.PathLike) -> Path:
     }
     if record.start_time is not None:
         arrays["start_time_ns"] = np.int64(record.start_time.ns)
+    if record.extra.get("unit"):
+        arrays["unit"] = np.str_(record.extra["unit"])
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)

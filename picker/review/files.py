@@ -302,8 +302,8 @@ def _window_views(path: Path, fmt: str, model, reference, npz_options, options, 
         name = record.name or station_id
         if start is not None and record.start_time is None:
             raise InputError(
-                f"{path}: record {name} has no start time, so a span start (--start) cannot be "
-                "placed in it; drop --start (--duration alone tiles it from its first sample)"
+                f"{path}: record {name} has no start time to place --start in; drop --start "
+                "(--duration alone tiles it from its first sample)"
             )
         own = [
             (phase, sample / rate)
