@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean examples
+.PHONY: demo test lint format clean examples notebooks
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ demo: $(STAMP)
 	@echo "picks (demo_output/picks.csv):"
 	@cat demo_output/picks.csv
 	@echo
-	@echo "review figure(s):" && ls demo_output/*.png
+	@echo "review figure(s) (pick times in the strip on top, traces high-passed like the model's input):"
+	@ls demo_output/*.png
+
+# JupyterLab on notebooks/ (installs the `notebooks` extra into .venv the first time).
+notebooks: $(STAMP)
+	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	$(BIN)/jupyter-lab notebooks/
 
 examples: $(STAMP)
 	$(BIN)/python data/make_examples.py

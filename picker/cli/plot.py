@@ -22,9 +22,19 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
     p.add_argument("--picks", metavar="PICKS.csv", help="reference picks to draw (CSV/JSON/XML)")
-    p.add_argument("--start", metavar="ISO", help="span start (UTC) for continuous data")
+    p.add_argument(
+        "--start",
+        metavar="ISO",
+        help="span start (UTC); an error for a record without a start time (e.g. such an NPZ)",
+    )
     p.add_argument("--duration", type=float, metavar="S", help="span length in seconds")
     p.add_argument("--format", default="png", choices=("png", "pdf"), help="default png")
+    p.add_argument(
+        "--trace",
+        default="filtered",
+        choices=("raw", "filtered", "both"),
+        help="traces drawn: as read, high-passed like the model's input (default), or both",
+    )
     p.add_argument(
         "--no-predict", action="store_true", help="draw only the data and reference picks"
     )
@@ -67,6 +77,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 start=start,
                 duration_s=args.duration,
                 fmt=args.format,
+                trace=args.trace,
                 npz_options=common.reader_options(args, "npz"),
             )
         )

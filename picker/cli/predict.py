@@ -99,25 +99,13 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def _plot_result(result, folder: str) -> str | None:
+def _plot_result(result, folder: str, highpass_hz: float) -> str | None:
     """Draw one result's review figure into ``folder``; the one-line error when it fails."""
-    from pathlib import Path
-
-    from picker.io.base import one_line, path_in_folder
-    from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ
-    from picker.review.figures import figure_name, plot_picks
+    from picker.io.base import one_line
+    from picker.review.files import plot_result
 
     try:
-        plot_picks(
-            result.data,
-            result.sampling_rate_hz,
-            result.probabilities,
-            result.picks,
-            path_in_folder(folder, figure_name(Path(result.source).stem, result.name)),
-            f"{result.station_id}  ({result.source})",
-            probabilities_rate_hz=MODEL_SAMPLING_RATE_HZ,
-            start_time=result.start_time,
-        )
+        plot_result(result, folder, highpass_hz=highpass_hz)
     except (OSError, ValueError, RuntimeError) as exc:
         return f"{result.source} {result.station_id}: figure not written ({one_line(exc, 200)})"
     return None
@@ -163,6 +151,10 @@ def _predict_local(
     from picker.prediction.files import ProbabilityWriter, run_files
 
     n_results = 0
+    if args.plot:
+        from picker.review.files import model_highpass_hz
+
+        highpass_hz = model_highpass_hz(model, options)
     progress = common.Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         writer = None
@@ -183,7 +175,7 @@ def _predict_local(
                 progress.show(f"{path.name} {result.station_id}")
                 if writer is not None and result.is_stream:
                     writer.write(result)
-                if args.plot and (problem := _plot_result(result, args.plot)):
+                if args.plot and (problem := _plot_result(result, args.plot, highpass_hz)):
                     progress.close()
                     failures.add(problem)
                 del result  # free its arrays before the next station or file is read

@@ -12,6 +12,8 @@ Reading accepts the common variants found in the wild:
 * identity: ``station_id``, or ``network``/``net``, ``station``/``sta``,
   ``location_code``/``location`` (``--`` means empty) and ``channels`` (``HHE_HHN_HHZ``,
   ``DPE,DPN,DPZ``, ``EHZ``).
+* amplitude unit: ``unit`` / ``units`` (e.g. ``counts``, ``m/s``; up to 16 printable
+  characters, ``$`` dropped), kept as ``record.extra["unit"]`` for the review figures.
 * start time: ``start_time_ns`` (int64 ns since 1970), ``start_time``/``t0`` (ISO string), or
   ``p_time`` (ISO time of the P pick: start = p_time - p_idx / sampling_rate_hz).
 
@@ -188,6 +190,9 @@ def _record_from_archive(path, archive, layout, component_order, sampling_rate_h
     p_sample = _pick(get(*_P_KEYS), "P", extra)
     s_sample = _pick(get(*_S_KEYS), "S", extra)
     start_time = _start_time(get, p_sample, rate)
+    unit = "".join(c for c in _text_or_empty(get("unit", "units")) if c.isprintable() and c != "$")
+    if unit:
+        extra["unit"] = unit[:16].strip()
 
     station_id = _as_text(get("station_id")).strip() if get("station_id") is not None else ""
     if not station_id:
@@ -419,7 +424,8 @@ def write_npz(record: Record, path: str | os.PathLike) -> Path:
     ``sampling_rate_hz`` float64; ``channels`` (the three codes joined by ``,``, empty entries
     kept); ``component_order`` ``"ENZ"``; ``station_id``, ``network``, ``station``,
     ``location_code``; ``start_time`` (ISO string with 9 decimals, ``""`` when unknown) and
-    ``start_time_ns`` (int64, only when known). :func:`read_npz` gives back the same record,
+    ``start_time_ns`` (int64, only when known); ``unit`` (only when ``record.extra`` has one).
+    :func:`read_npz` gives back the same record,
     samples bit-identical and start time exact to the nanosecond.
 
     Returns:
@@ -444,6 +450,8 @@ def write_npz(record: Record, path: str | os.PathLike) -> Path:
     }
     if record.start_time is not None:
         arrays["start_time_ns"] = np.int64(record.start_time.ns)
+    if record.extra.get("unit"):
+        arrays["unit"] = np.str_(record.extra["unit"])
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)

@@ -71,6 +71,7 @@ __all__ = [
     "segment_name",
     "split_at_gaps",
     "stream_to_records",
+    "traces_unit",
     "waveform_format",
     "write_sac_record",
     "write_stream_record",
@@ -212,6 +213,33 @@ def header_picks_by_station(traces) -> dict[str, dict[str, UTCDateTime]]:
     return {sid: picks for sid, group in by_station.items() if (picks := sac_header_picks(group))}
 
 
+#: SAC ``idep`` (type of the dependent variable) values and the units they stand for.
+SAC_IDEP_UNITS = {6: "nm", 7: "nm/s", 8: "nm/s²", 50: "V"}
+#: miniSEED encodings of raw digitiser output (integers): their samples are counts.
+INTEGER_MSEED_ENCODINGS = frozenset({"INT16", "INT24", "INT32", "STEIM1", "STEIM2", "GEOSCOPE24"})
+
+
+def traces_unit(traces) -> str:
+    """The amplitude unit of ``traces`` as their headers give it, ``""`` when unknown or when
+    the traces disagree.
+
+    SAC: the ``idep`` header (``nm``, ``nm/s``, ``nm/s²``, ``V``; unset or ``IUNKN`` is unknown).
+    miniSEED: ``counts`` for integer encodings (Steim, INT*), the digitiser's raw output; float
+    miniSEED is unknown (often processed data in any unit).
+    """
+    units = set()
+    for tr in traces:
+        stats = tr.stats
+        unit = ""
+        if "sac" in stats:
+            unit = SAC_IDEP_UNITS.get(stats.sac.get("idep"), "")
+        elif "mseed" in stats:
+            encoding = str(stats.mseed.get("encoding", "")).upper()
+            unit = "counts" if encoding in INTEGER_MSEED_ENCODINGS else ""
+        units.add(unit)
+    return units.pop() if len(units) == 1 else ""
+
+
 def _group_to_records(traces: list[Trace], station_id: str, name: str, source: str) -> list[Record]:
     """The records ``(n_samples, 3)`` E, N, Z of the traces of one station and band code: one,
     or one per segment when the data have gaps longer than :data:`SPLIT_GAP_S`
@@ -284,7 +312,12 @@ def _segment_record(
         start_time=start,
         channels=tuple(channels),
         name=name,
+        extra={"unit": unit} if (unit := traces_unit(_all_traces(by_component))) else {},
     )
+
+
+def _all_traces(by_component: dict[str, list[Trace]]) -> list[Trace]:
+    return [tr for group in by_component.values() for tr in group]
 
 
 def stream_to_records(stream: Stream, *, name: str = "", source: str = "") -> list[Record]:

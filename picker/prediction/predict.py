@@ -97,6 +97,9 @@ class StationResult:
         is_stream: True for continuous (ObsPy) input.
         detection: ``(n_model_samples,)`` float32 earthquake-detection probability beside
             ``probabilities``, for a model that has one (EQTransformer), else None.
+        channels: channel codes of the E, N, Z columns (``""`` where unknown or missing).
+        unit: the data's amplitude unit (``counts``, ``nm/s``, an NPZ ``unit``), ``""``
+            when unknown.
     """
 
     source: str
@@ -109,6 +112,8 @@ class StationResult:
     start_time: object = None
     is_stream: bool = False
     detection: np.ndarray | None = None
+    channels: tuple[str, str, str] = ("", "", "")
+    unit: str = ""
 
 
 # ----------------------------------------------------------------------------- options and model
@@ -399,6 +404,8 @@ def iter_stream(
                 start_time=station.start_time,
                 is_stream=True,
                 detection=detection,
+                channels=station.channels,
+                unit=station.unit,
             )
         ]
         del station, pickable, picks, probabilities, detection
@@ -493,6 +500,8 @@ def iter_file(
             sampling_rate_hz=rate,
             start_time=record.start_time,
             detection=detection,
+            channels=record.channels,
+            unit=record.extra.get("unit", ""),
         )
 
 

@@ -38,7 +38,7 @@ from picker.io.base import (
     split_pickable,
     trace_station_id,
 )
-from picker.io.stream import split_at_gaps
+from picker.io.stream import split_at_gaps, traces_unit
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class StationData:
         channels: channel codes of the E, N, Z columns (``""`` where missing).
         first_sample: index of sample 0 counted from the station's first sample in the
             stream (0 unless the station was split at a long gap, see :func:`iter_stations`).
+        unit: the amplitude unit from the traces' headers (:func:`picker.io.stream.traces_unit`:
+            ``counts``, ``nm/s`` ...), ``""`` when unknown.
     """
 
     station_id: str
@@ -78,6 +80,7 @@ class StationData:
     start_time: UTCDateTime
     channels: tuple[str, str, str]
     first_sample: int = 0
+    unit: str = ""
 
     @property
     def band_code(self) -> str:
@@ -219,6 +222,7 @@ def _build_station(
         start_time=start,
         channels=tuple(channels),
         first_sample=first_sample,
+        unit=traces_unit(traces),
     )
 
 

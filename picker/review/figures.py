@@ -1,17 +1,26 @@
 """Review figures: the three components with picks marked, P and S probabilities beneath.
 
 One figure shows one :class:`TraceView`: a station's (or window's) three components stacked
-and labelled with their channel codes, the station id and start time in the title, the
-predicted picks as solid lines and reference picks as dashed lines (P red, S blue) across all
-panels, and the P and S probabilities in a panel of their own underneath. The time axis is UTC
-(matplotlib dates) when the start time is known, else seconds from the first sample. Traces
-longer than :data:`MAX_PLOT_POINTS` samples are drawn as min/max envelopes, so peaks survive.
+and labelled with their channel codes (``HHE``, ``HHN``, ``HHZ`` when known) and amplitude unit
+(``counts`` for raw miniSEED, ``nm/s`` from a SAC header, an NPZ file's ``unit``), the station
+id and start time in the title, and the P and S probabilities in a panel of their own
+underneath. Picks are marked twice (:mod:`picker.review.marks`): lines through the panels
+(predicted solid, reference dashed and darker, drawn on top) and markers with their time and
+probability in a strip above the traces, one row per phase and kind, so P and S stay apart at
+any span. The time axis is UTC (matplotlib dates) when the start time is known, else seconds
+from the first sample. Traces longer than :data:`MAX_PLOT_POINTS` samples are drawn as
+min/max envelopes, so peaks survive.
+
+The traces drawn (``trace``): ``"raw"`` (as read), ``"filtered"`` (the causal high-pass the
+model's input gets, :func:`high_passed`: drift and microseism gone, amplitudes still in the
+file's unit; the model then only rescales it) or ``"both"`` (six panels).
 
 matplotlib is imported inside the functions. Figures are plain ``matplotlib.figure.Figure``
 objects drawn by the Agg canvas: no display is needed, pyplot's global state and backend are
 never touched, and a figure is garbage as soon as it is saved, so batch runs over thousands
-of inputs keep flat memory. Files are written atomically (PNG, PDF or any format
-matplotlib writes, from the suffix).
+of inputs keep flat memory. In a notebook, a figure returned by :func:`review_figure` shows
+inline (``display(fig)`` or as a cell's last value). Files are written atomically (PNG, PDF or
+any format matplotlib writes, from the suffix).
 """
 
 from __future__ import annotations
@@ -25,12 +34,23 @@ from pathlib import Path
 import numpy as np
 
 from picker.io.base import atomic_output
+from picker.review.marks import (
+    PHASE_COLOURS,
+    REFERENCE_COLOURS,
+    declutter,
+    draw_pick_lines,
+    draw_pick_strip,
+    legend_handles,
+)
 
 __all__ = [
     "MAX_PLOT_POINTS",
     "PHASE_COLOURS",
+    "REFERENCE_COLOURS",
+    "TRACE_CHOICES",
     "TraceView",
     "figure_name",
+    "high_passed",
     "plot_picks",
     "plot_precision_recall",
     "plot_residuals",
@@ -41,9 +61,32 @@ __all__ = [
 
 #: Above this many samples a trace is drawn as a min/max envelope of this many blocks.
 MAX_PLOT_POINTS = 20_000
-#: Line colours of the phases (predicted: solid, reference: dashed).
-PHASE_COLOURS = {"P": "tab:red", "S": "tab:blue"}
-_OTHER_COLOUR = "tab:green"
+#: What ``trace`` may be: the data as read, the model's high-pass of them, or both.
+TRACE_CHOICES = ("raw", "filtered", "both")
+
+
+def high_passed(data: np.ndarray, sampling_rate_hz: float, highpass_hz: float) -> np.ndarray:
+    """The causal Butterworth high-pass the model's input gets
+    (:func:`picker.preprocess.model_input.model_input` before its normalisation).
+
+    Args:
+        data: ``(n_samples, 3)`` float, columns E, N, Z; NaN (gaps) counts as zero.
+        sampling_rate_hz: the data's rate.
+        highpass_hz: the corner; 0 = none (the data minus their first sample).
+
+    Returns:
+        float32 ``(n_samples, 3)`` in the data's unit.
+    """
+    from picker.preprocess.highpass import highpass
+
+    x = np.nan_to_num(np.asarray(data, np.float64))
+    if len(x) == 0:
+        return x.astype(np.float32)
+    x = x - x[:1]
+    nyquist_hz = sampling_rate_hz / 2
+    if highpass_hz > 0 and highpass_hz < nyquist_hz and len(x) > 1:
+        x = highpass(x, float(highpass_hz), float(sampling_rate_hz), order=4, axis=0)
+    return x.astype(np.float32)
 
 
 @dataclass
@@ -51,16 +94,22 @@ class TraceView:
     """What one review figure shows.
 
     Attributes:
-        data: ``(n_samples, 3)`` float waveforms, columns E, N, Z, at ``sampling_rate_hz``.
+        data: ``(n_samples, 3)`` float waveforms as read, columns E, N, Z, at
+            ``sampling_rate_hz``, in ``unit``.
         sampling_rate_hz: the data's rate.
         start_time: ``obspy.UTCDateTime`` of sample 0, or None (axis in seconds then).
         station_id: shown in the title.
         channels: labels of the three panels (channel codes, E/N/Z order).
         probabilities: ``(n_prob_samples, 3)`` noise/P/S from sample 0, or None (no panel).
         probabilities_rate_hz: their rate; None: they span the data's duration.
-        picks: predicted picks as ``(phase, seconds from sample 0)``.
+        picks: predicted picks as ``(phase, seconds from sample 0[, probability])``.
         reference_picks: known picks as ``(phase, seconds from sample 0)``.
         title: extra title text (e.g. the source file).
+        unit: the amplitude unit of ``data`` (``"counts"``, ``"nm/s"``), ``""`` when unknown.
+        filtered: ``data`` high-passed like the model's input (:func:`high_passed`, computed on
+            the whole record before cropping, so tiles start without a filter transient), or
+            None; :meth:`with_filtered` fills it.
+        highpass_hz: the corner of ``filtered`` (its panel label).
     """
 
     data: np.ndarray
@@ -70,9 +119,12 @@ class TraceView:
     channels: tuple[str, str, str] = ("E", "N", "Z")
     probabilities: np.ndarray | None = None
     probabilities_rate_hz: float | None = None
-    picks: list[tuple[str, float]] = field(default_factory=list)
-    reference_picks: list[tuple[str, float]] = field(default_factory=list)
+    picks: list[tuple] = field(default_factory=list)
+    reference_picks: list[tuple] = field(default_factory=list)
     title: str = ""
+    unit: str = ""
+    filtered: np.ndarray | None = None
+    highpass_hz: float | None = None
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float32)
@@ -87,6 +139,8 @@ class TraceView:
             if self.probabilities_rate_hz is None:
                 duration_s = max(len(self.data), 1) / rate
                 self.probabilities_rate_hz = max(len(self.probabilities), 1) / duration_s
+        if self.filtered is not None and np.shape(self.filtered) != self.data.shape:
+            raise ValueError(f"filtered must have the data's shape {self.data.shape}")
         if self.start_time is not None:
             from obspy import UTCDateTime
 
@@ -95,6 +149,11 @@ class TraceView:
     @property
     def duration_s(self) -> float:
         return len(self.data) / self.sampling_rate_hz
+
+    def with_filtered(self, highpass_hz: float) -> TraceView:
+        """This view with ``filtered`` set to the data high-passed at ``highpass_hz``."""
+        filtered = high_passed(self.data, self.sampling_rate_hz, highpass_hz)
+        return dataclasses.replace(self, filtered=filtered, highpass_hz=float(highpass_hz))
 
     def crop(self, start_s: float, end_s: float) -> TraceView:
         """The part from ``start_s`` to ``end_s`` (seconds from sample 0, cut to the data).
@@ -113,11 +172,14 @@ class TraceView:
             probabilities = probabilities[j0:j1]
 
         def inside(picks):
-            return [(ph, t - t0) for ph, t in picks if t0 <= t < t1 or (t == t1 == t0)]
+            return [
+                (ph, t - t0, *rest) for ph, t, *rest in picks if t0 <= t < t1 or (t == t1 == t0)
+            ]
 
         return dataclasses.replace(
             self,
             data=self.data[i0:i1],
+            filtered=None if self.filtered is None else self.filtered[i0:i1],
             start_time=None if self.start_time is None else self.start_time + t0,
             probabilities=probabilities,
             picks=inside(self.picks),
@@ -138,21 +200,55 @@ def _envelope(values: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarra
     return np.repeat(times, 2), np.column_stack([lo, hi]).ravel()
 
 
-def review_figure(view: TraceView, *, figsize: tuple[float, float] = (12.0, 7.0)):
+def _panel_label(channel: str, unit: str) -> str:
+    """A trace panel's y label: the channel code, the unit beneath it when known."""
+    return f"{channel}\n({unit})" if unit else channel
+
+
+def _trace_kinds(view: TraceView, trace: str | None) -> list[str]:
+    if trace is None:
+        trace = "raw" if view.filtered is None else "filtered"
+    if trace not in TRACE_CHOICES:
+        raise ValueError(f"trace must be one of {TRACE_CHOICES}, got {trace!r}")
+    kinds = ["raw", "filtered"] if trace == "both" else [trace]
+    if "filtered" in kinds and view.filtered is None:
+        raise ValueError("the view has no filtered traces: make it with TraceView.with_filtered")
+    return kinds
+
+
+def _filter_text(view: TraceView) -> str:
+    hp = view.highpass_hz
+    return f"high-pass {hp:g} Hz (model input)" if hp else "model input, no high-pass"
+
+
+def review_figure(
+    view: TraceView, *, trace: str | None = None, figsize: tuple[float, float] | None = None
+):
     """A ``matplotlib.figure.Figure`` (Agg canvas, not registered with pyplot) of ``view``.
 
-    Panels: E, N, Z (labelled with ``view.channels``), then the P and S probabilities when
-    ``view.probabilities`` is set. Write it with :func:`save_figure`.
+    Panels, top to bottom (each axes' ``get_label()`` names it): ``"picks"`` (the pick strip,
+    :mod:`picker.review.marks`), ``"raw E"``, ``"raw N"``, ``"raw Z"`` and/or ``"filtered E"``
+    ... (``trace``: ``"raw"``, ``"filtered"`` or ``"both"``; None: filtered when ``view`` has
+    them, else raw), then ``"probability"`` when ``view.probabilities`` is set. Trace panels
+    are labelled with ``view.channels`` and ``view.unit``. Write it with :func:`save_figure`.
+
+    Raises:
+        ValueError: an unknown ``trace``, or filtered traces asked of a view without them.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
+    from matplotlib.ticker import EngFormatter
 
+    kinds = _trace_kinds(view, trace)
     has_prob = view.probabilities is not None
+    n_traces = 3 * len(kinds)
+    if figsize is None:
+        figsize = (12.0, 2.2 + 1.55 * n_traces + 1.2 * has_prob)
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
-    ratios = [1, 1, 1, 0.8] if has_prob else [1, 1, 1]
+    ratios = [0.15 + 0.17 * max(_n_rows(view), 1)] + [1] * n_traces + [0.8] * has_prob
     axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
+    strip, trace_axes = axes[0], axes[1 : 1 + n_traces]
     rate = view.sampling_rate_hz
     if view.start_time is not None:
         origin_days = view.start_time.matplotlib_date
@@ -164,44 +260,66 @@ def review_figure(view: TraceView, *, figsize: tuple[float, float] = (12.0, 7.0)
         def to_x(seconds):
             return np.asarray(seconds, np.float64)
 
-    for column, ax in enumerate(axes[:3]):
-        times, values = _envelope(view.data[:, column], rate)
-        ax.plot(to_x(times), values, color="k", linewidth=0.5)
-        ax.set_ylabel(view.channels[column] or "ENZ"[column])
+    strip.set_label("picks")
+    for k, kind in enumerate(kinds):
+        values_of = view.data if kind == "raw" else view.filtered
+        for column in range(3):
+            ax = trace_axes[3 * k + column]
+            ax.set_label(f"{kind} {'ENZ'[column]}")
+            times, values = _envelope(values_of[:, column], rate)
+            ax.plot(to_x(times), values, color="k", linewidth=0.5)
+            ax.set_ylabel(_panel_label(view.channels[column] or "ENZ"[column], view.unit))
+            ax.yaxis.set_major_formatter(EngFormatter(sep=""))  # 50k, 2µ: short tick labels
+            if column == 0 and len(kinds) > 1:
+                tag = "raw" if kind == "raw" else _filter_text(view)
+                ax.text(
+                    0.003, 0.96, tag, transform=ax.transAxes, va="top", fontsize=8,
+                    bbox={"fc": "white", "ec": "0.7", "alpha": 0.85, "pad": 2},
+                )  # fmt: skip
     if has_prob:
-        ax = axes[3]
+        ax = axes[-1]
+        ax.set_label("probability")
         for column, phase in ((1, "P"), (2, "S")):
             times, values = _envelope(view.probabilities[:, column], view.probabilities_rate_hz)
             ax.plot(to_x(times), values, color=PHASE_COLOURS[phase], linewidth=0.8)
         ax.set_ylim(-0.05, 1.05)
         ax.set_ylabel("probability")
-    for picks, style in ((view.picks, "-"), (view.reference_picks, "--")):
-        for phase in dict.fromkeys(ph for ph, _ in picks):
-            x = to_x([t for ph, t in picks if ph == phase])
-            colour = PHASE_COLOURS.get(phase, _OTHER_COLOUR)
-            for ax in axes:  # one collection per phase and style: fast with many picks
-                ax.vlines(
-                    x, 0, 1, transform=ax.get_xaxis_transform(), colors=colour, ls=style, lw=0.9
-                )
-    handles = [
-        Line2D([], [], color=PHASE_COLOURS[phase], ls=style, label=f"{phase} {kind}")
-        for kind, style, picks in (
-            ("predicted", "-", view.picks),
-            ("reference", "--", view.reference_picks),
-        )
-        for phase in ("P", "S")
-        if any(ph == phase for ph, _ in picks) or (kind == "predicted" and has_prob)
-    ]
+    draw_pick_lines(axes[1:], view.picks, view.reference_picks, to_x)
+    labels = draw_pick_strip(
+        strip,
+        view.picks,
+        view.reference_picks,
+        to_x,
+        predicted=has_prob,
+        start_time=view.start_time,
+        decimals=2 if rate <= 100 else 3,
+    )
+    handles = legend_handles(view.picks, view.reference_picks, has_prob)
     if handles:
-        axes[-1].legend(handles=handles, loc="upper right", fontsize="small", ncol=2)
+        strip.legend(
+            handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(handles),
+            fontsize="small", frameon=False, borderaxespad=0.2, handlelength=3,
+        )  # fmt: skip
     _label_time_axis(axes[-1], view)
     title = "  ".join(t for t in (view.station_id, view.title) if t)
     if view.start_time is not None:
         title = f"{title}  {view.start_time.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z".strip()
+    if kinds == ["filtered"]:
+        title = f"{title}  ·  {_filter_text(view)}".strip(" ·")
     if title:
-        axes[0].set_title(title, fontsize="medium")
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.94, bottom=0.08, hspace=0.08)
+        # above the legend's line: neither covers the other however long the title
+        strip.set_title(title, fontsize="medium", loc="left", pad=18 if handles else 6)
+    height_in = figsize[1]  # margins in inches for the title and time axis, within reason
+    top, bottom = 1 - min(0.6 / height_in, 0.3), min(0.55 / height_in, 0.25)
+    fig.subplots_adjust(left=0.08, right=0.98, top=top, bottom=bottom, hspace=0.1)
+    declutter(fig, labels)
     return fig
+
+
+def _n_rows(view: TraceView) -> int:
+    from picker.review.marks import strip_rows
+
+    return len(strip_rows(view.picks, view.reference_picks, view.probabilities is not None))
 
 
 def _label_time_axis(ax, view: TraceView) -> None:
@@ -238,10 +356,11 @@ def plot_view(
     *,
     fmt: str | None = None,
     dpi: float = 100,
-    figsize: tuple[float, float] = (12.0, 7.0),
+    figsize: tuple[float, float] | None = None,
+    trace: str | None = None,
 ) -> Path:
     """Draw ``view`` with :func:`review_figure` and write it with :func:`save_figure`."""
-    return save_figure(review_figure(view, figsize=figsize), path, fmt=fmt, dpi=dpi)
+    return save_figure(review_figure(view, trace=trace, figsize=figsize), path, fmt=fmt, dpi=dpi)
 
 
 def plot_picks(
@@ -256,6 +375,9 @@ def plot_picks(
     start_time=None,
     reference_picks: Sequence = (),
     channels: tuple[str, str, str] = ("E", "N", "Z"),
+    unit: str = "",
+    trace: str = "raw",
+    highpass_hz: float = 1.0,
 ) -> Path:
     """Write a review figure (PNG or any matplotlib format, from the suffix); return ``path``.
 
@@ -263,13 +385,16 @@ def plot_picks(
         data: ``(n_samples, 3)`` waveforms, columns E, N, Z, at ``sampling_rate_hz``.
         sampling_rate_hz: the data's rate.
         probabilities: ``(n_prob_samples, 3)`` noise/P/S probabilities starting at the same time.
-        picks: objects with ``phase`` (``"P"``/``"S"``) and ``index`` (sample of ``data``).
+        picks: objects with ``phase`` (``"P"``/``"S"``), ``index`` (sample of ``data``) and
+            optionally ``probability`` (written beside the pick).
         path: output file; its folder is created.
         title: figure title (e.g. the station id and source).
         probabilities_rate_hz: the probabilities' rate; None: they span the data's duration.
         start_time: time of sample 0 (UTC axis), or None (seconds from the first sample).
         reference_picks: like ``picks``, drawn dashed.
         channels: panel labels.
+        unit: the data's amplitude unit (``""``: unknown).
+        trace: ``"raw"``, ``"filtered"`` (high-passed at ``highpass_hz``) or ``"both"``.
     """
     rate = float(sampling_rate_hz)
     view = TraceView(
@@ -279,11 +404,14 @@ def plot_picks(
         channels=channels,
         probabilities=probabilities,
         probabilities_rate_hz=probabilities_rate_hz,
-        picks=[(p.phase, p.index / rate) for p in picks],
+        picks=[(p.phase, p.index / rate, getattr(p, "probability", None)) for p in picks],
         reference_picks=[(p.phase, p.index / rate) for p in reference_picks],
         title=title,
+        unit=unit,
     )
-    return plot_view(view, path)
+    if trace != "raw":
+        view = view.with_filtered(highpass_hz)
+    return plot_view(view, path, trace=trace)
 
 
 def figure_name(*parts: str, suffix: str = "png") -> str:
