@@ -306,7 +306,7 @@ def test_help_shows_defaults_and_the_new_names_only(capsys):
     evaluate = help_text("evaluate", capsys)
     assert "--tolerance-s S" in evaluate and "(default: 0.1)" in evaluate
     assert "--tolerance " not in evaluate.replace("--tolerance-s", "")
-    assert "--threshold THRESHOLD P and S probability threshold (default: 0.5)" in evaluate
+    assert "--threshold PROB P and S probability threshold (default: 0.5)" in evaluate
     convert = help_text("convert", capsys)
     assert "--reference PICKS" in convert and "--picks" not in convert
     assert "window length in seconds (default: 60.0)" in convert

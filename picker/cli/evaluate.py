@@ -29,7 +29,9 @@ def add_parser(sub) -> None:
         help="a predicted pick within this many seconds of a reference pick finds it",
     )
     common.add_hidden_alias(p, "--tolerance", "tolerance_s", type=float)
-    p.add_argument("--threshold", type=float, default=0.5, help="P and S probability threshold")
+    p.add_argument(
+        "--threshold", type=float, default=0.5, metavar="PROB", help="P and S probability threshold"
+    )
     p.add_argument(
         "--sweep", action="store_true", help="also sweep the threshold 0.05..0.95 (PR curve)"
     )

@@ -32,10 +32,17 @@ def add_parser(sub) -> None:
         "different numbers (hold-out F1 within 0.02: picker/models/bundled/MODEL_CARD.md)",
     )
     p.add_argument(
-        "--threshold", type=float, help="probability threshold for P and S, 0-1 (default: 0.5)"
+        "--threshold",
+        type=float,
+        metavar="PROB",
+        help="probability threshold for P and S, 0-1 (default: 0.5)",
     )
-    p.add_argument("--p-threshold", type=float, help="P threshold, 0-1 (default: 0.5)")
-    p.add_argument("--s-threshold", type=float, help="S threshold, 0-1 (default: 0.5)")
+    p.add_argument(
+        "--p-threshold", type=float, metavar="PROB", help="P threshold, 0-1 (default: 0.5)"
+    )
+    p.add_argument(
+        "--s-threshold", type=float, metavar="PROB", help="S threshold, 0-1 (default: 0.5)"
+    )
     p.add_argument("--plot", metavar="DIR", help="write a review figure per station / record")
     p.add_argument(
         "--probabilities",
@@ -45,11 +52,15 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--batch-size",
         type=int,
+        metavar="N",
         help="chunks per model call (default: 1 for ONNX models such as the bundled one, "
         "4 for .keras models)",
     )
     p.add_argument(
-        "--chunk-s", type=float, help="model input chunk length in seconds (default: 600)"
+        "--chunk-s",
+        type=float,
+        metavar="S",
+        help="model input chunk length in seconds (default: 600)",
     )
     p.add_argument("--shard", metavar="I/N", help="process only shard I (0-based) of N")
     p.add_argument(
