@@ -6,6 +6,8 @@ Writes:
   examples/npz/          8 synthetic labelled 30 s windows (3001 samples, 100 Hz), PhaseNet NPZ
   examples/tfrecord/     the same windows as one TFRecord file
   examples/hdf5/         the same windows as a SeisBench dataset (metadata.csv + waveforms.hdf5)
+  examples/validation/   4 other synthetic windows (stations V000-V003), NPZ: validation data
+                         that training never sees (configs/tiny.yaml)
   examples/rjob.mseed    a real local earthquake: ObsPy's example stream (BW.RJOB, 3 components)
   examples/continuous.mseed  10 minutes of synthetic continuous data with 2 events
   examples/continuous_picks.csv  the true P and S times of those events (picks CSV columns)
@@ -42,6 +44,11 @@ def main(argv=None) -> int:
     write_records(records, out / "npz", "npz")
     write_records(records, out / "tfrecord" / "examples", "tfrecord")
     write_records(records, out / "hdf5", "hdf5")
+    validation = [
+        rec.with_data(rec.data, station_id=f"SY.V{i:03d}..HH", name=f"validation_{i:05d}")
+        for i, rec in enumerate(synthetic_records(4, n_samples=3001, seed=2025))
+    ]
+    write_records(validation, out / "validation", "npz")
 
     stream = obspy.read()  # ObsPy's bundled example: BW.RJOB..EH?, 100 Hz, a local event
     with _atomic(out / "rjob.mseed") as tmp:

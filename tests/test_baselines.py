@@ -81,7 +81,7 @@ def test_evaluate_with_baselines_adds_rows_with_finite_metrics(tmp_path, capsys)
     model = save_model(make_oracle(), tmp_path / "oracle.keras")
     out = tmp_path / "report"
     args = [str(tmp_path / "windows"), "--model", str(model), "--baselines", "-o", str(out)]
-    assert main(["evaluate", *args, "--tolerance", "0.2", "-q"]) == 0
+    assert main(["evaluate", *args, "--tolerance-s", "0.2", "-q"]) == 0
     assert "stalta  P" in capsys.readouterr().out
 
     report = json.loads((out / "metrics.json").read_text())

@@ -15,7 +15,6 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 
 from picker.cli import main
-from picker.cli.common import Progress
 from picker.io import Record, write_records
 from picker.models.saving import save_model
 from picker.picks.formats import read_picks
@@ -226,16 +225,6 @@ def test_missing_bundled_model_is_a_clear_error(files, tmp_path, monkeypatch, ca
     assert status == 2  # usage: pass --model
     assert any("bundled model" in r.getMessage() for r in caplog.records)
     assert not (tmp_path / "p.csv").exists()
-
-
-def test_progress_line_only_on_a_terminal(capsys):
-    progress = Progress(3, enabled=True)
-    progress.show("day0.mseed XX.AAA..HH")
-    progress.close()
-    assert "[0/3] day0.mseed XX.AAA..HH" in capsys.readouterr().err
-    quiet = Progress(3, enabled=False)
-    quiet.show("x")
-    assert capsys.readouterr().err == ""
 
 
 def test_reuse_freed_memory_is_harmless_without_mallopt(monkeypatch):

@@ -140,9 +140,12 @@ def test_sweep_curve_monotonic_recall_and_best_threshold(setup, tmp_path):
         recall = [r["recall"] for r in rows]
         assert all(a >= b for a, b in zip(recall, recall[1:], strict=False))
         best_f1 = max(r["f1"] for r in rows)
-        first_best = next(r for r in rows if r["f1"] == best_f1)
-        assert sweep["best"][phase]["threshold"] == first_best["threshold"]
-        assert sweep["best"][phase]["f1"] == pytest.approx(best_f1)
+        best = sweep["best"][phase]
+        on_top = [r["threshold"] for r in rows if r["f1"] == best_f1]
+        assert best["threshold"] in on_top and best["f1"] == pytest.approx(best_f1)
+        assert best["plateau_low"] <= best["threshold"] <= best["plateau_high"]
+        plateau = [t for t in on_top if best["plateau_low"] <= t <= best["plateau_high"]]
+        assert len(plateau) == round((best["plateau_high"] - best["plateau_low"]) / 0.05) + 1
         # the sweep at the run's own threshold is the product path's result
         at_half = next(r for r in rows if r["threshold"] == 0.5)
         model = report["sources"]["model"][phase]
@@ -171,8 +174,9 @@ def test_sweep_on_known_probabilities():
     assert rows["P", 0.95]["recall"] == 0.0 and rows["P", 0.9]["recall"] == 1.0
     assert rows["S", 0.6]["recall"] == 1.0 and rows["S", 0.65]["recall"] == 0.0
     best = sweep.best()
-    assert best["P"]["threshold"] == 0.4 and best["P"]["f1"] == 1.0
-    assert best["S"]["threshold"] == 0.05
+    # F1 1 for P from 0.40 to 0.90, for S from 0.05 to 0.60: the middles of these plateaus
+    assert best["P"]["threshold"] == 0.65 and best["P"]["f1"] == 1.0
+    assert best["S"]["threshold"] == 0.35
     assert len(SWEEP_THRESHOLDS) == 19 and SWEEP_THRESHOLDS[-1] == 0.95
 
 
@@ -293,6 +297,6 @@ def test_strict_and_usage_errors(setup, tmp_path):
     assert main([*base, str(setup["bad"]), str(setup["windows"]), "--strict", "-o", str(out)]) == 1
     assert not out.exists()
     assert main([*base, str(setup["windows"]), "--threshold", "1.5"]) == 2
-    assert main([*base, str(setup["windows"]), "--tolerance", "-1"]) == 2
+    assert main([*base, str(setup["windows"]), "--tolerance-s", "-1"]) == 2
     missing = tmp_path / "missing.csv"
     assert main([*base, str(setup["stream"]), "--reference", str(missing)]) == 1

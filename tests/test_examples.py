@@ -23,6 +23,7 @@ def test_make_examples_writes_the_documented_files(tmp_path):
     names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert names == sorted(
         [f"npz/synthetic_{i:05d}.npz" for i in range(8)]
+        + [f"validation/validation_{i:05d}.npz" for i in range(4)]
         + [
             "tfrecord/examples.tfrecord",
             "hdf5/metadata.csv",
@@ -40,6 +41,26 @@ def test_make_examples_writes_the_documented_files(tmp_path):
         np.testing.assert_array_equal(a.data, b.data)
         assert (a.p_arrival_sample, a.s_arrival_sample) == (b.p_arrival_sample, b.s_arrival_sample)
     assert len(npz) == 8
+    validation = [rec for p in (tmp_path / "validation").glob("*.npz") for rec in read_records(p)]
+    assert sorted(r.station_id for r in validation) == [f"SY.V{i:03d}..HH" for i in range(4)]
+    training = {rec.data.tobytes() for recs in npz for rec in recs}
+    assert not training & {rec.data.tobytes() for rec in validation}  # no window seen twice
+
+
+def test_tiny_config_validates_on_windows_it_does_not_train_on():
+    from picker.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    assert cfg.data.validation and not set(cfg.data.train) & set(cfg.data.validation)
+    train = {r.data.tobytes() for p in cfg.data.train for r in _records_under(ROOT / p)}
+    validation = [r.data.tobytes() for p in cfg.data.validation for r in _records_under(ROOT / p)]
+    assert validation and not train & set(validation)
+
+
+def _records_under(path: Path) -> list:
+    from picker.io import expand_inputs
+
+    return [rec for file in expand_inputs([str(path)]) for rec in read_records(file)]
 
 
 def test_committed_examples_are_readable():

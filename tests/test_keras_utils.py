@@ -225,16 +225,15 @@ def test_summary_text_names_layers_and_counts(model):
     assert "probabilities" in text
 
 
-def test_plot_model_without_pydot_writes_the_summary(tmp_path, monkeypatch, model):
+def test_plot_model_without_pydot_draws_with_matplotlib(tmp_path, monkeypatch, model):
     def no_pydot(*args, **kwargs):
         raise ImportError("You must install pydot (`pip install pydot`) for `plot_model` to work.")
 
     monkeypatch.setattr(keras.utils, "plot_model", no_pydot)
     path, message = plot_model(model, tmp_path / "figs" / "net.png")
-    assert path == tmp_path / "figs" / "net.txt"
-    assert "Total params" in path.read_text(encoding="utf-8")
-    assert "pip install pydot" in message
-    assert "graphviz" in message
+    assert path == tmp_path / "figs" / "net.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "drawn with matplotlib" in message and "pip install pydot" in message
     assert str(path) in message
 
 
@@ -243,16 +242,15 @@ def test_plot_model_degrades_on_any_diagram_error(tmp_path, monkeypatch, model):
         raise ValueError("pydot could not parse the graph")
 
     monkeypatch.setattr(keras.utils, "plot_model", broken)
-    path, message = plot_model(model, tmp_path / "net.png")
-    assert path.suffix == ".txt" and path.exists()
+    path, message = plot_model(model, tmp_path / "net.pdf")
+    assert path == tmp_path / "net.pdf" and path.read_bytes()[:5] == b"%PDF-"
     assert "pydot could not parse" in message
 
 
 def test_plot_model_here(tmp_path, model):
-    """pydot / graphviz may or may not be installed: either a diagram or the text summary."""
+    """pydot / graphviz may or may not be installed: a picture either way."""
     path, message = plot_model(model, tmp_path / "net.png")
-    assert path.exists()
-    assert path.suffix in (".png", ".txt")
+    assert path == tmp_path / "net.png" and path.read_bytes()[:4] == b"\x89PNG"
     assert str(path) in message
 
 

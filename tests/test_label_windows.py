@@ -58,7 +58,7 @@ def test_convert_cuts_one_window_per_good_p_pick(tmp_path, caplog):
     path, data = continuous(tmp_path)
     (tmp_path / "reference.csv").write_text(picks_to_csv(reference()))
     out = tmp_path / "windows"
-    args = ["convert", str(path), "--picks", str(tmp_path / "reference.csv"), "--to", "npz"]
+    args = ["convert", str(path), "--reference", str(tmp_path / "reference.csv"), "--to", "npz"]
     with caplog.at_level(logging.INFO, logger="picker"):
         assert main([*args, "-o", str(out)]) == 0  # 60 s windows from 10 s before P
     records = sorted(
@@ -103,9 +103,9 @@ def test_windows_match_network_less_picks_on_the_station_code():
 def test_picks_on_window_files_and_a_bad_window_length_are_named(tmp_path, caplog):
     write_records([Record(np.ones((3000, 3), np.float32), RATE, STATION, T0)], tmp_path, "npz")
     (tmp_path / "reference.csv").write_text(picks_to_csv(reference()))
-    base = ["convert", str(tmp_path / "*.npz"), "--picks", str(tmp_path / "reference.csv")]
+    base = ["convert", str(tmp_path / "*.npz"), "--reference", str(tmp_path / "reference.csv")]
     out = ["--to", "npz", "-o", str(tmp_path / "out")]
     assert main([*base, *out]) == 1
-    assert any("--picks cuts continuous data, not npz windows" in m for m in caplog.messages)
+    assert any("--reference cuts continuous data, not npz windows" in m for m in caplog.messages)
     assert main([*base, *out, "--window-s", "5", "--before-p-s", "10"]) == 2
     assert any("need 0 <= --before-p-s < --window-s" in m for m in caplog.messages)

@@ -319,14 +319,14 @@ def test_plot_windows_png_and_pdf(inputs, tmp_path):
 def test_plot_continuous_spans_with_reference_picks(inputs, tmp_path):
     out = tmp_path / "span"
     args = [str(inputs["stream"]), "-o", str(out), "--model", inputs["model"], "-q"]
-    span = ["--start", str(T0 + 15), "--duration", "10", "--picks", str(inputs["picks"])]
+    span = ["--start", str(T0 + 15), "--duration-s", "10", "--reference", str(inputs["picks"])]
     assert main(["plot", *args, *span]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "day__XX.AAA..HH__20240301T000015.png",
         "day__XX.BBB..HH__20240301T000015.png",
     ]
     tiles = tmp_path / "tiles"
-    assert main(["plot", *args[:1], "-o", str(tiles), *args[3:], "--duration", "30"]) == 0
+    assert main(["plot", *args[:1], "-o", str(tiles), *args[3:], "--duration-s", "30"]) == 0
     # 2 stations × 5 tiles of 30 s every 27 s (10 % overlap) over the 120 s of data
     names = sorted(p.name for p in tiles.glob("*.png"))
     starts = ["000000", "000027", "000054", "000121", "000148"]
@@ -407,7 +407,7 @@ def test_bad_input_is_named_and_the_rest_is_drawn(inputs, tmp_path, caplog):
     assert any("bad.mseed" in m for m in errors) and any("1 input(s) failed" in m for m in errors)
     assert len(list(out.glob("*.png"))) == 2
     assert main(["plot", *args, "--start", "yesterday-ish"]) == 2
-    assert main(["plot", *args, "--duration", "0"]) == 2
+    assert main(["plot", *args, "--duration-s", "0"]) == 2
 
 
 # ----------------------------------------------------------------------------- memory

@@ -517,7 +517,7 @@ def test_quakeml_picks_with_an_external_entity_never_read_the_file(env, tmp_path
     evil.write_text(f"{head}\n{doctype}\n{body}", encoding="utf-8")
     figures = tmp_path / "figures"
     args = ["plot", str(env["good"] / "good.mseed"), "-o", str(figures), "--no-predict"]
-    assert main([*args, "--picks", str(evil)]) == 1
+    assert main([*args, "--reference", str(evil)]) == 1
     err = capsys.readouterr().err
     assert "evil.xml" in err and "TOPSECRET" not in err
     assert not figures.exists()

@@ -9,13 +9,88 @@ so ``picker --help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import logging
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 log = logging.getLogger("picker")
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` with each option's default, unless its help text already gives it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and "default" not in text
+            and default not in (None, False, argparse.SUPPRESS)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and suggest the option or command meant.
+
+    ``commands``: the subcommand parsers by name (set on the top-level parser), so that an
+    unknown option is matched against the options of the command it was given to.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, Parser] = {}
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self.commands.get(getattr(parsed, "command", None) or "", self)
+            command.unknown_arguments(extras)
+        return parsed
+
+    def unknown_arguments(self, extras: Sequence[str]) -> None:
+        """Exit (status 2) naming the first unknown option, and the option closest to it."""
+        unknown = next((text for text in extras if text.startswith("-")), None)
+        if unknown is None:
+            self.error(f"unexpected argument(s): {' '.join(extras)}")
+        name = unknown.split("=", 1)[0]
+        self.fail(f"unknown option {name}{self.suggestion(name, self.visible_options())}")
+
+    def visible_options(self) -> list[str]:
+        return [
+            option
+            for action in self._actions
+            if action.help is not argparse.SUPPRESS
+            for option in action.option_strings
+        ]
+
+    def suggestion(self, word: str, candidates: Sequence[str]) -> str:
+        close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+        return f"; did you mean {close[0]}?" if close else f"; see {self.prog} --help"
+
+    def error(self, message: str):
+        """Print ``message`` on one line (no usage block) and exit with status 2."""
+        choice = re.match(
+            r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message
+        )
+        if choice:
+            name, word, listed = choice.groups()
+            options = re.findall(r"'([^']*)'", listed)
+            message = f"{name} {word!r} is not one of {', '.join(options)}"
+            message += self.suggestion(word, options)
+        elif "--help" not in message:
+            message += f" (see {self.prog} --help)"
+        self.fail(message)
+
+    def fail(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def reuse_freed_memory() -> None:
@@ -53,7 +128,22 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
         "hydrophone (dropped) (default: auto)",
     )
     p.add_argument("--strict", action="store_true", help="stop at the first bad input")
-    p.add_argument("-q", "--quiet", action="store_true")
+    add_quiet_option(p)
+
+
+def add_quiet_option(p: argparse.ArgumentParser) -> None:
+    """``-q/--quiet``: warnings and errors only."""
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only warnings and errors: no progress bar, no summary lines",
+    )
+
+
+def add_hidden_alias(p: argparse.ArgumentParser, old: str, dest: str, **kwargs) -> None:
+    """Accept the old spelling ``old`` of an option (same ``dest``), left out of ``--help``."""
+    p.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
 def add_force_option(p: argparse.ArgumentParser) -> None:
@@ -64,6 +154,25 @@ def add_force_option(p: argparse.ArgumentParser) -> None:
         help="write the output even when it is one of the inputs or (picks) has a waveform "
         "suffix such as .mseed",
     )
+
+
+def check_range(flag: str, value, low: float, high: float | None = None, *, open_low=False):
+    """Raise :class:`~picker.config.ConfigError` naming ``flag`` unless ``value`` is in range.
+
+    The range is ``[low, high]`` (``(low, high]`` with ``open_low``; no upper end when ``high``
+    is None). None (option not given) passes.
+    """
+    from picker.config import ConfigError
+
+    if value is None:
+        return
+    too_low = value <= low if open_low else not value >= low
+    if too_low or (high is not None and not value <= high):
+        if high is not None:
+            need = f"between {low:g} and {high:g}"
+        else:
+            need = f"> {low:g}" if open_low else f">= {low:g}"
+        raise ConfigError(f"{flag} must be {need}, got {value:g}")
 
 
 def reader_options(args: argparse.Namespace, fmt: str) -> dict:
@@ -99,21 +208,26 @@ class FailureLog:
         return EXIT_OK
 
 
-class Progress:
-    """A one-line progress display on stderr (only when it is a terminal)."""
+@contextlib.contextmanager
+def progress_bar(total: int, quiet: bool, unit: str = "file") -> Iterator:
+    """A tqdm progress bar on stderr (count, rate, elapsed and time left) over ``total`` units.
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.done = total, enabled, 0
+    Drawn only when stderr is a terminal and not ``quiet``; otherwise it is a bar that prints
+    nothing. While it is drawn, ``picker`` log lines are printed above it.
+    """
+    from tqdm import tqdm
 
-    def show(self, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\r\x1b[K[{self.done}/{self.total}] {text}"[:200])
-            sys.stderr.flush()
+    shown = not quiet and sys.stderr.isatty()
+    with tqdm(
+        total=total, unit=unit, disable=not shown, file=sys.stderr, dynamic_ncols=True
+    ) as bar:
+        if not shown:
+            yield bar
+            return
+        from tqdm.contrib.logging import logging_redirect_tqdm
 
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+        with logging_redirect_tqdm(loggers=[log]):
+            yield bar
 
 
 def expanded_inputs(inputs: Sequence[str], failures: FailureLog) -> list:

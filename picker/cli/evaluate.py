@@ -22,10 +22,15 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="DATA", help="files, folders or globs")
     p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
     p.add_argument(
-        "--tolerance", type=float, default=0.1, help="pick time tolerance in s (default 0.1)"
+        "--tolerance-s",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="a predicted pick within this many seconds of a reference pick finds it",
     )
+    common.add_hidden_alias(p, "--tolerance", "tolerance_s", type=float)
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="P and S probability threshold (default 0.5)"
+        "--threshold", type=float, default=0.5, metavar="PROB", help="P and S probability threshold"
     )
     p.add_argument(
         "--sweep", action="store_true", help="also sweep the threshold 0.05..0.95 (PR curve)"
@@ -47,7 +52,6 @@ def add_parser(sub) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from picker.config import ConfigError
     from picker.evaluation.metrics import format_sources_table, format_sweep_table
     from picker.evaluation.runner import Evaluator, write_report
     from picker.io.outputs import OutputError, check_output
@@ -55,8 +59,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from picker.prediction import predict
     from picker.prediction.files import run_files
 
-    if not args.tolerance >= 0:
-        raise ConfigError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")
+    common.check_range("--tolerance-s", args.tolerance_s, 0.0)
+    common.check_range("--threshold", args.threshold, 0.0, 1.0)
     predict.check_options(p_threshold=args.threshold, s_threshold=args.threshold)
     if args.output:
         inputs = [*args.inputs, *([args.reference] if args.reference else [])]
@@ -64,7 +68,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     reference = read_picks(args.reference, need_time=True) if args.reference else None
     evaluator = Evaluator(
         common.load_model_option(args.model),
-        tolerance_s=args.tolerance,
+        tolerance_s=args.tolerance_s,
         threshold=args.threshold,
         sweep=args.sweep,
         baselines=args.baselines,
@@ -73,16 +77,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     failures = common.FailureLog(args.strict)
 
+    n_scored = 0
+
     def score(path, _stations, _picks) -> None:
+        nonlocal n_scored
         n_units = evaluator.add_file(path)
-        common.log.info("%s: %d window(s) / station span(s)", path, n_units)
+        n_scored += n_units
+        common.log.debug("%s: %d window(s) / station span(s)", path, n_units)
 
     # one file per component (SDS day files, SAC): a station's files are scored together
-    run = run_files(
-        dict.fromkeys(common.grouped_inputs(args.inputs, failures)),
-        score,
-        on_failure=lambda path, exc: failures.add(str(exc)),
-    )
+    selection = dict.fromkeys(common.grouped_inputs(args.inputs, failures))
+    with common.progress_bar(len(selection), args.quiet) as bar:
+        run = run_files(
+            selection,
+            score,
+            on_failure=lambda path, exc: failures.add(str(exc)),
+            progress=bar,
+        )
+    if not n_scored:  # no table of zeros: nothing was scored
+        common.log.error("nothing scored: no labelled window or station span in the inputs")
+        return failures.summary(run.n_files, "file(s)") or common.EXIT_FAILED_INPUTS
     report = evaluator.report()
     print(f"tolerance {report.tolerance_s:g} s, threshold {report.threshold:g}")
     print(format_sources_table(report.summaries()))

@@ -26,24 +26,26 @@ def add_parser(sub) -> None:
         "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
     )
     p.add_argument(
-        "--tolerance-s", type=float, default=0.05, help="duplicate time tolerance (default 0.05)"
+        "--tolerance-s",
+        type=float,
+        default=0.05,
+        metavar="S",
+        help="picks of one station and phase this many seconds apart or less are one pick",
     )
     common.add_force_option(p)
-    p.add_argument("-q", "--quiet", action="store_true")
+    common.add_quiet_option(p)
     p.set_defaults(handler=_cmd_merge)
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     import contextlib
 
-    from picker.config import ConfigError
     from picker.io.base import InputError
     from picker.io.outputs import OutputError, check_output, is_stdout, output_lock
     from picker.picks.formats import write_picks
     from picker.picks.merge import merge_picks, read_shard
 
-    if not args.tolerance_s >= 0:
-        raise ConfigError(f"--tolerance-s must be >= 0, got {args.tolerance_s}")
+    common.check_range("--tolerance-s", args.tolerance_s, 0.0)
     check_output(args.output, inputs=args.inputs, picks=True, force=args.force)
     failures = common.FailureLog()
     shards = []

@@ -14,21 +14,25 @@ def add_parser(sub) -> None:
         description=(
             "One figure per window, or per station and time span of continuous data: the three "
             "components, predicted picks (solid), reference picks (dashed: the windows' own "
-            "picks and --picks) and the P / S probabilities. --start and --duration give one "
-            "span; --duration alone tiles the data; neither draws whole files."
+            "picks and --reference) and the P / S probabilities. --start and --duration-s give "
+            "one span; --duration-s alone tiles the data; neither draws whole files."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
-    p.add_argument("--picks", metavar="PICKS.csv", help="reference picks to draw (CSV/JSON/XML)")
+    p.add_argument(
+        "--reference", metavar="PICKS", help="reference picks to draw (CSV, JSON, QuakeML)"
+    )
+    common.add_hidden_alias(p, "--picks", "reference")
     p.add_argument(
         "--start",
         metavar="ISO",
         help="span start (UTC); an error for a record without a start time (e.g. such an NPZ)",
     )
-    p.add_argument("--duration", type=float, metavar="S", help="span length in seconds")
-    p.add_argument("--format", default="png", choices=("png", "pdf"), help="default png")
+    p.add_argument("--duration-s", type=float, metavar="S", help="span length in seconds")
+    common.add_hidden_alias(p, "--duration", "duration_s", type=float)
+    p.add_argument("--format", default="png", choices=("png", "pdf"), help="figure format")
     p.add_argument(
         "--trace",
         default="filtered",
@@ -58,10 +62,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             start = UTCDateTime(args.start)
         except Exception:
             raise ConfigError(f"--start must be an ISO-8601 time, got {args.start!r}") from None
-    if args.duration is not None and not args.duration > 0:
-        raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
+    common.check_range("--duration-s", args.duration_s, 0.0, open_low=True)
     check_output(args.output, folder=True)
-    reference = read_picks(args.picks) if args.picks else []
+    reference = read_picks(args.reference) if args.reference else []
     model = None if args.no_predict else common.load_model_option(args.model)
     failures = common.FailureLog(args.strict)
     written: list = []
@@ -75,7 +78,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 predict=not args.no_predict,
                 reference=reference,
                 start=start,
-                duration_s=args.duration,
+                duration_s=args.duration_s,
                 fmt=args.format,
                 trace=args.trace,
                 npz_options=common.reader_options(args, "npz"),
@@ -89,11 +92,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             failures.add(f"{path}: figure not written ({exc})")
 
     # one file per component (SDS day files, SAC): a station's files are drawn together
-    run = run_files(
-        dict.fromkeys(common.grouped_inputs(args.inputs, failures)),
-        draw,
-        on_failure=failed,
-        failures=(InputError, OSError, RuntimeError),
-    )
+    selection = dict.fromkeys(common.grouped_inputs(args.inputs, failures))
+    with common.progress_bar(len(selection), args.quiet) as bar:
+        run = run_files(
+            selection,
+            draw,
+            on_failure=failed,
+            failures=(InputError, OSError, RuntimeError),
+            progress=bar,
+        )
     common.log.info("wrote %d figure(s) to %s", len(written), args.output)
     return failures.summary(run.n_files, "file(s)")

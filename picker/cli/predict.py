@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from picker.cli import common
 
@@ -31,12 +30,21 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--int8",
         action="store_true",
-        help="the bundled model's int8 export: about 1.7x faster model, slightly different "
-        "numbers (hold-out F1 in picker/models/bundled/MODEL_CARD.md)",
+        help="the bundled model's int8 export: its model part about 1.6x faster, slightly "
+        "different numbers (hold-out F1 within 0.02: picker/models/bundled/MODEL_CARD.md)",
     )
-    p.add_argument("--threshold", type=float, help="probability threshold for P and S")
-    p.add_argument("--p-threshold", type=float, help="P threshold (default 0.5)")
-    p.add_argument("--s-threshold", type=float, help="S threshold (default 0.5)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="PROB",
+        help="probability threshold for P and S, 0-1 (default: 0.5)",
+    )
+    p.add_argument(
+        "--p-threshold", type=float, metavar="PROB", help="P threshold, 0-1 (default: 0.5)"
+    )
+    p.add_argument(
+        "--s-threshold", type=float, metavar="PROB", help="S threshold, 0-1 (default: 0.5)"
+    )
     p.add_argument("--plot", metavar="DIR", help="write a review figure per station / record")
     p.add_argument(
         "--probabilities",
@@ -44,8 +52,19 @@ def add_parser(sub) -> None:
         help="write P/S probability traces (channels <band>P, <band>S, 100 Hz; <band>D: "
         "EQTransformer's detection) of stream inputs",
     )
-    p.add_argument("--batch-size", type=int, help="chunks per model call (default 4)")
-    p.add_argument("--chunk-s", type=float, help="chunk length in seconds (default 600)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="chunks per model call (default: 1 for ONNX models such as the bundled one, "
+        "4 for .keras models)",
+    )
+    p.add_argument(
+        "--chunk-s",
+        type=float,
+        metavar="S",
+        help="model input chunk length in seconds (default: 600)",
+    )
     p.add_argument("--shard", metavar="I/N", help="process only shard I (0-based) of N")
     p.add_argument(
         "--dask",
@@ -73,6 +92,10 @@ def _predict_options(args: argparse.Namespace) -> dict:
         args.p_threshold is not None or args.s_threshold is not None
     ):
         raise ConfigError("--threshold sets P and S; use it or --p-threshold/--s-threshold")
+    for flag in ("--threshold", "--p-threshold", "--s-threshold"):
+        common.check_range(flag, getattr(args, flag[2:].replace("-", "_")), 0.0, 1.0)
+    common.check_range("--batch-size", args.batch_size, 0, open_low=True)
+    common.check_range("--chunk-s", args.chunk_s, 0.0, open_low=True)
     options: dict = {}
     for name in ("p_threshold", "s_threshold"):
         value = args.threshold if args.threshold is not None else getattr(args, name)
@@ -119,21 +142,20 @@ def _predict_dask(args, selection: dict, options: dict, failures: common.Failure
     if args.plot or args.probabilities:
         raise ConfigError("--dask writes picks only; drop --plot and --probabilities")
     units = units_of(selection)
-    progress = common.Progress(len(units), enabled=not args.quiet and sys.stderr.isatty())
     picks, failed, n_results = [], set(), 0
     npz_options = common.reader_options(args, "npz")
     with dask_client(args.dask or None) as client:
         common.log.info("%d unit(s) on Dask cluster %s", len(units), client.scheduler.address)
-        for result in predict_units(client, units, args.model, npz_options=npz_options, **options):
-            progress.done += 1
-            progress.show(f"{result.path.name} {result.station or ''}")
-            picks.extend(result.picks)
-            n_results += result.n_results
-            if result.error:
-                progress.close()
-                failed.add(result.path)
-                failures.add(result.error)
-    progress.close()
+        found = predict_units(client, units, args.model, npz_options=npz_options, **options)
+        with common.progress_bar(len(units), args.quiet, unit="unit") as bar:
+            for result in found:
+                bar.set_postfix_str(f"{result.path.name} {result.station or ''}", refresh=False)
+                bar.update()
+                picks.extend(result.picks)
+                n_results += result.n_results
+                if result.error:
+                    failed.add(result.path)
+                    failures.add(result.error)
     return picks, len(selection) - len(failed), n_results
 
 
@@ -151,12 +173,13 @@ def _predict_local(
     from picker.prediction.files import ProbabilityWriter, run_files
 
     n_results = 0
+    highpass_hz = None
     if args.plot:
         from picker.review.files import model_highpass_hz
 
         highpass_hz = model_highpass_hz(model, options)
-    progress = common.Progress(len(selection), enabled=not args.quiet and sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
+        progress = stack.enter_context(common.progress_bar(len(selection), args.quiet))
         writer = None
         if args.probabilities:
             writer = stack.enter_context(ProbabilityWriter(args.probabilities))
@@ -172,11 +195,10 @@ def _predict_local(
             ):
                 picks.extend(result.picks)
                 n_results += 1
-                progress.show(f"{path.name} {result.station_id}")
+                progress.set_postfix_str(f"{path.name} {result.station_id}", refresh=False)
                 if writer is not None and result.is_stream:
                     writer.write(result)
                 if args.plot and (problem := _plot_result(result, args.plot, highpass_hz)):
-                    progress.close()
                     failures.add(problem)
                 del result  # free its arrays before the next station or file is read
 

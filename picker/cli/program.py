@@ -29,7 +29,15 @@ from picker.cli import (  # noqa: E402
     predict,
     train,
 )
-from picker.cli.common import EXIT_FAILED_INPUTS, EXIT_OK, EXIT_USAGE, StrictStop, log  # noqa: E402
+from picker.cli.common import (  # noqa: E402
+    EXIT_FAILED_INPUTS,
+    EXIT_OK,
+    EXIT_USAGE,
+    Parser,
+    StrictStop,
+    log,
+)
+from picker.cli.third_party import quiet_tensorflow  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    quiet_tensorflow()  # before any command imports TensorFlow
     from picker.config import ConfigError
     from picker.io.base import InputError
     from picker.models.saving import ModelFileError
@@ -59,13 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="picker", description="Seismic P and S phase picker.")
+    parser = Parser(
+        prog="picker",
+        description="Seismic P and S phase picker: pick P and S arrivals on waveform files, "
+        "score and review the picks, train your own model. `picker COMMAND --help` describes "
+        "each command. Exit status: 0 done, 1 some inputs failed (each named), 2 bad usage, "
+        "config or model file.",
+    )
     from picker import __version__
 
     parser.add_argument("--version", action="version", version=f"picker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in (convert, train, import_model, info, predict, evaluate, plot, merge):
         command.add_parser(sub)
+    parser.commands = sub.choices
     return parser
 
 

@@ -12,7 +12,8 @@
   sta_s = 1 s, m_p = 2, m_s = 8, l_p = 0.1 s, l_s = 0.2 s, S picking on). It returns exactly one
   P and one S per call, so it only makes sense on event windows: it is run on windows only,
   never on continuous data. A returned time outside the window (ObsPy gives 0 when it finds
-  no S) is no pick.
+  no S) is no pick. What its C code prints to stderr ("Error in log calculation for f_err!"
+  on flat stretches, thousands of lines on real data) is silenced.
 
 Both return the ``(phase, sample, score)`` triples of :func:`picker.picks.peaks.extract_picks`,
 ``sample`` at the data's own rate; ``score`` is the peak STA/LTA ratio of the trigger for
@@ -131,6 +132,8 @@ def ar_aic_picks(
     """
     from obspy.signal.trigger import ar_pick
 
+    from picker.io.quiet import native_output_silenced
+
     data = _check(data, sampling_rate_hz)
     n = len(data)
     # the picker needs a few LTA windows of data
@@ -142,23 +145,24 @@ def ar_aic_picks(
     with_s = bool(np.any(e) or np.any(north))
     if not with_s:  # ObsPy rescales every component by its maximum: no all-zero input
         e = north = z
-    p_s, s_s = ar_pick(
-        z.astype(np.float32),
-        north.astype(np.float32),
-        e.astype(np.float32),
-        float(sampling_rate_hz),
-        params.f1_hz,
-        min(params.f2_hz, 0.45 * sampling_rate_hz),
-        params.lta_p_s,
-        params.sta_p_s,
-        params.lta_s_s,
-        params.sta_s_s,
-        params.m_p,
-        params.m_s,
-        params.l_p_s,
-        params.l_s_s,
-        s_pick=with_s,
-    )
+    with native_output_silenced(2):  # its C code prints errors of its AIC's log straight to fd 2
+        p_s, s_s = ar_pick(
+            z.astype(np.float32),
+            north.astype(np.float32),
+            e.astype(np.float32),
+            float(sampling_rate_hz),
+            params.f1_hz,
+            min(params.f2_hz, 0.45 * sampling_rate_hz),
+            params.lta_p_s,
+            params.sta_p_s,
+            params.lta_s_s,
+            params.sta_s_s,
+            params.m_p,
+            params.m_s,
+            params.l_p_s,
+            params.l_s_s,
+            s_pick=with_s,
+        )
     picks = []
     for phase, time_s in (("P", p_s), ("S", s_s if with_s else 0.0)):
         sample = round(float(time_s) * sampling_rate_hz)

@@ -118,23 +118,76 @@ class ThresholdSweep:
         return out
 
     def best(self) -> dict[str, dict[str, float]]:
-        """Per phase the F1-optimal threshold (the lowest one on ties) and its metrics."""
-        best: dict[str, dict[str, float]] = {}
+        """Per phase the recommended threshold: the F1-optimal one, ties broken sensibly.
+
+        Several thresholds often share the best F1 (a plateau: no peak lies between them). The
+        recommendation is then the middle of the widest such run of neighbouring thresholds
+        (the one nearer 0.5 of two middles, and of two equally wide runs the one whose middle
+        is nearer 0.5), where small changes of the data move the picks least; the plateau's
+        ends are kept as ``plateau_low`` and ``plateau_high``.
+        """
+        by_phase: dict[str, list[dict]] = {}
         for row in self.rows():
-            current = best.get(row["phase"])
-            if current is None or row["f1"] > current["f1"]:
-                best[row["phase"]] = {k: v for k, v in row.items() if k != "phase"}
+            by_phase.setdefault(row["phase"], []).append(row)
+        best: dict[str, dict[str, float]] = {}
+        for phase, rows in by_phase.items():
+            rows.sort(key=lambda row: row["threshold"])
+            top = max(row["f1"] for row in rows)
+            runs: list[list[dict]] = []
+            previous_on_top = False
+            for row in rows:
+                on_top = row["f1"] >= top - 1e-12
+                if on_top and previous_on_top:
+                    runs[-1].append(row)
+                elif on_top:
+                    runs.append([row])
+                previous_on_top = on_top
+            run = max(runs, key=lambda run: (len(run), -abs(_middle(run)["threshold"] - 0.5)))
+            chosen = _middle(run)
+            best[phase] = {k: v for k, v in chosen.items() if k != "phase"} | {
+                "plateau_low": run[0]["threshold"],
+                "plateau_high": run[-1]["threshold"],
+            }
         return best
 
 
+def _middle(run: list[dict]) -> dict:
+    """The middle row of a run sorted by threshold; of two middles, the one nearer 0.5."""
+    low, high = run[(len(run) - 1) // 2], run[len(run) // 2]
+    return min((low, high), key=lambda row: abs(row["threshold"] - 0.5))
+
+
+DASH = "–"  # an undefined value in the tables: precision without picks, recall without references
+
+
+def _cell(value: float | None, width: int, digits: int) -> str:
+    """``value`` right-aligned in ``width`` with ``digits`` decimals; None or NaN as a dash."""
+    if value is None or value != value:
+        return f"{DASH:>{width}}"
+    return f"{value:>{width}.{digits}f}"
+
+
+def _scores(m: dict) -> tuple[float | None, float | None, float | None]:
+    """(precision, recall, F1) of a summary or sweep row; None where undefined: precision
+    without any pick made, recall without any reference pick, F1 (2 TP / (2 TP + FP + FN))
+    without either."""
+    precision = m["precision"] if m["tp"] + m["fp"] else None
+    recall = m["recall"] if m["tp"] + m["fn"] else None
+    f1 = m["f1"] if m["tp"] + m["fp"] + m["fn"] else None
+    return precision, recall, f1
+
+
 def format_table(summary: dict[str, dict[str, float]]) -> str:
-    """A plain-text table of :meth:`PickMetrics.summary`."""
+    """A plain-text table of :meth:`PickMetrics.summary`; undefined values are dashes."""
     head = f"{'phase':<6}{'prec':>7}{'recall':>8}{'F1':>7}{'TP':>6}{'FP':>6}{'FN':>6}{'mean ms':>9}{'std ms':>8}{'MAE ms':>8}{'FP/h':>7}"
     lines = [head]
     for phase, m in summary.items():
+        precision, recall, f1 = _scores(m)
         lines.append(
-            f"{phase:<6}{m['precision']:>7.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}{m['tp']:>6}{m['fp']:>6}{m['fn']:>6}"
-            f"{m['residual_mean_ms']:>9.1f}{m['residual_std_ms']:>8.1f}{m['residual_mae_ms']:>8.1f}{m['false_picks_per_hour']:>7.1f}"
+            f"{phase:<6}{_cell(precision, 7, 3)}{_cell(recall, 8, 3)}{_cell(f1, 7, 3)}"
+            f"{m['tp']:>6}{m['fp']:>6}{m['fn']:>6}{_cell(m['residual_mean_ms'], 9, 1)}"
+            f"{_cell(m['residual_std_ms'], 8, 1)}{_cell(m['residual_mae_ms'], 8, 1)}"
+            f"{_cell(m['false_picks_per_hour'], 7, 1)}"
         )
     return "\n".join(lines)
 
@@ -161,17 +214,22 @@ def format_sweep_table(rows: Sequence[dict], best: dict[str, dict[str, float]]) 
     )
     lines = [head]
     for threshold, per_phase in by_threshold.items():
-        cells = "".join(
-            f"{per_phase[ph]['precision']:>9.3f}{per_phase[ph]['recall']:>8.3f}{per_phase[ph]['f1']:>7.3f}"
-            for ph in phases
-        )
+        cells = ""
+        for ph in phases:
+            precision, recall, f1 = _scores(per_phase[ph])
+            cells += f"{_cell(precision, 9, 3)}{_cell(recall, 8, 3)}{_cell(f1, 7, 3)}"
         lines.append(f"{threshold:<8.2f}{cells}")
     for phase, b in best.items():
-        lines.append(f"best {phase}: threshold {b['threshold']:.2f} (F1 {b['f1']:.3f})")
+        line = f"best {phase}: threshold {b['threshold']:.2f} (F1 {b['f1']:.3f}"
+        low, high = b.get("plateau_low", b["threshold"]), b.get("plateau_high", b["threshold"])
+        if low != high:
+            line += f", the same from {low:.2f} to {high:.2f}"
+        lines.append(line + ")")
     return "\n".join(lines)
 
 
 __all__ = [
+    "DASH",
     "SWEEP_THRESHOLDS",
     "ThresholdSweep",
     "format_sources_table",

@@ -244,10 +244,10 @@ def summary_text(model) -> str:
 
 
 def plot_model(model, path: str | os.PathLike) -> tuple[Path, str]:
-    """Write a diagram of ``model`` with ``keras.utils.plot_model``.
+    """Write a diagram of ``model`` with ``keras.utils.plot_model`` (pydot and graphviz).
 
-    When pydot or graphviz is missing, writes the text summary to ``<path>.txt`` instead and
-    returns a message saying how to get the diagram.
+    When they are missing or fail, draws it with matplotlib instead
+    (:func:`picker.models.diagram.draw_layer_diagram`): ``path`` is always a picture.
 
     Returns:
         (path written, message for the user).
@@ -266,14 +266,14 @@ def plot_model(model, path: str | os.PathLike) -> tuple[Path, str]:
             raise ImportError(buffer.getvalue().strip() or "plot_model wrote nothing")
         return path, f"wrote model diagram {path}"
     except Exception as exc:  # ImportError without pydot/graphviz; pydot raises many others
-        text_path = path.with_suffix(".txt")
-        text_path.write_text(summary_text(model) + "\n", encoding="utf-8")
         from picker.io.base import one_line
+        from picker.models.diagram import draw_layer_diagram
 
-        reason = one_line(exc, 200)
-        return text_path, (
-            f"model diagram needs pydot and graphviz ({reason}); install them with "
-            f"`pip install pydot` and `apt-get install graphviz`. Wrote the text summary {text_path} instead."
+        draw_layer_diagram(model, path)
+        reason = one_line(exc, 120)
+        return path, (
+            f"wrote model diagram {path}, drawn with matplotlib (Keras' own needs pydot and "
+            f"graphviz: {reason})"
         )
 
 

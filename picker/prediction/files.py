@@ -153,13 +153,14 @@ def run_files(
         journal: a :class:`~picker.prediction.journal.Journal` (``--resume``): an input it
             holds is not processed again, its picks come from it; every input finished here is
             recorded in it.
-        progress: shows progress (``show(text)``, ``close()``, a ``done`` counter), or None.
+        progress: a progress bar (tqdm's ``update()`` and ``set_postfix_str(text)``), told
+            each input's name and moved on once per input; or None.
         failures: the exception types that make one bad input.
     """
     run = FilesRun()
     for path, stations in selection.items():
         if progress is not None:
-            progress.show(path.name)
+            progress.set_postfix_str(path.name, refresh=False)
         journaled = journal.finished(path, stations) if journal is not None else None
         if journaled is not None:
             run.picks.extend(journaled)
@@ -173,15 +174,11 @@ def run_files(
                 if journal is not None:
                     journal.record(path, stations, file_picks)
             except failures as exc:
-                if progress is not None:
-                    progress.close()
                 on_failure(path, exc)
             finally:  # the picks of an input that failed half-way are kept
                 run.picks.extend(file_picks)
         if progress is not None:
-            progress.done += 1
-    if progress is not None:
-        progress.close()
+            progress.update()
     if run.n_resumed:
         log.info("%d file(s) taken from the journal of an earlier run (--resume)", run.n_resumed)
     return run

@@ -79,6 +79,23 @@ def worker_position(strategy) -> tuple[int, int, bool]:
     return n_chiefs + task_id, n_chiefs + n_workers, n_chiefs == 0 and task_id == 0
 
 
+#: What a run writes into its output folder besides ``backup/`` and ``tensorboard/``.
+RUN_FILES = (
+    "model.keras",
+    "model.onnx",
+    "config.yaml",
+    "training_log.csv",
+    "validation_report.json",
+)
+
+
+def finished_run(output_dir: str | os.PathLike) -> bool:
+    """True when ``output_dir`` holds the ``model.keras`` of a run that finished (no
+    ``backup/`` of an interrupted run, which the same command resumes)."""
+    out = Path(output_dir)
+    return (out / "model.keras").exists() and not (out / "backup").exists()
+
+
 @dataclass
 class TrainResult:
     output_dir: Path
@@ -94,6 +111,7 @@ def train(
     output_dir: str | os.PathLike | None = None,
     train_records: Sequence[Record] = (),
     validation_records: Sequence[Record] = (),
+    verbose: int = 2,
 ) -> TrainResult:
     """Train a picker model as ``cfg`` says and write the output folder (see module docstring).
 
@@ -102,6 +120,8 @@ def train(
         output_dir: overrides ``cfg.train.output_dir``.
         train_records, validation_records: in-memory records added to the configured sources
             (e.g. synthetic events); each record is drawn equally often.
+        verbose: Keras' ``fit`` output: 0 none, 1 a progress bar per epoch (steps, time left),
+            2 one line per epoch.
     """
     if not cfg.data.train and not train_records:
         from picker.config import ConfigError
@@ -133,6 +153,7 @@ def train(
             chief=chief,
             train_records=train_records,
             validation_records=validation_records,
+            verbose=verbose,
         )
     finally:
         if not chief:
@@ -172,7 +193,19 @@ def _load_initial_weights(model, source: str) -> None:
     log.info("starting from the weights of %s", source)
 
 
-def _fit(cfg, *, strategy, gpus, out, write_dir, worker, chief, train_records, validation_records):
+def _fit(
+    cfg,
+    *,
+    strategy,
+    gpus,
+    out,
+    write_dir,
+    worker,
+    chief,
+    train_records,
+    validation_records,
+    verbose,
+):
     """Build, compile and fit the model; checkpoints and logs go to ``write_dir``."""
     import keras
 
@@ -272,7 +305,7 @@ def _fit(cfg, *, strategy, gpus, out, write_dir, worker, chief, train_records, v
             validation_steps=cfg.train.validation_steps or None,
             callbacks=callbacks,
             shuffle=False,
-            verbose=2,
+            verbose=verbose,
         )
     losses = history.history.get("loss") or [0.0]
     diverged = not math.isfinite(float(losses[-1]))  # TerminateOnNaN stopped the run
