@@ -219,8 +219,8 @@ def test_unknown_option_suggests_the_close_one(capsys, tmp_path):
 
 def test_unknown_command_or_choice_suggests_the_close_one(capsys):
     err = usage_error(["predcit", "x.mseed"], capsys)
-    assert err.endswith("'predcit' is not one of convert, train, info, predict, evaluate, "
-                        "plot, merge; did you mean predict?")  # fmt: skip
+    assert err.endswith("'predcit' is not one of convert, train, import-model, info, predict, "
+                        "evaluate, plot, merge; did you mean predict?")  # fmt: skip
     err = usage_error(["convert", "x", "-o", "y", "--to", "mseeed"], capsys)
     assert err.endswith("did you mean mseed?")
 

@@ -91,7 +91,7 @@ def test_make_examples_is_deterministic_and_matches_the_committed_files(tmp_path
     files = sorted(
         p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
     )
-    assert len(files) == 14
+    assert len(files) == 18  # 14 examples and 4 validation windows of configs/tiny.yaml
     for name in files:
         data = (tmp_path / "a" / name).read_bytes()
         assert data == (tmp_path / "b" / name).read_bytes(), name

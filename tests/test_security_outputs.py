@@ -344,7 +344,7 @@ def test_predict_plot_failures_exit_1_like_plot(data, tmp_path, capsys, monkeypa
     def failing(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("picker.review.figures.plot_picks", failing)
+    monkeypatch.setattr("picker.review.figures.save_figure", failing)
     out = tmp_path / "q.csv"
     assert predict(data, out, "--plot", str(tmp_path / "figs")) == 1
     errors = errors_of(capsys)
