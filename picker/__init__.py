@@ -8,6 +8,7 @@ _LAZY = {
     "predict_stream": "picker.prediction.predict",
     "predict_file": "picker.prediction.predict",
     "load_model": "picker.models.saving",
+    "quiet_tensorflow": "picker.models.devices",
 }
 
 

@@ -56,10 +56,14 @@ def images(book) -> int:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_shows_its_figures_inline(path):
+def test_notebook_runs_and_shows_its_figures_inline(path, monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as on a user's machine
     book = run_notebook(path)
     text = printed(book)
     assert "Traceback" not in text
+    # no TensorFlow / CUDA start-up chatter (picker.quiet_tensorflow in the first cell)
+    for chatter in ("cuInit", "oneDNN", "cuda drivers", "absl::InitializeLog"):
+        assert chatter not in text, chatter
     # figures inline, not written to a temporary folder
     assert images(book) == {"01": 1, "02": 1, "03": 3}[path.name[:2]]
     assert "figure written to" not in text

@@ -37,7 +37,7 @@ from picker.cli.common import (  # noqa: E402
     StrictStop,
     log,
 )
-from picker.cli.third_party import quiet_tensorflow  # noqa: E402
+from picker.models.devices import quiet_tensorflow  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
