@@ -21,7 +21,7 @@ from oracle import make_oracle
 
 from picker.cli import main
 from picker.io import InputError, Record, read_records, write_records
-from picker.io.stream import read_headers, read_obspy
+from picker.io.obspy_files import read_headers, read_obspy
 from picker.models.saving import save_model
 from picker.picks.formats import read_picks
 
@@ -98,7 +98,7 @@ def test_pickle_in_memory_and_explicit_pickle_format_are_refused(tmp_path):
 
 
 def test_format_detection_still_finds_real_formats(tmp_path):
-    from picker.io.stream import waveform_format
+    from picker.io.obspy_files import waveform_format
 
     trace = Trace(np.arange(200, dtype=np.int32), header={"sampling_rate": 100.0})
     trace.stats.update({"network": "XX", "station": "AAA", "channel": "HHZ", "starttime": T0})

@@ -425,7 +425,8 @@ def _has_header_picks(path) -> bool:
     """True when a stream file (or each-component group) marks a P or S pick in its SAC
     headers (:func:`picker.io.stream.header_picks_by_station`); read from the headers only."""
     from picker.io.base import input_files
-    from picker.io.stream import header_picks_by_station, read_headers
+    from picker.io.obspy_files import read_headers
+    from picker.io.stream import header_picks_by_station
 
     try:
         traces = [tr for file in input_files(path) for tr in read_headers(file)]

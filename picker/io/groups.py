@@ -24,7 +24,7 @@ from picker.io.base import (
     pickable_station_ids,
     trace_station_id,
 )
-from picker.io.stream import read_headers
+from picker.io.obspy_files import read_headers
 
 __all__ = [
     "GROUP_OVERLAP",
@@ -61,7 +61,7 @@ class FileGroup:
 
     def read(self):
         """The members' traces as one ``obspy.Stream`` (an InputError names a bad member)."""
-        from picker.io.stream import read_obspy
+        from picker.io.obspy_files import read_obspy
 
         stream = obspy.Stream()
         for path in self.paths:
@@ -173,8 +173,8 @@ def read_input_records(
 
 
 def read_input_stream(path: Path | FileGroup) -> obspy.Stream:
-    """The traces of one stream input: a file (:func:`picker.io.stream.read_obspy`) or a
+    """The traces of one stream input: a file (:func:`picker.io.obspy_files.read_obspy`) or a
     :class:`FileGroup`'s members read together. An InputError names the bad file."""
-    from picker.io.stream import read_obspy
+    from picker.io.obspy_files import read_obspy
 
     return path.read() if isinstance(path, FileGroup) else read_obspy(path)

@@ -67,7 +67,7 @@ def list_units(
     whose headers cannot be read, is one ``(file, None)`` unit.
     """
     from picker.io import guess_format
-    from picker.io.stream import read_headers
+    from picker.io.obspy_files import read_headers
 
     known = station_ids or {}
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from obspy import Stream
 
 from picker.io.base import input_files
-from picker.io.stream import read_obspy
+from picker.io.obspy_files import read_obspy
 
 #: Files smaller than this are read at once (a 100 Hz 3-component station-day of STEIM2 data is
 #: typically 20-50 MB).
