@@ -157,7 +157,9 @@ def main(argv=None) -> int:
         label: {name: count_picks(m, windows) for name, windows in kinds.items()}
         for label, m in models.items()
     }
-    print(f"{'kind':15s} {'windows':>8s}" + "".join(f" {label + ' P/h':>14s}" for label in tables))
+    print(
+        f"{'kind':15s} {'windows':>8s}" + "".join(f" {label + ' P / S':>15s}" for label in tables)
+    )
     for name, windows in kinds.items():
         cells = "".join(
             f" {t[name]['P_per_hour']:8.1f} /{t[name]['S_per_hour']:5.1f}" for t in tables.values()
