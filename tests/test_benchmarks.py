@@ -109,6 +109,15 @@ def test_dataset_days_are_consecutive_and_reused(bench, tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
 
 
+def test_speed_benchmarks_run_the_bundled_model_not_the_stand_in(bench, tmp_path):
+    from picker.models.onnx_model import BUNDLED_ONNX
+
+    cd = bench.continuous_day
+    assert cd.bundled_model_path() == BUNDLED_ONNX and BUNDLED_ONNX.is_file()
+    assert cd.resolve_model(None, tmp_path) == str(BUNDLED_ONNX)
+    assert not (tmp_path / "untrained_standin.onnx").exists()
+
+
 def test_plan_and_report(bench, tmp_path):
     cd = bench.continuous_day
     manifest = {
