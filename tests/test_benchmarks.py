@@ -440,6 +440,35 @@ def test_a_longer_fixed_input_model_is_scored_on_whole_records_only(bench, monke
         assert counts == [{"tp": 1, "fp": 0, "fn": 0}] * 2
 
 
+def test_score_report_prints_a_row_per_model_where_it_applies(bench, capsys):
+    phases = {
+        ph: {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "tp": 1, "fp": 0, "fn": 1}
+        | {"residual_mean_ms": 0.0, "residual_std_ms": 0.0, "residual_mae_ms": 0.0}
+        | {"false_picks_per_hour": 0.0}
+        for ph in ("P", "S")
+    }
+    full = {k: {"phases": phases} for k in ("windows_3001", "whole_records")}
+    whole = {"whole_records": {"phases": phases}}  # EQTransformer: no 3001-sample windows
+    split = ("ncedc_holdout", "martinique_holdout")
+    report = {s: full for s in split} | {
+        "comparisons": {"PhaseNet": {s: full for s in split}, "EQT": {s: whole for s in split}}
+    }
+    bench.train_bundled._print_report(report)
+    out = capsys.readouterr().out
+    windows = out.split("ncedc_holdout / windows_3001\n")[1].split("\n\n")[0].splitlines()
+    assert [row.split()[:2] for row in windows[1:]] == [
+        ["picker", "P"],
+        ["picker", "S"],
+        ["PhaseNet", "P"],
+        ["PhaseNet", "S"],
+    ]
+    records = out.split("ncedc_holdout / whole_records\n")[1].split("\n\n")[0].splitlines()
+    assert [row.split()[0] for row in records[1:]] == ["picker"] * 2 + ["PhaseNet"] * 2 + [
+        "EQT"
+    ] * 2
+    assert "vertical_only" not in out  # no model has that section
+
+
 def test_noise_kinds_are_pick_free_windows_and_picks_are_counted_per_hour(bench):
     from oracle import make_oracle, spikes
 
