@@ -251,3 +251,112 @@ def write_json(path: str | os.PathLike, payload: dict) -> None:
     from picker.io.base import json_text
 
     Path(path).write_text(json_text(payload, indent=2, default=str) + "\n")  # no NaN
+
+
+# ----------------------------------------------------------------------------- published models
+
+#: The published pickers a ``--pretrained DIR`` folder holds: (label in the tables, ``picker
+#: import-model`` kind, source inside DIR).
+PUBLISHED_MODELS = (
+    ("PhaseNet", "phasenet", "phasenet"),
+    ("EQT", "eqtransformer", "eqtransformer/EqT_original.h5"),
+)
+
+
+def import_published(
+    pretrained: str | os.PathLike,
+    folder: str | os.PathLike,
+    labels: Sequence[str] = ("PhaseNet", "EQT"),
+    stream=None,
+) -> dict[str, Path]:
+    """The published models of ``pretrained`` imported as ONNX files in ``folder``, once.
+
+    Each model of :data:`PUBLISHED_MODELS` named in ``labels`` is imported with
+    ``python -m picker.cli import-model KIND SOURCE -o folder/KIND.keras --onnx folder/KIND.onnx``
+    (a separate process: this module stays free of TensorFlow) unless ``folder/KIND.onnx``
+    already exists, so scripts sharing a folder import once. A missing ``pretrained`` folder or
+    source is reported on ``stream`` (default stderr) and skipped (so are failed imports, with their last line).
+
+    Returns:
+        ``{label: Path of the .onnx file}`` for the models available, in ``labels`` order.
+    """
+    pretrained, folder = Path(pretrained), Path(folder)
+    stream = stream or sys.stderr
+    out: dict[str, Path] = {}
+    if not pretrained.is_dir():
+        print(f"--pretrained {pretrained}: not found, published models skipped", file=stream)
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, kind, source in PUBLISHED_MODELS:
+        if label not in labels:
+            continue
+        onnx = folder / f"{kind}.onnx"
+        if not onnx.is_file():
+            if not (pretrained / source).exists():
+                print(f"{pretrained / source}: not found, {label} skipped", file=stream)
+                continue
+            keras = folder / f"{kind}.keras"
+            cmd = [sys.executable, "-m", "picker.cli", "import-model", kind]
+            cmd += [
+                str(pretrained / source),
+                "-o",
+                str(keras),
+                "--onnx",
+                str(onnx),
+                "-q",
+                "--force",
+            ]
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            if done.returncode != 0 or not onnx.is_file():
+                tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                print(f"picker import-model {kind} failed, {label} skipped: {tail}", file=stream)
+                continue
+        out[label] = onnx
+    return out
+
+
+def add_comparison_arguments(parser) -> None:
+    """``--pretrained DIR``, ``--compare MODEL ...`` and ``--models-dir DIR``: models scored side
+    by side with the main one, on the same data with the same scorer (:func:`comparison_models`).
+    """
+    parser.add_argument(
+        "--pretrained",
+        metavar="DIR",
+        help="also run the published PhaseNet (DIR/phasenet/) and EQTransformer "
+        "(DIR/eqtransformer/EqT_original.h5), imported with picker import-model (ONNX), side "
+        "by side; skipped when DIR is absent",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="MODEL",
+        help="also run these .onnx / .keras models side by side (labelled by file name)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="where --pretrained models are imported, and reused from when already there "
+        "(default: a temporary folder)",
+    )
+
+
+def comparison_models(args, labels: Sequence[str] = ("PhaseNet", "EQT")) -> list[tuple[str, str]]:
+    """``(label, model path)`` of the models :func:`add_comparison_arguments` asked for:
+    ``--pretrained`` ones (those in ``labels``) first, then ``--compare`` ones."""
+    out: list[tuple[str, str]] = []
+    if args.pretrained:
+        folder = args.models_dir
+        if folder is None:
+            import atexit
+            import shutil
+
+            folder = tempfile.mkdtemp(prefix="picker-imported-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        out += [(k, str(v)) for k, v in import_published(args.pretrained, folder, labels).items()]
+    for path in args.compare:
+        if not Path(path).is_file():
+            raise SystemExit(f"--compare {path}: not found")
+        out.append((Path(path).stem, str(path)))
+    return out

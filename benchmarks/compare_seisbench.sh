@@ -3,6 +3,7 @@
 #
 #   benchmarks/compare_seisbench.sh [--setup-only] [--days 7] [--hours 24] [--repeat 3]
 #       [--workdir DIR] [--model PATH.onnx|PATH.keras] [--threshold T] [--paths FILE ...] [--json OUT]
+#       [--pretrained DIR] [--compare MODEL ...]
 #
 # 1. Makes the SeisBench environment unless it is already there: a venv at $SEISBENCH_VENV
 #    (default benchmarks/.seisbench-venv) made with $BASE_PYTHON (default python3.11, the
@@ -16,7 +17,10 @@
 #    (files made as by continuous_day.py; share --workdir with it to reuse them) through
 #    benchmarks/seisbench_phasenet.py (PhaseNet.classify, untrained weights, default overlap)
 #    and through `picker predict`, alternating, --repeat times each; prints the medians (wall,
-#    CPU, peak RSS) and the ratios picker / SeisBench as Markdown tables.
+#    CPU, peak RSS) and the ratios picker / SeisBench as Markdown tables. --pretrained DIR adds
+#    `picker predict --model` with the published PhaseNet (DIR/phasenet/, imported once with
+#    `picker import-model --onnx` into WORKDIR/imported) to every round: the same network as
+#    SeisBench's, so that ratio compares the two runtimes on the same work.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

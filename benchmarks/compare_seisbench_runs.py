@@ -18,6 +18,11 @@ start with them in the page cache. Reports the medians and, per case, picker / S
 Both models run untrained unless given weights (``--model`` for picker; SeisBench weights
 cannot be downloaded here): the compute is that of the real models. Thresholds are each tool's
 default (picker 0.5, SeisBench 0.3) unless ``--threshold`` sets both.
+
+``--pretrained DIR`` adds a third tool to every round, ``picker PhaseNet``: ``picker predict
+--model`` with the published PhaseNet imported by ``picker import-model ... --onnx`` (into
+``WORKDIR/imported``, once), the same network as SeisBench's, so the ratio compares the two
+runtimes on the same work; ``--compare MODEL ...`` adds further picker runs.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import tempfile
 from pathlib import Path
 
 from common import (
+    add_comparison_arguments,
+    comparison_models,
     machine_info,
     machine_line,
     markdown_table,
@@ -46,14 +53,18 @@ TOOLS = ("seisbench", "picker")
 def commands(
     tool: str, paths: list[str], out: Path, *, seisbench_python: str, model: str, threshold=None
 ) -> list[str]:
-    """The command line of one run of ``tool`` on ``paths`` writing picks to ``out``."""
+    """The command line of one run of ``tool`` on ``paths`` writing picks to ``out``.
+
+    ``tool``: ``"seisbench"``, or ``"picker"`` / ``"picker <label>"`` (``picker predict`` with
+    ``--model model``: the main model or a comparison model).
+    """
     if tool == "seisbench":
         cmd = [seisbench_python, str(HERE / "seisbench_phasenet.py"), *paths, "-o", str(out)]
-    elif tool == "picker":
+    elif tool == "picker" or tool.startswith("picker "):
         cmd = [sys.executable, "-m", "picker.cli", "predict", *paths, "-o", str(out)]
         cmd += ["--model", model]
     else:
-        raise ValueError(f"tool must be one of {TOOLS}, got {tool!r}")
+        raise ValueError(f"tool must be one of {TOOLS} or 'picker LABEL', got {tool!r}")
     if threshold is not None:
         cmd += ["--threshold", str(threshold)]
     return cmd
@@ -83,6 +94,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threshold", type=float, help="P and S threshold for both tools")
     parser.add_argument("--paths", nargs="+", help="existing one-day files instead of synthetic")
     parser.add_argument("--json", help="also write every run to this JSON file")
+    add_comparison_arguments(parser)
     args = parser.parse_args(argv)
     if args.days < 1 or args.repeat < 1 or not args.hours > 0:
         parser.error("--days and --repeat must be >= 1 and --hours > 0")
@@ -97,6 +109,13 @@ def main(argv=None) -> int:
             manifest = make_dataset(workdir, args.days, args.hours, args.encoding)
             files, per_file = manifest["day_files"], manifest["station_days_per_file"]
         model = resolve_model(args.model, workdir)
+        if args.pretrained and args.models_dir is None:  # imported once per --workdir
+            args.models_dir = str(workdir / "imported")
+        # tool -> picker model: the main one, then the imported PhaseNet and --compare models
+        models = {"picker": model} | {
+            f"picker {label}": path for label, path in comparison_models(args, ("PhaseNet",))
+        }
+        tools = ("seisbench", *models)
         cases = [("day", files[:1])] + ([("archive", files)] if len(files) > 1 else [])
         warm_cache(files)
         warn_if_busy(info)
@@ -105,27 +124,29 @@ def main(argv=None) -> int:
         logs.mkdir(parents=True, exist_ok=True)
         results = []
         for case, paths in cases:
-            runs = {tool: [] for tool in TOOLS}
+            runs = {tool: [] for tool in tools}
             for round_ in range(args.repeat):
-                for tool in TOOLS:
-                    picks = out / f"{case}.{tool}.csv"
+                for tool in tools:
+                    picks = out / f"{case}.{tool.replace(' ', '_')}.csv"
                     cmd = commands(
                         tool,
                         paths,
                         picks,
                         seisbench_python=args.seisbench_python,
-                        model=model,
+                        model=models.get(tool, ""),
                         threshold=args.threshold,
                     )
-                    m = run_timed(cmd, log_path=logs / f"{case}.{tool}.{round_}.log")
+                    log = logs / f"{case}.{tool.replace(' ', '_')}.{round_}.log"
+                    m = run_timed(cmd, log_path=log)
                     runs[tool].append(m)
                     print(
                         f"[{round_ + 1}/{args.repeat}] {case} {tool}: {m.wall_s:.2f} s wall, "
                         f"{m.cpu_s:.2f} s CPU, {m.max_rss_mib:.0f} MiB",
                         file=sys.stderr,
                     )
-            for tool in TOOLS:
+            for tool in tools:
                 m = median_measurement(runs[tool])
+                picks = out / f"{case}.{tool.replace(' ', '_')}.csv"
                 results.append(
                     {
                         "case": case,
@@ -133,27 +154,31 @@ def main(argv=None) -> int:
                         "station_days": per_file * len(paths),
                         "median": measurement_dict(m),
                         "runs": [measurement_dict(r) for r in runs[tool]],
-                        "picks": count_picks(out / f"{case}.{tool}.csv"),
+                        "picks": count_picks(picks),
                         "command": " ".join(
                             commands(
                                 tool,
                                 paths,
-                                out / f"{case}.{tool}.csv",
+                                picks,
                                 seisbench_python=args.seisbench_python,
-                                model=model,
+                                model=models.get(tool, ""),
                                 threshold=args.threshold,
                             )
                         ),
                     }
                 )
         print()
-        print(report(info, results, args.repeat, model))
+        print(report(info, results, args.repeat, models))
         if args.json:
-            write_json(args.json, {"machine": info, "model": model, "results": results})
+            write_json(args.json, {"machine": info, "models": models, "results": results})
     return 0
 
 
-def report(info: dict, results: list[dict], repeat: int, model: str) -> str:
+def report(info: dict, results: list[dict], repeat: int, models: dict[str, str]) -> str:
+    """Markdown: the machine, the medians per case and tool, and each picker run / SeisBench.
+
+    ``models``: picker tool name (``"picker"``, ``"picker PhaseNet"``) -> its model path.
+    """
     rows, ratios = [], []
     by_key = {(r["case"], r["tool"]): r for r in results}
     for r in results:
@@ -171,20 +196,23 @@ def report(info: dict, results: list[dict], repeat: int, model: str) -> str:
             )
         )
     for case in dict.fromkeys(r["case"] for r in results):
-        p, s = by_key[(case, "picker")]["median"], by_key[(case, "seisbench")]["median"]
-        ratios.append(
-            (
-                case,
-                p["wall_s"] / s["wall_s"],
-                p["cpu_s"] / s["cpu_s"],
-                p["max_rss_mib"] / s["max_rss_mib"],
+        s = by_key[(case, "seisbench")]["median"]
+        for tool in models:
+            p = by_key[(case, tool)]["median"]
+            ratios.append(
+                (
+                    case,
+                    tool,
+                    p["wall_s"] / s["wall_s"],
+                    p["cpu_s"] / s["cpu_s"],
+                    p["max_rss_mib"] / s["max_rss_mib"],
+                )
             )
-        )
     return "\n".join(
         [
             machine_line(info),
-            f"picker model: {model}; SeisBench PhaseNet (untrained); median of {repeat} "
-            "alternating run(s)",
+            "; ".join(f"{tool}: {path}" for tool, path in models.items())
+            + f"; SeisBench PhaseNet (untrained); median of {repeat} alternating run(s)",
             "",
             markdown_table(
                 [
@@ -201,8 +229,8 @@ def report(info: dict, results: list[dict], repeat: int, model: str) -> str:
             ),
             "",
             markdown_table(
-                ["case", "picker / SeisBench wall", "CPU", "peak RSS"],
-                [(c, f"{w:.2f}", f"{cpu:.2f}", f"{rss:.2f}") for c, w, cpu, rss in ratios],
+                ["case", "tool", "tool / SeisBench wall", "CPU", "peak RSS"],
+                [(c, t, f"{w:.2f}", f"{cpu:.2f}", f"{rss:.2f}") for c, t, w, cpu, rss in ratios],
             ),
         ]
     )

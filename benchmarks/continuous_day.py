@@ -190,7 +190,7 @@ def bundled_model_path() -> Path:
     (computed without importing TensorFlow)."""
     import picker
 
-    return Path(picker.__file__).resolve().parent / "models" / "picker_default.onnx"
+    return Path(picker.__file__).resolve().parent / "models" / "bundled" / "picker_default.onnx"
 
 
 #: Logit bias of the noise class in the untrained stand-in model (see :func:`standin_model`).

@@ -2,6 +2,7 @@
 
     python benchmarks/holdout_day.py --data-root ../shared/data [--model PATH] [--days N]
         [--write DIR] [--whole-records] [--three-component] [--spectral-filler] [--fold K]
+        [--pretrained ../shared/pretrained] [--compare MODEL ...]
 
 For each region (NCEDC, Martinique) the held-out event records of ``holdout_sets.py``'s
 station split are joined end to end into one day-long 3-component 100 Hz stream: each event is
@@ -44,6 +45,11 @@ the Martinique hold-out is the same in every fold).
 
 ``--write DIR`` also saves each day as miniSEED with its reference picks CSV, for
 ``picker predict`` / ``picker evaluate``.
+
+``--pretrained DIR`` also runs the published PhaseNet and EQTransformer (imported with
+``picker import-model``, on ONNX Runtime: overlapping windows of their length, each normalised
+on its own, as ``picker predict --model`` runs them) on the very same days, scored the same
+way, a row each (``comparisons`` in ``--json``); ``--compare MODEL ...`` adds other model files.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_comparison_arguments, comparison_models  # noqa: E402
 from holdout_sets import add_fold_argument, holdout_records, load_real, pre_event_noise  # noqa: E402
 
 DAY_S = 86400.0
@@ -326,6 +333,7 @@ def main(argv=None) -> int:
         help="fill the slots with Gaussian noise of the chosen pre-event noise's spectrum instead "
         "of repeating that noise (nothing hidden in it is planted again and again)",
     )
+    add_comparison_arguments(parser)
     add_fold_argument(parser)
     args = parser.parse_args(argv)
     if args.days < 1:
@@ -335,13 +343,14 @@ def main(argv=None) -> int:
     if not args.data_root.is_dir():
         print(f"data root {args.data_root} not found: nothing to do", file=sys.stderr)
         return 0
-    from picker.evaluation.metrics import format_table
+    from picker.evaluation.metrics import format_sources_table
     from picker.prediction.predict import resolve_model
 
     try:
         model = resolve_model(args.model)  # bundled: its ONNX export, as picker predict runs it
     except ValueError as error:  # a missing or unreadable model file: one line, no traceback
         parser.error(str(error))
+    others = {label: resolve_model(path) for label, path in comparison_models(args)}
     real = load_real(args.data_root)
     report = {}
     for region in ("ncedc", "martinique"):
@@ -359,11 +368,18 @@ def main(argv=None) -> int:
             for seed, (day, refs) in enumerate(days):
                 write_day(day, refs, args.write, f"holdout_{region}" + (f"_{seed}" if seed else ""))
         report[region] = score_days(model, days)
+        for label, other in others.items():  # the same days, the same scorer
+            report.setdefault("comparisons", {}).setdefault(label, {})[region] = score_days(
+                other, days
+            )
+        scored = {"picker": report[region]} | {
+            label: report["comparisons"][label][region] for label in others
+        }
         print(
-            f"\n{region} hold-out days: {args.days} x {len(events)} events, "
-            f"predicted in {report[region]['predict_s']:.1f} s"
+            f"\n{region} hold-out days: {args.days} x {len(events)} events, predicted in "
+            + ", ".join(f"{r['predict_s']:.1f} s ({label})" for label, r in scored.items())
         )
-        print(format_table(report[region]["phases"]))
+        print(format_sources_table({label: r["phases"] for label, r in scored.items()}))
     if args.json:
         from picker.io.base import json_text  # strict JSON: NaN -> null
 

@@ -146,15 +146,31 @@ def picks_on(model, data: np.ndarray, rate_hz: float = 100.0, **options) -> dict
     return out
 
 
+def takes_windows(model) -> bool:
+    """Whether ``model`` is scored on the :data:`WINDOW`-sample windows: not a model of a longer
+    fixed input (EQTransformer's 6000 samples), which would see them half zero padding."""
+    from picker.prediction.inference import fixed_input_samples
+
+    fixed = fixed_input_samples(model)
+    return fixed is None or fixed <= WINDOW
+
+
 def score(model, records: list[Record], seed: int = 7, **options) -> dict:
-    """Metrics at 0.1 s on 3001-sample windows, pure-noise windows and whole records."""
+    """Metrics at 0.1 s on 3001-sample windows, pure-noise windows and whole records.
+
+    A model of a longer fixed input (:func:`takes_windows`: EQTransformer) gets the whole
+    records only.
+    """
     from picker.picks.matching import PickMetrics
 
     def reference(p: int, s: int) -> dict[str, list[float]]:
         return {"P": [p / 100.0] if p >= 0 else [], "S": [s / 100.0] if s >= 0 else []}
 
-    windows, refs = holdout_windows(records, seed)
-    noise = noise_windows(records)
+    if takes_windows(model):
+        windows, refs = holdout_windows(records, seed)
+        noise = noise_windows(records)
+    else:
+        windows, refs, noise = [], [], []
     metrics = PickMetrics(0.1)
     vertical = PickMetrics(0.1)  # the windows of vertical-only stations (E and N all zeros)
     for window, (p, s) in zip(windows + noise, refs + [(-1, -1)] * len(noise), strict=True):
@@ -171,12 +187,15 @@ def score(model, records: list[Record], seed: int = 7, **options) -> dict:
         full.add_window(
             reference(r.p_arrival_sample, r.s_arrival_sample), picks_on(model, r.data, **options)
         )
+    whole = {"whole_records": full.to_dict() | {"n_records": len(events)}}
+    if not windows:
+        return whole
     return {
         "windows_3001": metrics.to_dict()
         | {"n_windows": len(windows), "n_noise_windows": len(noise)},
         "windows_3001_vertical_only": vertical.to_dict(),
         **{f"windows_3001_at_{rate}hz": m.to_dict() for rate, m in lower.items()},
-        "whole_records": full.to_dict() | {"n_records": len(events)},
+        **whole,
     }
 
 

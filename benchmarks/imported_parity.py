@@ -14,6 +14,8 @@ whole, then the same peak extraction (probability 0.5, 0.5 s apart) and the same
   when within 0.01);
 - EQTransformer on one 6000-sample window per record (P at a random place): the share of the
   original's picks that ``picker predict`` reproduces within 2 samples (done when >= 95 %);
+- why a region scores low (``phasenet_arrival_diagnosis``, :func:`arrival_diagnosis`): PhaseNet's
+  P probability at the analyst's P and the 2-20 Hz SNR, three-component and vertical-only;
 - for information, whole records (60 to 120 s), where picker runs overlapping windows: F1 with
   ``window_merge`` center (default) and mean, beside the original applied to the whole record
   at once (PhaseNet runs any length; not defined for EQTransformer's fixed 6000 samples).
@@ -151,6 +153,48 @@ def eqt_windows(records, seed: int = 11):
     return windows, refs
 
 
+def arrival_diagnosis(model, records) -> dict:
+    """Why a region scores low: per record with P (a 3000-sample window from 10 s before P,
+    normalised as a whole), the model's largest P probability within 0.5 s of the analyst's P
+    and the 2-20 Hz SNR of Z (200 samples after P against the 280 before P - 20); medians over
+    three-component records, vertical-only ones (E and N zero), and vertical-only ones with Z
+    copied into E and N (how much of their loss is the two zero channels)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from picker.preprocess.normalize import normalize
+
+    band = butter(4, [2.0, 20.0], "bandpass", fs=RATE_HZ, output="sos")
+    rows: dict[str, list[tuple[float, float]]] = {"3C": [], "Z": [], "Z_copied_to_E_N": []}
+    for r in records:
+        p = r.p_arrival_sample
+        if p < 300:
+            continue
+        start = max(0, p - 1000)
+        window = np.asarray(r.data[start : start + PHASENET_WINDOW], np.float32)
+        z = sosfiltfilt(band, r.data[:, 2])
+        noise = np.std(z[p - 300 : p - 20])
+        snr_db = float(20 * np.log10(np.std(z[p : p + 200]) / noise)) if noise > 0 else np.nan
+        vertical = not window[:, :2].any()
+        variants = {"Z": window} if vertical else {"3C": window}
+        if vertical:
+            variants["Z_copied_to_E_N"] = np.repeat(window[:, 2:], 3, axis=1)
+        for name, x in variants.items():
+            y = model.predict(normalize(x[None], "std"), verbose=0)[0]
+            near = y[max(0, p - start - 50) : p - start + 50, 1]
+            rows[name].append((snr_db, float(near.max())))
+    out = {}
+    for name, values in rows.items():
+        if values:
+            snr, prob = np.array(values).T
+            out[name] = {
+                "records": len(values),
+                "median_snr_db_2_20hz": round(float(np.nanmedian(snr)), 1),
+                "median_p_probability_at_pick": round(float(np.median(prob)), 3),
+                "p_probability_over_0.5": int((prob > 0.5).sum()),
+            }
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pretrained", required=True, type=Path)
@@ -206,6 +250,10 @@ def main(argv=None) -> int:
                 "original": f1_scores(pick(original), pick(refs), pick(windows)),
                 "picker_predict": f1_scores(pick(ours), pick(refs), pick(windows)),
             }
+        results["phasenet_arrival_diagnosis"] = {
+            region: arrival_diagnosis(model, holdout_records(real, region))
+            for region in ("ncedc", "martinique")
+        }
         whole = [r.data for r in events]
         whole_refs = [(r.p_arrival_sample, r.s_arrival_sample) for r in events]
         results["phasenet_whole_records"] = {

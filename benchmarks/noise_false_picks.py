@@ -1,6 +1,7 @@
 """False picks per hour on pick-free input: stationary noise and transients that are not events.
 
     python benchmarks/noise_false_picks.py [--model MODEL] [--data-root ../shared/data] [--fold K]
+        [--pretrained ../shared/pretrained] [--compare MODEL ...]
 
 Every window is 30 s of three-component 100 Hz input with no arrival in it, so each pick that
 ``predict_array`` returns at probability 0.5 is a false pick. The kinds:
@@ -18,6 +19,12 @@ Every window is 30 s of three-component 100 Hz input with no arrival in it, so e
 The transients here differ from the training glitches (``augment.glitch``: 3-30 std, bursts
 under a Hann envelope), so this is not the training distribution. The seed is fixed: the same
 model gives the same counts.
+
+``--pretrained DIR`` also runs the published PhaseNet and EQTransformer (imported with
+``picker import-model``, on ONNX Runtime) on the very same windows, a column each
+(EQTransformer zero-pads each 30 s window to its 60 s input, as its own code does with short
+data); ``--compare MODEL ...`` adds other model files. With comparisons, ``--json`` writes
+``{model: table}``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_comparison_arguments, comparison_models  # noqa: E402
 from holdout_day import RATE_HZ  # noqa: E402
 from holdout_sets import (  # noqa: E402
     WINDOW,
@@ -124,6 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--windows", type=int, default=60, help="windows per synthetic kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    add_comparison_arguments(parser)
     add_fold_argument(parser)
     args = parser.parse_args(argv)
     if args.windows < 1:
@@ -134,23 +143,34 @@ def main(argv=None) -> int:
         model = resolve_model(args.model)
     except ValueError as error:  # a missing or unreadable model file: one line, no traceback
         parser.error(str(error))
+    models = {"picker": model}
+    models |= {label: resolve_model(path) for label, path in comparison_models(args)}
     rng = np.random.default_rng(args.seed)
-    table = {
-        name: count_picks(model, [make() for _ in range(args.windows)])
-        for name, make in synthetic_kinds(rng)
-    }
+    kinds = {name: [make() for _ in range(args.windows)] for name, make in synthetic_kinds(rng)}
     if args.data_root is not None:
         if args.data_root.is_dir():
-            table["real"] = count_picks(model, real_noise_windows(args.data_root, args.fold))
+            kinds["real"] = real_noise_windows(args.data_root, args.fold)
         else:
             print(f"data root {args.data_root} not found: real noise skipped", file=sys.stderr)
-    print(f"{'kind':15s} {'windows':>8s} {'P/hour':>8s} {'S/hour':>8s}")
-    for name, row in table.items():
-        print(f"{name:15s} {row['windows']:8d} {row['P_per_hour']:8.1f} {row['S_per_hour']:8.1f}")
+    # every model on the very same windows
+    tables = {
+        label: {name: count_picks(m, windows) for name, windows in kinds.items()}
+        for label, m in models.items()
+    }
+    print(
+        f"{'kind':15s} {'windows':>8s}" + "".join(f" {label + ' P / S':>15s}" for label in tables)
+    )
+    for name, windows in kinds.items():
+        cells = "".join(
+            f" {t[name]['P_per_hour']:8.1f} /{t[name]['S_per_hour']:5.1f}" for t in tables.values()
+        )
+        print(f"{name:15s} {len(windows):8d}{cells}")
+    print("(each model column: false P / S picks per hour)")
     if args.json:
         from picker.io.base import json_text  # strict JSON: NaN -> null
 
-        args.json.write_text(json_text(table, indent=1))
+        payload = tables["picker"] if len(tables) == 1 else tables
+        args.json.write_text(json_text(payload, indent=1))
     return 0
 
 

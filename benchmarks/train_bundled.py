@@ -13,6 +13,12 @@ probability 0.5: each held-out record cut into 3 windows of 3001 samples with P 
 place (also decimated to 50 and 40 Hz, as lower-rate stations record), the whole records, and
 30 s pure-noise windows (pre-event noise and Martinique noise windows) for false picks per
 hour. Runs resume from their last epoch (BackupAndRestore).
+
+``--score-only MODEL --pretrained ../shared/pretrained`` also scores the published PhaseNet
+and EQTransformer (imported by ``picker import-model``, run on ONNX Runtime as ``picker predict
+--model`` runs them) on the same windows and records with the same scorer, a row per model in
+each table (EQTransformer on the whole records only: its input is 6000 samples); ``--compare
+MODEL ...`` adds other model files.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from picker.config import config_from_dict
 from picker.io.base import Record, json_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_comparison_arguments, comparison_models  # noqa: E402
 from holdout_sets import (  # noqa: E402
     LOWER_RATES_HZ,
     WINDOW,
@@ -357,6 +364,8 @@ def main(argv=None) -> int:
         help="with --install: P,S thresholds that become probability 0.5 in the installed "
         "model (picker.models.saving.shift_operating_point), e.g. 0.6,0.6",
     )
+    parser.add_argument("--json", type=Path, help="with --score-only: also write the report here")
+    add_comparison_arguments(parser)
     add_fold_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -414,7 +423,20 @@ def main(argv=None) -> int:
             "ncedc_holdout": score(model, hold_nc),
             "martinique_holdout": score(model, hold_mq),
         }
+        # the published pickers (--pretrained) and --compare models: same records, same scorer
+        others = {
+            label: {
+                "model": path,
+                "ncedc_holdout": score(resolve_model(path), hold_nc),
+                "martinique_holdout": score(resolve_model(path), hold_mq),
+            }
+            for label, path in comparison_models(args)
+        }
+        if others:
+            report["comparisons"] = others
         _print_report(report)
+        if args.json:
+            args.json.write_text(json_text(report, indent=1))
         return 0
 
     if args.clean_with:
@@ -527,14 +549,22 @@ def main(argv=None) -> int:
 
 
 def _print_report(report: dict) -> None:
-    from picker.evaluation.metrics import format_table
+    """One table per hold-out split and kind of input; with ``report["comparisons"]``
+    (``--pretrained``, ``--compare``) a row per model and phase, the scored model first."""
+    from picker.evaluation.metrics import format_sources_table
 
+    models = {"picker": report, **report.get("comparisons", {})}
     for split in ("ncedc_holdout", "martinique_holdout"):
         lower = [f"windows_3001_at_{rate}hz" for rate in LOWER_RATES_HZ]
         for kind in ("windows_3001", "windows_3001_vertical_only", *lower, "whole_records"):
-            if kind in report[split]:  # reports written before session 5 lack the middle one
+            rows = {
+                label: scores[split][kind]["phases"]
+                for label, scores in models.items()
+                if kind in scores[split]  # reports before session 5 lack the vertical-only one;
+            }  # EQTransformer has whole records only (holdout_sets.takes_windows)
+            if rows:
                 print(f"\n{split} / {kind}")
-                print(format_table(report[split][kind]["phases"]))
+                print(format_sources_table(rows))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,15 @@ def test_dataset_days_are_consecutive_and_reused(bench, tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
 
 
+def test_speed_benchmarks_run_the_bundled_model_not_the_stand_in(bench, tmp_path):
+    from picker.models.onnx_model import BUNDLED_ONNX
+
+    cd = bench.continuous_day
+    assert cd.bundled_model_path() == BUNDLED_ONNX and BUNDLED_ONNX.is_file()
+    assert cd.resolve_model(None, tmp_path) == str(BUNDLED_ONNX)
+    assert not (tmp_path / "untrained_standin.onnx").exists()
+
+
 def test_plan_and_report(bench, tmp_path):
     cd = bench.continuous_day
     manifest = {
@@ -218,8 +227,60 @@ def test_compare_commands_and_report(bench, tmp_path):
             "picks": 4,
         },
     ]
-    text = runs.report({**bench.common.machine_info()}, results, 3, "m")
-    assert "| day | 0.50 | 0.50 | 1.50 |" in text
+    text = runs.report({**bench.common.machine_info()}, results, 3, {"picker": "m"})
+    assert "| day | picker | 0.50 | 0.50 | 1.50 |" in text
+    # a comparison model (--pretrained: the imported PhaseNet) is a third tool of every round,
+    # with its own ratio against the same SeisBench runs
+    pn = runs.commands(
+        "picker PhaseNet", ["a"], tmp_path / "o.csv", seisbench_python="sp", model="pn.onnx"
+    )
+    assert pn[1:4] == ["-m", "picker.cli", "predict"] and pn[-2:] == ["--model", "pn.onnx"]
+    with pytest.raises(ValueError, match="tool must be"):
+        runs.commands("pickers", ["a"], tmp_path / "o.csv", seisbench_python="sp", model="m")
+    results.append(
+        {
+            "case": "day",
+            "tool": "picker PhaseNet",
+            "station_days": 1.0,
+            "median": {"wall_s": 2.5, "cpu_s": 4.5, "max_rss_mib": 500.0},
+            "picks": 5,
+        }
+    )
+    text = runs.report(
+        {**bench.common.machine_info()}, results, 3, {"picker": "m", "picker PhaseNet": "pn"}
+    )
+    assert "| day | picker | 0.50 | 0.50 | 1.50 |" in text
+    assert "| day | picker PhaseNet | 0.25 | 0.25 | 0.50 |" in text
+    assert "picker PhaseNet: pn" in text
+
+
+def test_published_models_are_imported_once_and_skipped_when_absent(bench, tmp_path, capsys):
+    common = bench.common
+    assert common.import_published(tmp_path / "nowhere", tmp_path / "models") == {}
+    assert "nowhere: not found, published models skipped" in capsys.readouterr().err
+    pretrained = tmp_path / "pretrained"
+    (pretrained / "phasenet").mkdir(parents=True)  # EQTransformer's file is missing
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "phasenet.onnx").write_bytes(b"imported before")  # reused, not imported again
+    assert common.import_published(pretrained, models) == {"PhaseNet": models / "phasenet.onnx"}
+    assert "EqT_original.h5: not found, EQT skipped" in capsys.readouterr().err
+    assert (models / "phasenet.onnx").read_bytes() == b"imported before"
+    # the command-line options: --pretrained models first, then --compare files by name
+    parser = __import__("argparse").ArgumentParser()
+    common.add_comparison_arguments(parser)
+    other = tmp_path / "other.keras"
+    other.write_bytes(b"")
+    args = parser.parse_args(
+        ["--pretrained", str(pretrained), "--models-dir", str(models), "--compare", str(other)]
+    )
+    assert common.comparison_models(args) == [
+        ("PhaseNet", str(models / "phasenet.onnx")),
+        ("other", str(other)),
+    ]
+    assert common.comparison_models(parser.parse_args([])) == []
+    with pytest.raises(SystemExit, match="missing.onnx: not found"):
+        common.comparison_models(parser.parse_args(["--compare", str(tmp_path / "missing.onnx")]))
 
 
 # ----------------------------------------------------------------------------- train_bundled
@@ -352,6 +413,60 @@ def test_training_records_are_cut_free_of_unlabelled_events(bench):
     np.testing.assert_array_equal(quiet.data, noise.data[2300:])
     assert (quiet.p_arrival_sample, quiet.s_arrival_sample) == (-1, -1)
     assert same is clean
+
+
+def test_a_longer_fixed_input_model_is_scored_on_whole_records_only(bench, monkeypatch):
+    import keras
+    from oracle import make_oracle, spikes
+
+    from picker.io.base import Record
+
+    hs = bench.holdout_sets
+    assert hs.takes_windows(make_oracle())
+    fixed = keras.Model(*(lambda x: (x, keras.layers.Conv1D(3, 1)(x)))(keras.Input((6000, 3))))
+    assert not hs.takes_windows(fixed)  # EQTransformer's 6000 samples: no 3001-sample windows
+    record = Record(spikes(6000, [3000], [4000]), 100.0, "XX.A..HH")
+    record.p_arrival_sample, record.s_arrival_sample = 3000, 4000
+    both = hs.score(make_oracle(), [record])
+    assert {"windows_3001", "whole_records"} <= set(both)
+    monkeypatch.setattr(hs, "takes_windows", lambda model: False)
+    whole = hs.score(make_oracle(), [record])
+    assert list(whole) == ["whole_records"]
+    for phase in ("P", "S"):  # the same whole-record scores, one true pick each
+        counts = [
+            {k: run["whole_records"]["phases"][phase][k] for k in ("tp", "fp", "fn")}
+            for run in (whole, both)
+        ]
+        assert counts == [{"tp": 1, "fp": 0, "fn": 0}] * 2
+
+
+def test_score_report_prints_a_row_per_model_where_it_applies(bench, capsys):
+    phases = {
+        ph: {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "tp": 1, "fp": 0, "fn": 1}
+        | {"residual_mean_ms": 0.0, "residual_std_ms": 0.0, "residual_mae_ms": 0.0}
+        | {"false_picks_per_hour": 0.0}
+        for ph in ("P", "S")
+    }
+    full = {k: {"phases": phases} for k in ("windows_3001", "whole_records")}
+    whole = {"whole_records": {"phases": phases}}  # EQTransformer: no 3001-sample windows
+    split = ("ncedc_holdout", "martinique_holdout")
+    report = {s: full for s in split} | {
+        "comparisons": {"PhaseNet": {s: full for s in split}, "EQT": {s: whole for s in split}}
+    }
+    bench.train_bundled._print_report(report)
+    out = capsys.readouterr().out
+    windows = out.split("ncedc_holdout / windows_3001\n")[1].split("\n\n")[0].splitlines()
+    assert [row.split()[:2] for row in windows[1:]] == [
+        ["picker", "P"],
+        ["picker", "S"],
+        ["PhaseNet", "P"],
+        ["PhaseNet", "S"],
+    ]
+    records = out.split("ncedc_holdout / whole_records\n")[1].split("\n\n")[0].splitlines()
+    assert [row.split()[0] for row in records[1:]] == ["picker"] * 2 + ["PhaseNet"] * 2 + [
+        "EQT"
+    ] * 2
+    assert "vertical_only" not in out  # no model has that section
 
 
 def test_noise_kinds_are_pick_free_windows_and_picks_are_counted_per_hour(bench):

@@ -62,3 +62,21 @@ def test_evaluate_probabilities_end_to_end():
     assert (p["tp"], p["fp"], p["fn"]) == (1, 1, 1)
     assert p["residual_mean_ms"] == pytest.approx(-50.0)
     assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 0)
+
+
+def test_sources_table_keeps_a_long_source_name_apart_from_the_phase():
+    from picker.evaluation.metrics import format_sources_table
+
+    metrics = PickMetrics(0.1)
+    metrics.add_window({"P": [1.0], "S": []}, {"P": [1.02], "S": []})
+    summary = metrics.summary()
+    short = format_sources_table({"model": summary}).splitlines()
+    assert short[0].startswith("source  phase") and short[1].startswith("model   P")
+    lines = format_sources_table({"model": summary, "PhaseNet": summary}).splitlines()
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["model", "P"],
+        ["model", "S"],
+        ["PhaseNet", "P"],
+        ["PhaseNet", "S"],
+    ]
+    assert len({line.index(" P ") if " P " in line else None for line in lines[1:]} - {None}) == 1

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--onnx",
         metavar="MODEL.onnx",
-        help="also export to ONNX (runs without TensorFlow; PhaseNet only for now)",
+        help="also export to ONNX (runs without TensorFlow, same picks)",
     )
     common.add_force_option(p)
     p.add_argument("-q", "--quiet", action="store_true")

@@ -195,11 +195,12 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
 def format_sources_table(summaries: dict[str, dict[str, dict[str, float]]]) -> str:
     """:func:`format_table` for several sources (model, baselines): a ``source`` column first."""
     lines: list[str] = []
+    width = max([8, *(len(source) + 1 for source in summaries)])  # a space after the longest
     for source, summary in summaries.items():
         table = format_table(summary).splitlines()
         if not lines:
-            lines.append(f"{'source':<8}{table[0]}")
-        lines.extend(f"{source:<8}{row}" for row in table[1:])
+            lines.append(f"{'source':<{width}}{table[0]}")
+        lines.extend(f"{source:<{width}}{row}" for row in table[1:])
     return "\n".join(lines)
 
 
