@@ -91,23 +91,24 @@ def pre_event_noise(record: Record, margin: int = 100) -> np.ndarray | None:
 
 
 def holdout_windows(
-    records: list[Record], seed: int = 7
+    records: list[Record], seed: int = 7, *, n_samples: int = WINDOW, per_record: int = 3
 ) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """3 windows of WINDOW samples per record with P at a random place (S kept when inside)."""
+    """``per_record`` windows of ``n_samples`` per record with P at a random place at least
+    1 s from either end; references ``(P, S)`` samples in the window (S -1 when outside)."""
     rng = np.random.default_rng(seed)
     windows, refs = [], []
     for r in records:
-        if r.p_arrival_sample < 0 or r.n_samples < WINDOW:
+        if r.p_arrival_sample < 0 or r.n_samples < n_samples:
             continue
-        for _ in range(3):
-            lo = max(0, r.p_arrival_sample - WINDOW + 100)
-            hi = min(r.n_samples - WINDOW, r.p_arrival_sample - 100)
+        for _ in range(per_record):
+            lo = max(0, r.p_arrival_sample - n_samples + 100)
+            hi = min(r.n_samples - n_samples, r.p_arrival_sample - 100)
             if hi < lo:
                 continue
             start = int(rng.integers(lo, hi + 1))
             s = r.s_arrival_sample - start
-            windows.append(r.data[start : start + WINDOW])
-            refs.append((r.p_arrival_sample - start, s if 0 <= s < WINDOW else -1))
+            windows.append(r.data[start : start + n_samples])
+            refs.append((r.p_arrival_sample - start, s if 0 <= s < n_samples else -1))
     return windows, refs
 
 

@@ -137,20 +137,7 @@ def agreement(original, ours, tolerance_samples: int = 2) -> dict:
 
 def eqt_windows(records, seed: int = 11):
     """One 6000-sample window per record with P at a random place (S kept when inside)."""
-    rng = np.random.default_rng(seed)
-    windows, refs = [], []
-    for r in records:
-        if r.p_arrival_sample < 0 or r.n_samples < EQT_WINDOW:
-            continue
-        lo = max(0, r.p_arrival_sample - EQT_WINDOW + 100)
-        hi = min(r.n_samples - EQT_WINDOW, r.p_arrival_sample - 100)
-        if hi < lo:
-            continue
-        start = int(rng.integers(lo, hi + 1))
-        s = r.s_arrival_sample - start
-        windows.append(r.data[start : start + EQT_WINDOW])
-        refs.append((r.p_arrival_sample - start, s if 0 <= s < EQT_WINDOW else -1))
-    return windows, refs
+    return holdout_windows(records, seed, n_samples=EQT_WINDOW, per_record=1)
 
 
 def arrival_diagnosis(model, records) -> dict:
