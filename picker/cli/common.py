@@ -146,6 +146,16 @@ def add_hidden_alias(p: argparse.ArgumentParser, old: str, dest: str, **kwargs) 
     p.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
+def add_picks_output_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``-o`` (a picks file, ``-`` for standard output) and ``--format`` (default: from -o)."""
+    p.add_argument(
+        "-o", "--output", required=True, help=f"{what} (.csv, .json, .xml; - for stdout)"
+    )
+    p.add_argument(
+        "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
+    )
+
+
 def add_force_option(p: argparse.ArgumentParser) -> None:
     """``--force``: write even over an input, or picks under a waveform file name."""
     p.add_argument(

@@ -19,12 +19,7 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="SHARD_PICKS", help="picks files to merge")
-    p.add_argument(
-        "-o", "--output", required=True, help="merged picks file (.csv, .json, .xml; - for stdout)"
-    )
-    p.add_argument(
-        "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
-    )
+    common.add_picks_output_options(p, "merged picks file")
     p.add_argument(
         "--tolerance-s",
         type=float,

@@ -20,12 +20,7 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
-    p.add_argument(
-        "-o", "--output", required=True, help="picks file (.csv, .json, .xml; - for stdout)"
-    )
-    p.add_argument(
-        "--format", choices=("csv", "json", "quakeml"), help="picks format (default: from -o)"
-    )
+    common.add_picks_output_options(p, "picks file")
     p.add_argument("--model", help=".keras or .onnx model (default: the bundled model)")
     p.add_argument(
         "--int8",

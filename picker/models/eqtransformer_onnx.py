@@ -293,13 +293,7 @@ class _Converter:
             pads=[-d_low, d_high],
         )
         y = self.activation(y, layer.activation, name, axis=1)
-        y = g.node(
-            "Reshape",
-            [y, g.const_int(f"{name}_phases_shape", [0, n_out, size, -1])],
-            f"{name}_phases",
-        )
-        y = g.node("Transpose", [y], f"{name}_interleave", perm=[0, 1, 3, 2])
-        return g.node("Reshape", [y, g.const_int(f"{name}_shape", [0, n_out, -1])], f"{name}_up")
+        return g.interleave_phases(y, n_out, size, name)
 
     def max_pool(self, layer, x) -> str:
         pool, stride, n = int(layer.pool_size[0]), int(layer.strides[0]), int(x.shape[1])

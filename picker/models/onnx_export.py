@@ -91,6 +91,20 @@ class GraphBuilder:
         self.initializers.append(self.numpy_helper.from_array(np.array(value, np.int64), name))
         return name
 
+    def interleave_phases(self, y: str, n_out: int, phases: int, name: str) -> str:
+        """``(batch, n_out, phases * n)`` channels-first phase outputs of a polyphase
+        up-sampling (phase ``k`` of output sample ``i`` at ``[:, :, k * n + i]``) interleaved
+        into ``(batch, n_out, n * phases)`` in time order."""
+        y = self.node(
+            "Reshape",
+            [y, self.const_int(f"{name}_phases_shape", [0, n_out, phases, -1])],
+            f"{name}_phases",
+        )
+        y = self.node("Transpose", [y], f"{name}_interleave", perm=[0, 1, 3, 2])
+        return self.node(
+            "Reshape", [y, self.const_int(f"{name}_shape", [0, n_out, -1])], f"{name}_up"
+        )
+
     def node(self, op: str, inputs: list[str], name: str, **attrs) -> str:
         """Add the ``op`` node ``name`` whose one output is also called ``name``."""
         self.nodes.append(self.helper.make_node(op, inputs, [name], name=name, **attrs))
@@ -205,13 +219,7 @@ def _up_bn_relu(g: GraphBuilder, model, x: str, name: str) -> str:
         pads=[d_high, -d_low],
     )
     y = g.node("Relu", [y], f"{name}_relu")
-    y = g.node(
-        "Reshape",
-        [y, g.const_int(f"{name}_phases_shape", [0, n_out, stride, -1])],
-        f"{name}_phases",
-    )
-    y = g.node("Transpose", [y], f"{name}_interleave", perm=[0, 1, 3, 2])
-    return g.node("Reshape", [y, g.const_int(f"{name}_shape", [0, n_out, -1])], f"{name}_up")
+    return g.interleave_phases(y, n_out, stride, name)
 
 
 def to_onnx(model):
