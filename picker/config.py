@@ -127,8 +127,15 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    """1D U-Net: ``depth`` down-sampling stages with ``filters[i]`` channels each."""
+    """1D U-Net: ``depth`` down-sampling stages with ``filters[i]`` channels each.
 
+    ``architecture`` ``"unet"`` is picker's own U-Net (:func:`picker.models.unet.build_model`),
+    ``"phasenet"`` the PhaseNet layout (:func:`picker.models.phasenet.build_phasenet`: same
+    levels, the published network's layer names, so its imported weights can start training;
+    channels-last only).
+    """
+
+    architecture: str = "unet"
     filters: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128])
     kernel_size: int = 7
     stride: int = 4
@@ -143,6 +150,11 @@ class ModelConfig:
         _positive(self, "kernel_size", "stride")
         _fraction(self, "dropout")
         _choice(self, "data_format", ("", "channels_last", "channels_first"))
+        _choice(self, "architecture", ("unet", "phasenet"))
+        if self.architecture == "phasenet" and self.data_format == "channels_first":
+            raise ConfigError("model.architecture 'phasenet' is channels-last only")
+        if self.architecture == "phasenet" and self.dropout:
+            raise ConfigError("model.dropout must be 0 with model.architecture 'phasenet'")
 
 
 @dataclass

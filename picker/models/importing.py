@@ -79,12 +79,7 @@ def import_model(
     keras_path = save_imported_model(model, output)
     onnx_path = None
     if onnx is not None:
-        if kind == "phasenet":
-            from picker.models.phasenet_onnx import export_phasenet_onnx
+        from picker.models.networks import export_model_onnx
 
-            onnx_path = export_phasenet_onnx(model, onnx)
-        else:
-            from picker.models.eqtransformer_onnx import export_eqtransformer_onnx
-
-            onnx_path = export_eqtransformer_onnx(model, onnx)
+        onnx_path = export_model_onnx(model, onnx)
     return keras_path, onnx_path

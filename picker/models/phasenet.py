@@ -71,8 +71,16 @@ def build_phasenet(
     n_classes: int = 3,
     batch_norm_epsilon: float = TF1_BATCH_NORM_EPSILON,
     name: str = "phasenet",
+    pad_to_stride: bool = False,
 ) -> keras.Model:
     """Build PhaseNet (untrained) with ``len(filters)`` levels of ``filters[d]`` filters.
+
+    ``pad_to_stride`` (picker's own models of this layout, ``model.architecture: phasenet``):
+    zero-pad the input at the end to a multiple of the total stride ``stride ** (levels - 1)``
+    and crop the output back, as picker's U-Net does, so every length puts sample 0 on the same
+    down-sampling grid (without it, ``SAME`` padding moves the grid with ``n_samples`` modulo
+    the stride, and picks move by a few samples with the window length). The published
+    network has no padding (False).
 
     Layer names are the checkpoint's (``input_conv``, ``down_conv1_1``, ``up_bn0_1``, ...,
     ``output_conv``, then ``probabilities``), so :func:`import_phasenet_checkpoint` copies
@@ -89,6 +97,11 @@ def build_phasenet(
             f"kernel_size={kernel_size}, stride={stride}"
         )
     inputs = keras.Input(shape=(None, n_channels), name="waveform")
+    x = inputs
+    if pad_to_stride:
+        from picker.models.unet import PadToMultiple
+
+        x = PadToMultiple(stride ** (len(filters) - 1), name="pad_to_stride")(x)
 
     def conv_bn_relu(x, n_filters, conv_name, bn_name, strides=1, use_bias=False):
         x = layers.Conv1D(
@@ -102,7 +115,7 @@ def build_phasenet(
         x = layers.BatchNormalization(epsilon=batch_norm_epsilon, name=bn_name)(x)
         return layers.Activation("relu", name=conv_name.replace("conv", "relu"))(x)
 
-    x = conv_bn_relu(inputs, filters[0], "input_conv", "input_bn", use_bias=True)
+    x = conv_bn_relu(x, filters[0], "input_conv", "input_bn", use_bias=True)
     skips = []
     for level, n_filters in enumerate(filters, start=1):
         x = conv_bn_relu(x, n_filters, f"down_conv1_{level}", f"down_bn1_{level}")
@@ -128,6 +141,10 @@ def build_phasenet(
         x = layers.Concatenate(name=f"skip_{level}")([skip, x])
         x = conv_bn_relu(x, n_filters, f"up_conv1_{level}", f"up_bn1_{level}")
     x = layers.Conv1D(n_classes, 1, name="output_conv")(x)
+    if pad_to_stride:
+        from picker.models.unet import CropLike
+
+        x = CropLike(name="crop_to_input")([x, inputs])
     outputs = layers.Softmax(axis=-1, name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -12,9 +12,10 @@ the (strided) convolutions is ONNX's ``auto_pad="SAME_UPPER"`` (the same pads fo
 convolutions get TensorFlow's explicit pads (``(k - s) // 2`` before, the rest after), and the
 up path is cropped around its centre to the skip's length with ``Shape``/``Slice``, as in
 the original. The metadata has ``picker_total_stride`` 1 (the graph itself handles every
-length, so :class:`picker.models.onnx_model.OnnxModel` must not pad), ``picker_source_sha256`` and
-``picker_input_settings`` (and ``picker_provenance`` of imported weights: authors, paper,
-licence notice), so ``OnnxModel`` runs the file like a picker export.
+length, so :class:`picker.models.onnx_model.OnnxModel` must not pad; a model built with
+``pad_to_stride`` has its total stride there instead, and ``OnnxModel`` pads and crops as the
+Keras model does), ``picker_source_sha256`` and ``picker_input_settings`` (and
+``picker_provenance`` of imported weights: authors, paper, licence notice), so ``OnnxModel`` runs the file like a picker export.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def to_onnx(model):
         levels += 1
     if levels == 0 or not any(layer.name == "input_conv" for layer in model.layers):
         raise ValueError(f"model {model.name!r} is not a PhaseNet built by build_phasenet")
+    # a model built with pad_to_stride: OnnxModel pads the input to the total stride and crops
+    from picker.preprocess.model_input import total_stride as model_total_stride
+
+    total_stride = model_total_stride(model)
     x = node("Transpose", ["waveform"], "to_channels_first", perm=[0, 2, 1])
     x = conv_bn_relu(x, "input_conv", "input_bn")
     skips = []
@@ -126,7 +131,7 @@ def to_onnx(model):
         model,
         {"waveform": ["batch", "samples", 3]},
         {"probabilities": ["batch", "samples", 3]},
-        {"picker_total_stride": "1"},
+        {"picker_total_stride": str(total_stride)},
     )
 
 

@@ -281,7 +281,8 @@ def shift_operating_point(model, p_threshold: float, s_threshold: float):
     """Move a picker model's operating point: afterwards probability 0.5 means what
     ``p_threshold`` / ``s_threshold`` meant before.
 
-    The P and S biases of the final ``logits`` layer are lowered by ``log(t / (1 - t))``, so
+    The P and S biases of the final ``logits`` layer (``output_conv`` in the PhaseNet layout)
+    are lowered by ``log(t / (1 - t))``, so
     for each phase against noise (the other phase near 0, as at a pick) the new probability is
     0.5 exactly where the old one was ``t``, and picks at 0.5 are the picks the old model made
     at ``t``. Probabilities stay monotone in the old ones and peaks stay where they were. Use it
@@ -293,7 +294,8 @@ def shift_operating_point(model, p_threshold: float, s_threshold: float):
     for name, t in (("p_threshold", p_threshold), ("s_threshold", s_threshold)):
         if not 0.0 < float(t) < 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {t}")
-    logits = model.get_layer("logits")
+    names = {layer.name for layer in model.layers}
+    logits = model.get_layer("logits" if "logits" in names else "output_conv")
     kernel, bias = logits.get_weights()
     shift = np.log([1.0, p_threshold / (1 - p_threshold), s_threshold / (1 - s_threshold)])
     logits.set_weights([kernel, (bias - shift).astype(bias.dtype)])

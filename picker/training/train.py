@@ -209,6 +209,7 @@ def _fit(
     """Build, compile and fit the model; checkpoints and logs go to ``write_dir``."""
     import keras
 
+    from picker.models.networks import build_network, network_data_format
     from picker.models.saving import (
         InputSettings,
         input_settings,
@@ -216,7 +217,7 @@ def _fit(
         set_input_settings,
         write_input_settings,
     )
-    from picker.models.unet import build_model, class_axis, resolve_data_format
+    from picker.models.unet import class_axis
     from picker.training.dataset import make_datasets
     from picker.training.losses import make_loss
 
@@ -224,7 +225,7 @@ def _fit(
     if cfg.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
 
-    data_format = resolve_data_format(cfg.model)
+    data_format = network_data_format(cfg.model)
     train_ds, val_ds = make_datasets(
         cfg,
         data_format,
@@ -241,7 +242,7 @@ def _fit(
             train_ds, teachers, cfg.train.distill_weight, data_format == "channels_first"
         )
     with strategy.scope():
-        model = set_input_settings(build_model(cfg.model), InputSettings.from_config(cfg))
+        model = set_input_settings(build_network(cfg.model), InputSettings.from_config(cfg))
         if cfg.train.initial_weights:
             _load_initial_weights(model, cfg.train.initial_weights)
         loss = make_loss(
@@ -332,10 +333,10 @@ def _fit(
         } | pick_metrics.compute()
     _write_json(write_dir / "validation_report.json", report)
     if best_path.exists():
-        from picker.models.onnx_export import export_onnx
+        from picker.models.networks import export_model_onnx
         from picker.models.saving import load_model
 
-        export_onnx(load_model(best_path), write_dir / "model.onnx")
+        export_model_onnx(load_model(best_path), write_dir / "model.onnx")
     return TrainResult(
         out, out / "model.keras", report["history"], len(history.epoch), chief, diverged
     )
