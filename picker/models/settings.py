@@ -31,12 +31,16 @@ class InputSettings:
     models before they existed, the bundled one included) was trained with these defaults:
     100 Hz, a causal 1 Hz high-pass and a 30 s sliding normalisation
     (:func:`picker.preprocess.model_input.model_input`).
+
+    ``window_overlap`` is not preprocessing but how a model of windows normalised one by one
+    (``"std"``) is run by default (``predict.window_overlap``; files without it: 0.5).
     """
 
     sampling_rate_hz: float = 100.0
     normalization: str = "sliding"
     highpass_hz: float = 1.0
     normalization_window_s: float = 30.0
+    window_overlap: float = 0.5
 
     @classmethod
     def from_config(cls, cfg) -> InputSettings:
@@ -46,6 +50,7 @@ class InputSettings:
             str(cfg.data.normalization),
             float(cfg.predict.highpass_hz),
             float(cfg.predict.normalization_window_s),
+            float(cfg.predict.window_overlap),
         )
 
     @classmethod
@@ -62,6 +67,7 @@ class InputSettings:
                 str(fields["normalization"]),
                 float(fields["highpass_hz"]),
                 float(fields["normalization_window_s"]),
+                float(fields.get("window_overlap", 0.5)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelFileError(f"{where}: unreadable input settings ({exc!r})") from None
@@ -69,6 +75,7 @@ class InputSettings:
             settings.sampling_rate_hz > 0
             and settings.highpass_hz >= 0
             and settings.normalization_window_s > 0
+            and 0 <= settings.window_overlap < 1
         ):
             raise ModelFileError(f"{where}: invalid input settings {settings}")
         return settings

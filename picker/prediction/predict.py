@@ -121,7 +121,7 @@ class StationResult:
 
 #: Options that make the model's input: unless given, taken from the model's
 #: :class:`~picker.models.saving.InputSettings`, so it is run on what it was trained on.
-_INPUT_OPTIONS = ("highpass_hz", "normalization_window_s")
+_INPUT_OPTIONS = ("highpass_hz", "normalization_window_s", "window_overlap")
 
 
 def _config(options: dict, model=None) -> tuple[PredictConfig, float]:
@@ -220,7 +220,7 @@ def predict_array(
     valid_mask: np.ndarray | None = None,
     gap_margin_s: float = GAP_MARGIN_S,
     return_probabilities: bool = False,
-    window_overlap: float = 0.5,
+    window_overlap: float | None = None,
     window_merge: str = "center",
 ):
     """Pick P and S on one three-component array.
@@ -242,7 +242,9 @@ def predict_array(
             always treated as gaps.
         return_probabilities: also return the probabilities.
         window_overlap, window_merge: for models trained on windows normalised one by one
-            (imported PhaseNet, EQTransformer): see :mod:`picker.prediction.windows`.
+            (the bundled model, imported PhaseNet, EQTransformer): see
+            :mod:`picker.prediction.windows`; ``window_overlap`` None: the model's own (its
+            :class:`~picker.models.saving.InputSettings`, 0.5 unless it says otherwise).
 
     Returns:
         Picks sorted by index then phase (``index`` at the input rate); with
