@@ -114,13 +114,21 @@ def time_spans(
     return [(data_start + k * step_s, data_start + k * step_s + duration_s) for k in range(n_spans)]
 
 
+#: The high-pass of the "filtered" trace of a model whose input has none (the bundled model and
+#: the imported published ones read unfiltered windows): the traces are still drawn filtered.
+REVIEW_HIGHPASS_HZ = 1.0
+
+
 def model_highpass_hz(model=None, options: dict | None = None) -> float:
-    """The high-pass corner (Hz) of the model's input: ``options["highpass_hz"]`` when set,
-    else the model's :class:`~picker.models.saving.InputSettings` (defaults for None)."""
+    """The high-pass corner (Hz) of the "filtered" trace: ``options["highpass_hz"]`` when set,
+    else that of the model's input (its :class:`~picker.models.saving.InputSettings`; defaults
+    for None), else, for a model without one, :data:`REVIEW_HIGHPASS_HZ`."""
     from picker.models.saving import input_settings
 
     given = (options or {}).get("highpass_hz")
-    return float(given) if given is not None else float(input_settings(model).highpass_hz)
+    if given is not None:
+        return float(given)
+    return float(input_settings(model).highpass_hz) or REVIEW_HIGHPASS_HZ
 
 
 def _channel_labels(channels, station_id: str) -> tuple[str, str, str]:
