@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean examples notebooks
+.PHONY: demo test lint format clean examples notebooks bundled-model
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,16 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_output
+
+# Regenerate the bundled model (picker/models/bundled/) from the published PhaseNet and the
+# labelled records: SHARED holds pretrained/phasenet/ and data/ (see the model card).
+SHARED ?= ../shared
+BUNDLED_RECIPE := --normalization std --highpass-hz 0 --keep-init 0.3 --new-sets \
+    --region-weight martinique=2 --epochs 12 --steps-per-epoch 300 --synthetic 1000 \
+    --learning-rate 2e-4 --lr-schedule cosine --blind --glitch 0.1 --vertical-only 0.1
+bundled-model: $(STAMP)
+	$(BIN)/python benchmarks/train_bundled.py $(BUNDLED_RECIPE) --data-root $(SHARED)/data \
+	    --init-phasenet $(SHARED)/pretrained/phasenet --output runs/bundled
+	$(BIN)/python benchmarks/train_bundled.py --install runs/bundled/model.keras \
+	    --fine-tuned-from runs/bundled/init.keras --interpolate 0.5 \
+	    --window-overlap 0.3333

@@ -46,7 +46,7 @@ from holdout_sets import (  # noqa: E402
     load_real,
     pre_event_noise,
 )
-from train_bundled import random_coloured_noise  # noqa: E402
+from training_mix import random_coloured_noise  # noqa: E402
 
 
 def synthetic_kinds(rng: np.random.Generator) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:

@@ -29,14 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from picker.config import config_from_dict
 from picker.io.base import Record, json_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import add_comparison_arguments, comparison_models  # noqa: E402
 from holdout_sets import (  # noqa: E402
+    HOLDOUT_SETS,
     LOWER_RATES_HZ,
     WINDOW,
     add_fold_argument,
@@ -44,10 +43,13 @@ from holdout_sets import (  # noqa: E402
     holdout_records,
     in_station_fraction,
     is_holdout,
+    load_new_sets,
     load_real,
     pre_event_noise,
-    score,
+    score_holdout,
 )
+from int8_calibration import calibration_windows  # noqa: E402
+from training_mix import make_synthetic, stretched_copies  # noqa: E402
 
 
 def cut_unlabelled_events(
@@ -104,121 +106,6 @@ def cut_unlabelled_events(
     return out
 
 
-def noise_pool_sample(
-    pool: list[np.ndarray], n_samples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Real noise of ``n_samples`` joined from random pool segments, each scaled to unit std."""
-    pieces, total = [], 0
-    while total < n_samples:
-        seg = pool[int(rng.integers(len(pool)))]
-        seg = seg - seg.mean(axis=0)
-        std = seg.std(axis=0)
-        seg = seg / np.where(std > 0, std, 1.0)
-        if rng.random() < 0.5:
-            seg = seg[::-1]
-        pieces.append(seg)
-        total += len(seg)
-    return np.concatenate(pieces)[:n_samples].astype(np.float32)
-
-
-def random_coloured_noise(n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """``(n_samples, 3)`` unit-std noise at 100 Hz with a random spectrum: a power law
-    ``f**-a`` (a in 0-1.5) plus, half of the time, a band peak between 1 and 30 Hz (the
-    narrow-band noise of ocean-bottom and urban sites that the training stations lack)."""
-    from picker.training.synthetic import noise_with_spectrum
-
-    freqs = np.maximum(np.fft.rfftfreq(n_samples, d=0.01), 0.01)
-    spectrum = freqs ** -rng.uniform(0.0, 1.5)
-    if rng.random() < 0.5:
-        centre_hz, width = np.exp(rng.uniform(np.log(1.0), np.log(30.0))), rng.uniform(0.1, 0.5)
-        band = np.exp(-0.5 * ((np.log(freqs) - np.log(centre_hz)) / width) ** 2)
-        spectrum = spectrum / spectrum[freqs >= centre_hz][0] * (1.0 + band * rng.uniform(1, 10))
-    return noise_with_spectrum(spectrum, n_samples, rng)
-
-
-def stretched_copies(records: list[Record], copies: int, seed: int) -> list[Record]:
-    """``copies`` time-stretched versions of each record, factors log-uniform in 0.7-1.4.
-
-    Stretching by f (resampling from 100 Hz to 100·f Hz and calling the result 100 Hz again)
-    scales the S−P time and the frequency content together, as a farther (f > 1) or nearer
-    (f < 1) event would; the picks are rescaled with the data.
-    """
-    from picker.preprocess.resample import resample_record
-
-    rng = np.random.default_rng(seed + 1000)
-    out = []
-    for record in records:
-        for _ in range(copies):
-            factor = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
-            copy = resample_record(record, 100.0 * round(factor, 2))
-            out.append(copy.with_data(copy.data, sampling_rate_hz=100.0))
-    return out
-
-
-def make_synthetic(
-    n: int, pool: list[np.ndarray], seed: int, coloured_fraction: float = 0.0
-) -> list[Record]:
-    from picker.training.synthetic import synthetic_window
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        if rng.random() < coloured_fraction:
-            noise = random_coloured_noise(6000, rng)
-        else:
-            noise = noise_pool_sample(pool, 6000, rng)
-        record = synthetic_window(
-            6000,
-            100.0,
-            p_sample=int(rng.integers(300, 3500)),
-            rng=rng,
-            noise=noise,
-            snr_db=float(rng.uniform(3, 40)),
-            name=f"synthetic_{i:05d}",
-        )
-        if rng.random() < 0.3:  # single-component stations are common in the real data
-            record.data[:, :2] = 0.0
-        out.append(record)
-    return out
-
-
-def calibration_windows(
-    n_windows: int = 48, n_samples: int = 6144, seed: int = 0, settings=None
-) -> np.ndarray:
-    """Model inputs for int8 calibration (``--install``): synthetic events in coloured noise,
-    preprocessed.
-
-    Returns:
-        ``(n_windows, n_samples, 3)`` float32 after
-        :func:`picker.preprocess.model_input.model_input` with the model's
-        :class:`~picker.models.saving.InputSettings` ``settings`` (None: the defaults, causal
-        1 Hz high-pass and 30 s sliding normalisation), at 100 Hz.
-    """
-    from picker.models.saving import InputSettings
-    from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ as rate
-    from picker.preprocess.model_input import model_input
-    from picker.training.synthetic import synthetic_continuous
-
-    settings = settings or InputSettings()
-    rng = np.random.default_rng(seed)
-    windows = []
-    while len(windows) < n_windows:
-        duration_s = n_samples / rate
-        snr_db = float(rng.uniform(0.0, 30.0))
-        event_s = [float(rng.uniform(5.0, duration_s - 20.0))]
-        stream, _ = synthetic_continuous(duration_s, rate, event_s, rng, snr_db=snr_db)
-        data = np.stack(
-            [tr.data for tr in sorted(stream, key=lambda tr: "ENZ".index(tr.stats.channel[-1]))],
-            axis=1,
-        )
-        windows.append(
-            model_input(
-                data[:n_samples], rate, settings.normalization_window_s, settings.highpass_hz
-            )
-        )
-    return np.stack(windows).astype(np.float32)
-
-
 def _threshold_pair(text: str) -> tuple[float, float]:
     """``"0.6,0.55"`` -> (0.6, 0.55), both strictly between 0 and 1 (an argparse type)."""
     try:
@@ -230,6 +117,17 @@ def _threshold_pair(text: str) -> tuple[float, float]:
     if not (0 < p_threshold < 1 and 0 < s_threshold < 1):
         raise argparse.ArgumentTypeError(f"thresholds must be between 0 and 1, got {text!r}")
     return p_threshold, s_threshold
+
+
+def _region_weights(text: str) -> dict[str, int]:
+    """``"martinique=4,deepdenoiser=2"`` -> {"martinique": 4, "deepdenoiser": 2} (argparse type)."""
+    try:
+        weights = {k.strip(): int(v) for k, v in (part.split("=") for part in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected REGION=N,..., got {text!r}") from None
+    if any(w < 1 for w in weights.values()) or not set(weights) <= set(HOLDOUT_SETS):
+        raise argparse.ArgumentTypeError(f"regions of {sorted(HOLDOUT_SETS)} and N >= 1: {text!r}")
+    return weights
 
 
 def main(argv=None) -> int:
@@ -261,6 +159,32 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--init", default="", help="fine-tune: start from this .keras model (train.initial_weights)"
     )
+    parser.add_argument(
+        "--init-phasenet",
+        type=Path,
+        help="start from the published PhaseNet checkpoint in this folder (implies "
+        "--architecture phasenet; transfer.phasenet_start)",
+    )
+    parser.add_argument(
+        "--keep-init",
+        type=float,
+        default=0.0,
+        help="with --init-phasenet: the starting network as a teacher of this share of the "
+        "target, so fine-tuning does not forget what it learned (0 = off)",
+    )
+    parser.add_argument(
+        "--new-sets",
+        action="store_true",
+        help="also train on the deepdenoiser training stations, S labelled by the original "
+        "PhaseNet (needs --init-phasenet); ta109c always stays held out",
+    )
+    parser.add_argument(
+        "--region-weight",
+        type=_region_weights,
+        default={},
+        help="times a region's training records are listed, e.g. martinique=4 (default 1)",
+    )
+    parser.add_argument("--architecture", default="unet", choices=("unet", "phasenet"))
     parser.add_argument(
         "--teachers", nargs="+", default=[], help="distil: trained .keras models (train.teachers)"
     )
@@ -318,6 +242,14 @@ def main(argv=None) -> int:
         help="corner of the causal high-pass of the model input (predict.highpass_hz; 0 = off)",
     )
     parser.add_argument(
+        "--normalization",
+        default="sliding",
+        choices=("sliding", "std"),
+        help="model input: a running-std normalisation ('sliding'), or windows of "
+        "--normalization-window-s each normalised alone without a high-pass ('std', the "
+        "published PhaseNet's own contract; set --highpass-hz 0)",
+    )
+    parser.add_argument(
         "--normalization-window-s",
         type=float,
         default=30.0,
@@ -358,6 +290,31 @@ def main(argv=None) -> int:
         help="re-save this model (no optimizer state) as the bundled model and exit",
     )
     parser.add_argument(
+        "--fine-tuned-from",
+        type=Path,
+        help="with --install: the model the installed one was fine-tuned from (its authors, "
+        "paper and licence notice travel with the installed model; --interpolate mixes it in)",
+    )
+    parser.add_argument(
+        "--interpolate",
+        type=float,
+        default=1.0,
+        help="with --install and --fine-tuned-from: install ALPHA * fine-tuned + (1 - ALPHA) "
+        "* start weights (transfer.interpolate_weights, WiSE-FT); 1 = the fine-tuned model",
+    )
+    parser.add_argument(
+        "--calibration-data",
+        type=Path,
+        help="with --install: calibrate the int8 export on windows of the training stations' "
+        "records under this data root (default: synthetic events)",
+    )
+    parser.add_argument(
+        "--window-overlap",
+        type=float,
+        help="with --install: the overlap of the windows picker predict runs a 'std' model on "
+        "by default (kept with the model; without it: the trained config's)",
+    )
+    parser.add_argument(
         "--operating-point",
         type=_threshold_pair,
         default=None,
@@ -371,24 +328,47 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.install:
-        from picker.models.onnx_export import export_onnx, quantize_int8
+        from picker.models.networks import export_model_onnx
+        from picker.models.onnx_export import quantize_int8
         from picker.models.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
+        from picker.models.provenance import provenance, set_provenance
         from picker.models.saving import (
             BUNDLED_MODEL,
             input_settings,
             load_model,
-            save_model,
+            save_imported_model,
             shift_operating_point,
         )
 
         model = load_model(args.install)
+        if args.fine_tuned_from:
+            from transfer import interpolate_weights
+
+            start = load_model(args.fine_tuned_from)
+            interpolate_weights(start, model, args.interpolate)
+            set_provenance(model, provenance(start))
         if args.operating_point:
             shift_operating_point(model, *args.operating_point)
-        save_model(model, BUNDLED_MODEL)
-        export_onnx(model, BUNDLED_ONNX)
-        quantize_int8(
-            BUNDLED_ONNX, BUNDLED_INT8, calibration_windows(settings=input_settings(model))
-        )
+        if args.window_overlap is not None:
+            import dataclasses
+
+            from picker.models.settings import set_input_settings
+
+            settings = dataclasses.replace(
+                input_settings(model), window_overlap=args.window_overlap
+            )
+            set_input_settings(model, settings)
+        save_imported_model(model, BUNDLED_MODEL)  # with the provenance, when there is one
+        export_model_onnx(model, BUNDLED_ONNX)
+        calibration = []
+        if args.calibration_data:  # windows of the training stations, never the hold-out
+            calibration = [
+                r
+                for r, region, st in load_real(args.calibration_data)
+                if not is_holdout(region, st, args.fold)
+            ]
+        windows = calibration_windows(settings=input_settings(model), records=calibration)
+        quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, windows)
         for path in (BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8):
             print(f"installed {args.install} as {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
@@ -402,9 +382,11 @@ def main(argv=None) -> int:
         for r, region, st in real
         if (args.final or not is_holdout(region, st, args.fold))
         and (region != "ncedc" or in_station_fraction(st, args.station_fraction))
+        for _ in range(args.region_weight.get(region, 1))
     ]
     hold_nc = holdout_records(real, "ncedc", args.fold)
     hold_mq = holdout_records(real, "martinique")
+    new_sets = load_new_sets(args.data_root)
     logging.info(
         "records: %d train, %d NCEDC hold-out (%d stations), %d Martinique hold-out",
         len(train_real),
@@ -419,17 +401,10 @@ def main(argv=None) -> int:
             model = resolve_model(args.score_only[0])
         else:
             model = average_of(args.score_only)
-        report = {
-            "ncedc_holdout": score(model, hold_nc),
-            "martinique_holdout": score(model, hold_mq),
-        }
+        report = score_holdout(model, real + new_sets, args.fold)
         # the published pickers (--pretrained) and --compare models: same records, same scorer
         others = {
-            label: {
-                "model": path,
-                "ncedc_holdout": score(resolve_model(path), hold_nc),
-                "martinique_holdout": score(resolve_model(path), hold_mq),
-            }
+            label: {"model": path} | score_holdout(resolve_model(path), real + new_sets, args.fold)
             for label, path in comparison_models(args)
         }
         if others:
@@ -451,6 +426,33 @@ def main(argv=None) -> int:
             before[1],
             100.0 * sum(r.n_samples for r in train_real) / before[0],
         )
+    teachers = list(args.teachers)
+    if args.init_phasenet:
+        from transfer import phasenet_start, teacher_s_labels
+
+        from picker.models.settings import InputSettings
+
+        args.architecture = "phasenet"
+        settings = InputSettings(
+            100.0, args.normalization, args.highpass_hz, args.normalization_window_s
+        )
+        args.output.mkdir(parents=True, exist_ok=True)
+        start = str(phasenet_start(args.init_phasenet, settings, args.output / "init.keras"))
+        args.init = args.init or start  # --init: continue from that model, PhaseNet teaching
+        teachers += [start] if args.keep_init else []
+        if args.new_sets:
+            from picker.models.phasenet import import_phasenet_checkpoint
+
+            p_only = [
+                r
+                for r, region, st in new_sets
+                if region == "deepdenoiser" and (args.final or not is_holdout(region, st))
+            ]
+            labelled = teacher_s_labels(p_only, import_phasenet_checkpoint(args.init_phasenet))
+            logging.info("--new-sets: %d of %d P-only records got an S", len(labelled), len(p_only))
+            train_real += labelled * args.region_weight.get("deepdenoiser", 1)
+    elif args.new_sets or args.keep_init:
+        parser.error("--new-sets and --keep-init need --init-phasenet")
     pool = [n for n in (pre_event_noise(r) for r in train_real) if n is not None]
     synthetic = make_synthetic(args.synthetic, pool, args.seed, args.coloured_noise)
     noise_records = [
@@ -475,6 +477,7 @@ def main(argv=None) -> int:
                 "window_samples": args.train_window,
                 "batch_size": 32,
                 "noise_window_fraction": 0.15,
+                "normalization": args.normalization,
                 "validation_crops": args.validation_crops,
                 "seed": args.seed,
             },
@@ -495,6 +498,7 @@ def main(argv=None) -> int:
                 "glitch": args.glitch,
             },
             "model": {
+                "architecture": args.architecture,
                 "filters": filters,
                 "kernel_size": args.kernel_size,
                 "dropout": args.dropout,
@@ -508,8 +512,8 @@ def main(argv=None) -> int:
                 "learning_rate": args.learning_rate,
                 "lr_schedule": args.lr_schedule,
                 "initial_weights": args.init,
-                "teachers": args.teachers,
-                "distill_weight": args.distill_weight,
+                "teachers": teachers,
+                "distill_weight": args.keep_init or args.distill_weight,
                 "ema_momentum": args.ema_momentum,
                 "class_weights": [float(w) for w in args.class_weights.split(",")],
                 "loss": args.loss,
@@ -539,10 +543,7 @@ def main(argv=None) -> int:
         "args": {k: str(v) for k, v in vars(args).items()},
     }
     if not args.final:
-        report |= {
-            "ncedc_holdout": score(model, hold_nc),
-            "martinique_holdout": score(model, hold_mq),
-        }
+        report |= score_holdout(model, real + new_sets, args.fold)
         _print_report(report)
     (args.output / "holdout_report.json").write_text(json_text(report, indent=1))
     return 0
@@ -554,13 +555,14 @@ def _print_report(report: dict) -> None:
     from picker.evaluation.metrics import format_sources_table
 
     models = {"picker": report, **report.get("comparisons", {})}
-    for split in ("ncedc_holdout", "martinique_holdout"):
+    for split in (f"{region}_holdout" for region in HOLDOUT_SETS):
         lower = [f"windows_3001_at_{rate}hz" for rate in LOWER_RATES_HZ]
         for kind in ("windows_3001", "windows_3001_vertical_only", *lower, "whole_records"):
             rows = {
                 label: scores[split][kind]["phases"]
                 for label, scores in models.items()
-                if kind in scores[split]  # reports before session 5 lack the vertical-only one;
+                if kind
+                in scores.get(split, {})  # reports before session 5 lack the vertical-only one;
             }  # EQTransformer has whole records only (holdout_sets.takes_windows)
             if rows:
                 print(f"\n{split} / {kind}")

@@ -33,6 +33,7 @@ def bench():
                     "compare_seisbench_runs",
                     "seisbench_phasenet",
                     "train_bundled",
+                    "training_mix",
                 )
             }
         )
@@ -290,7 +291,7 @@ def test_stretched_copies_scale_data_and_picks_together(bench):
     from picker.training.synthetic import synthetic_window
 
     record = synthetic_window(4000, 100.0, p_sample=1000, rng=np.random.default_rng(3))
-    copies = bench.train_bundled.stretched_copies([record], 6, seed=0)
+    copies = bench.training_mix.stretched_copies([record], 6, seed=0)
     assert len(copies) == 6
     for copy in copies:
         factor = copy.n_samples / record.n_samples
@@ -351,7 +352,7 @@ def test_station_folds_partition_the_ncedc_stations(bench):
 
 def test_random_coloured_noise_is_unit_std_and_varied(bench):
     rng = np.random.default_rng(0)
-    draws = [bench.train_bundled.random_coloured_noise(4096, rng) for _ in range(8)]
+    draws = [bench.training_mix.random_coloured_noise(4096, rng) for _ in range(8)]
     for noise in draws:
         assert noise.shape == (4096, 3) and noise.dtype == np.float32
         np.testing.assert_allclose(noise.std(axis=0), 1.0, rtol=1e-4)
