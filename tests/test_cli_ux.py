@@ -378,7 +378,10 @@ def test_info_on_an_onnx_model(tmp_path, capsys):
     assert "not a .keras" not in out
     assert re.search(r"ONNX model .*: \d+ operators", out)
     assert re.search(r"parameters: [\d,]+", out)
-    assert "input: 100 Hz, causal high-pass 1 Hz, sliding normalisation over 30 s" in out
+    assert (  # the bundled model: PhaseNet's own input, windows every 20 s
+        "input: 100 Hz, windows of 30 s each demeaned and divided by its std, no high-pass, "
+        "run on windows overlapping by 33 %" in out
+    )
     assert diagram.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -426,7 +426,7 @@ def test_components_with_different_starts_and_lengths():
 
 @pytest.mark.parametrize("n_samples, rate", [(1, 100.0), (5, 100.0), (5, 250.0), (3, 20.0)])
 def test_records_shorter_than_the_model_stride(tmp_path, n_samples, rate):
-    """The bundled U-Net (stride > 5 samples) on tiny records: no picks, no crash."""
+    """The bundled model (total stride 256 samples) on tiny records: no picks, no crash."""
     data = np.arange(n_samples * 3, dtype=np.float32).reshape(n_samples, 3)
     window = Record(data, rate, "XX.TINY..HH", T0, name="tiny")
     (npz,) = write_records([window], tmp_path / "in", "npz")
