@@ -20,7 +20,7 @@ demo: $(STAMP)
 	@echo "picks (demo_output/picks.csv):"
 	@cat demo_output/picks.csv
 	@echo
-	@echo "review figure(s) (pick times in the strip on top, traces high-passed like the model's input):"
+	@echo "review figure(s) (pick times in the strip on top, traces high-passed at 1 Hz):"
 	@ls demo_output/*.png
 
 # JupyterLab on notebooks/ (installs the `notebooks` extra into .venv the first time).
@@ -56,4 +56,4 @@ bundled-model: $(STAMP)
 	    --init-phasenet $(SHARED)/pretrained/phasenet --output runs/bundled
 	$(BIN)/python benchmarks/train_bundled.py --install runs/bundled/model.keras \
 	    --fine-tuned-from runs/bundled/init.keras --interpolate 0.5 \
-	    --window-overlap 0.3333
+	    --window-overlap 0.3333 --calibration-data $(SHARED)/data

@@ -218,7 +218,7 @@ def _trace_kinds(view: TraceView, trace: str | None) -> list[str]:
 
 def _filter_text(view: TraceView) -> str:
     hp = view.highpass_hz
-    return f"high-pass {hp:g} Hz (model input)" if hp else "model input, no high-pass"
+    return f"high-pass {hp:g} Hz" if hp else "no high-pass"
 
 
 def review_figure(
