@@ -328,6 +328,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.install:
+        import dataclasses
+
         from picker.models.networks import export_model_onnx
         from picker.models.onnx_export import quantize_int8
         from picker.models.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
@@ -346,12 +348,15 @@ def main(argv=None) -> int:
 
             start = load_model(args.fine_tuned_from)
             interpolate_weights(start, model, args.interpolate)
-            set_provenance(model, provenance(start))
+            origin = provenance(start)  # where the starting weights came from, and their licence
+            if origin is not None:
+                fine_tuned = (
+                    f"{origin.model} fine-tuned by picker (picker/models/bundled/MODEL_CARD.md)"
+                )
+                set_provenance(model, dataclasses.replace(origin, model=fine_tuned))
         if args.operating_point:
             shift_operating_point(model, *args.operating_point)
         if args.window_overlap is not None:
-            import dataclasses
-
             from picker.models.settings import set_input_settings
 
             settings = dataclasses.replace(

@@ -100,7 +100,7 @@ def _print_provenance(model) -> None:
     record = provenance(model)
     if record is None:
         return
-    print(f"weights: {record.model}, imported from {record.source} (sha256 {record.source_sha256})")
+    print(f"weights: {record.model}, from {record.source} (sha256 {record.source_sha256})")
     print(f"paper: {record.citation}")
     print("licence notice of the weights (it must travel with them and with models derived):")
     print(record.licence or "(no LICENSE file was found beside the weights)")
