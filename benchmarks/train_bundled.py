@@ -451,7 +451,8 @@ def main(argv=None) -> int:
             p_only = [
                 r
                 for r, region, st in new_sets
-                if region == "deepdenoiser" and (args.final or not is_holdout(region, st))
+                if region == "deepdenoiser"
+                and (args.final or not is_holdout(region, st, args.fold))
             ]
             labelled = teacher_s_labels(p_only, import_phasenet_checkpoint(args.init_phasenet))
             logging.info("--new-sets: %d of %d P-only records got an S", len(labelled), len(p_only))

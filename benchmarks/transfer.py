@@ -16,27 +16,18 @@ from picker.io.base import Record
 def phasenet_start(checkpoint: Path, settings, path: Path) -> Path:
     """Write the published PhaseNet weights (checkpoint folder ``checkpoint``) as a picker model
     of ``model.architecture: phasenet`` (the checkpoint's levels and kernel, input padded to the
-    total stride) with the input contract ``settings`` (:class:`picker.models.settings.InputSettings`) to ``path``.
+    total stride) with the input contract ``settings``
+    (:class:`picker.models.settings.InputSettings`) to ``path``.
 
     The file is both ``train.initial_weights`` and, with ``--keep-init``, the teacher that keeps
     the fine-tuned network near what PhaseNet learned from its ~7 million windows. It carries
     PhaseNet's provenance (authors, paper, licence notice) on to every model trained from it.
     """
-    from picker.models.phasenet import build_phasenet, import_phasenet_checkpoint
-    from picker.models.provenance import provenance, set_provenance
+    from picker.models.phasenet import import_phasenet_checkpoint
     from picker.models.saving import save_imported_model
     from picker.models.settings import set_input_settings
 
-    published = import_phasenet_checkpoint(checkpoint)
-    levels = sum(layer.name.startswith("down_conv1_") for layer in published.layers)
-    model = build_phasenet(
-        [published.get_layer(f"down_conv1_{d}").filters for d in range(1, levels + 1)],
-        published.get_layer("input_conv").kernel_size[0],
-        published.get_layer("down_conv3_1").strides[0] if levels > 1 else 4,
-        pad_to_stride=True,
-    )
-    model.set_weights(published.get_weights())
-    set_provenance(model, provenance(published))
+    model = import_phasenet_checkpoint(checkpoint, pad_to_stride=True)  # with its provenance
     return save_imported_model(set_input_settings(model, settings), path)
 
 

@@ -73,6 +73,17 @@ def keras2_config(s) -> tuple[dict, dict]:
             "recurrent_dropout": 0.2,
         }
 
+    def add_and_normalise(x, y, ours):
+        """The transformer block's residual sum and layer normalisation."""
+        return w.add(
+            "LayerNormalization",
+            [w.add("Add", [x, y])],
+            ours,
+            center=True,
+            scale=True,
+            epsilon=1e-14,
+        )
+
     def attention(x, width, ours, name):
         return w.add(
             "SeqSelfAttention",
@@ -113,14 +124,7 @@ def keras2_config(s) -> tuple[dict, dict]:
         x = bn(conv(x, s.lstm_units, 1, "linear", f"bilstm{i}_conv"), f"bilstm{i}_bn")
     for i, width in enumerate(s.transformer_widths):
         a = attention(x, width, f"tr{i}_attention", f"attentionD{i}")
-        x = w.add(
-            "LayerNormalization",
-            [w.add("Add", [x, a])],
-            f"tr{i}_ln1",
-            center=True,
-            scale=True,
-            epsilon=1e-14,
-        )
+        x = add_and_normalise(x, a, f"tr{i}_ln1")
         f = w.add(
             "FeedForward",
             [x],
@@ -130,14 +134,7 @@ def keras2_config(s) -> tuple[dict, dict]:
             use_bias=True,
             dropout_rate=0.2,
         )
-        x = w.add(
-            "LayerNormalization",
-            [w.add("Add", [x, f])],
-            f"tr{i}_ln2",
-            center=True,
-            scale=True,
-            epsilon=1e-14,
-        )
+        x = add_and_normalise(x, f, f"tr{i}_ln2")
     starts = {"det": x}
     for head in ("p", "s"):
         y = w.add("LSTM", [x], f"{head}_lstm", **lstm_config(None))

@@ -272,8 +272,13 @@ def _expected_shapes(filters, kernel_size, n_channels, n_classes) -> dict[str, t
     return shapes
 
 
-def import_phasenet_checkpoint(checkpoint: str | os.PathLike) -> keras.Model:
+def import_phasenet_checkpoint(
+    checkpoint: str | os.PathLike, pad_to_stride: bool = False
+) -> keras.Model:
     """Build PhaseNet with a checkpoint's weights (no TF1 graph code runs).
+
+    ``pad_to_stride``: build picker's own variant (:func:`build_phasenet`), the start of a
+    fine-tuning; the default is the published network.
 
     Depth, filters and kernel size come from the variables' names and shapes, the stride from
     the ``config.log`` beside the checkpoint (4 without it). The model carries
@@ -318,7 +323,9 @@ def import_phasenet_checkpoint(checkpoint: str | os.PathLike) -> keras.Model:
             f"{prefix}: variables not in a PhaseNet of filters={list(filters)}: "
             f"{', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}"
         )
-    model = build_phasenet(filters, kernel_size, stride, n_channels, n_classes)
+    model = build_phasenet(
+        filters, kernel_size, stride, n_channels, n_classes, pad_to_stride=pad_to_stride
+    )
     for var_name in expected:
         scope_layer, part = var_name.rsplit("/", 1)
         layer = model.get_layer(scope_layer.split("/")[-1])

@@ -119,8 +119,9 @@ class StationResult:
 # ----------------------------------------------------------------------------- options and model
 
 
-#: Options that make the model's input: unless given, taken from the model's
-#: :class:`~picker.models.saving.InputSettings`, so it is run on what it was trained on.
+#: Options that make the model's input (and, for a windowed model, its window step): unless
+#: given, taken from the model's :class:`~picker.models.saving.InputSettings`, so it is run on
+#: what it was trained on.
 _INPUT_OPTIONS = ("highpass_hz", "normalization_window_s", "window_overlap")
 
 
