@@ -609,7 +609,7 @@ def test_sample_outside_uniform_over_gaps():
     assert math.isclose(np.mean(np.array(draws) < 2), 0.5, abs_tol=0.1)
 
 
-def test_glitch_adds_a_step_spike_boxcar_or_burst_without_moving_picks():
+def test_glitch_adds_a_step_spike_boxcar_burst_or_gated_burst_without_moving_picks():
     from picker.training.augment import add_glitch, augment_window
 
     x = np.random.default_rng(0).standard_normal((1000, 3)).astype(np.float32)
@@ -624,12 +624,16 @@ def test_glitch_adds_a_step_spike_boxcar_or_burst_without_moving_picks():
             assert len(changed) == 1
         if kind == "step":
             assert changed[-1] == 999
-        if kind == "burst":  # noise under a Hann envelope: largest in the middle, 20-300 samples
+        if kind in ("burst", "gated"):  # noise over 20-300 samples
             assert len(changed) <= 300 and (len(changed) >= 20 or changed[-1] == 999)
             envelope = np.abs(diff[changed]).max(axis=1)
-            assert envelope[0] < envelope.max() / 2 and np.ptp(np.sign(diff[changed]), 0).any()
+            assert np.ptp(np.sign(diff[changed]), 0).any()
+            if kind == "burst":  # under a Hann envelope: largest in the middle
+                assert envelope[0] < envelope.max() / 2
+            else:  # switched on with a sharp edge: loud from its first sample on
+                assert np.abs(diff[changed[:5]]).max() > 0.5 * np.abs(diff[changed]).std()
         else:
             assert np.abs(diff[changed]).max() >= 3 * x.std(axis=0).min() * 0.99
-    assert kinds == {"step", "spike", "boxcar", "burst"}
+    assert kinds == {"step", "spike", "boxcar", "burst", "gated"}
     y, picks = augment_window(x, ([100.0], [300.0]), np.random.default_rng(1), {"p_glitch": 1.0})
     assert picks == ([100.0], [300.0]) and not np.array_equal(y, x)

@@ -332,18 +332,21 @@ def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     not move.
 
     One of: a ``step`` (a constant offset from there on), a ``spike`` (one sample), a ``boxcar``
-    (an offset over 5–200 samples) or a ``burst`` (white noise under a Hann envelope of 20–300
-    samples: traffic, wind or a footstep), 3–30 times the channel's std. Real records hold such
-    transients; a picker must not call them arrivals.
+    (an offset over 5–200 samples), a ``burst`` (white noise under a Hann envelope of 20–300
+    samples: traffic, wind or a footstep) or a ``gated`` burst (white noise switched on and off
+    with sharp edges, 20–300 samples: a machine or a gust), 3–30 times the channel's std. Real
+    records hold such transients; a picker must not call them arrivals.
 
     Returns:
         ``(y, kind)``: ``y`` float32 ``(n_samples, 3)``, ``kind`` the glitch type.
     """
     x = check_window(x)
     n = x.shape[0]
-    kind = ("step", "spike", "boxcar", "burst")[int(rng.integers(4))]
+    kinds = ("step", "spike", "boxcar", "burst", "gated")
+    kind = kinds[int(rng.integers(len(kinds)))]
     start = int(rng.integers(0, n))
-    lengths = {"step": n, "spike": 1, "boxcar": (5, 201), "burst": (20, 301)}[kind]
+    lengths = {"step": n, "spike": 1, "boxcar": (5, 201), "burst": (20, 301), "gated": (20, 301)}
+    lengths = lengths[kind]
     length = lengths if isinstance(lengths, int) else int(rng.integers(*lengths))
     stop = min(n, start + length)
     channels = rng.random(3) < 0.5
@@ -353,6 +356,8 @@ def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     if kind == "burst":
         envelope = np.hanning(length + 2)[1:-1] / np.sqrt(0.375)  # unit RMS over the burst
         shape = envelope[: stop - start, None] * rng.standard_normal((stop - start, 3))
+    elif kind == "gated":
+        shape = rng.standard_normal((stop - start, 3))
     y = x.copy()
     y[start:stop] += (shape * np.where(channels, size, 0.0)).astype(np.float32)
     return y, kind
