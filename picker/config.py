@@ -207,6 +207,10 @@ class TrainConfig:
             )
 
 
+#: How the overlapping outputs of a model of windows merge (:mod:`picker.prediction.windows`).
+WINDOW_MERGE_MODES = ("center", "mean")
+
+
 @dataclass
 class PredictConfig:
     """Pick extraction, chunking and the model's input preprocessing for ``picker predict``.
@@ -236,7 +240,7 @@ class PredictConfig:
             raise ConfigError(
                 f"predict.window_overlap must be >= 0 and < 1, got {self.window_overlap}"
             )
-        _choice(self, "window_merge", ("center", "mean"))
+        _choice(self, "window_merge", WINDOW_MERGE_MODES)
         _positive(self, "chunk_s", "normalization_window_s")
         if self.batch_size is not None:
             _positive(self, "batch_size")

@@ -161,10 +161,12 @@ def test_interpolated_weights_lie_between_the_start_and_the_fine_tuned_model(tra
         transfer.interpolate_weights(build_phasenet(filters=[4, 8], kernel_size=5), tuned, 0.5)
 
 
-def test_a_window_models_own_overlap_is_the_default_of_predict(monkeypatch):
-    """The bundled model keeps the window overlap it is run at (InputSettings.window_overlap);
-    an explicit window_overlap still wins, and files without the field mean 0.5."""
+def test_a_window_models_own_overlap_and_merge_are_the_defaults_of_predict(monkeypatch):
+    """The bundled model keeps the window overlap and merge it is run at (InputSettings
+    window_overlap, window_merge); explicit options still win, and files without the fields
+    mean 0.5 and "center"."""
     import dataclasses
+    import json
 
     from picker.models.settings import InputSettings, ModelFileError, set_input_settings
     from picker.prediction import inference
@@ -173,22 +175,23 @@ def test_a_window_models_own_overlap_is_the_default_of_predict(monkeypatch):
     seen = []
 
     def fake_run_windows(model, x, cfg):
-        seen.append(cfg.window_overlap)
+        seen.append((cfg.window_overlap, cfg.window_merge))
         return np.zeros((len(x), 3), np.float32)
 
     monkeypatch.setattr(inference, "run_windows", fake_run_windows)
-    settings = InputSettings(100.0, "std", 0.0, 10.0, window_overlap=0.25)
+    settings = InputSettings(100.0, "std", 0.0, 10.0, window_overlap=0.25, window_merge="mean")
     model = set_input_settings(build_phasenet(**TINY, pad_to_stride=True), settings)
     data = np.zeros((3000, 3), np.float32)
     assert predict_array(data, 100.0, model) == []
-    predict_array(data, 100.0, model, window_overlap=0.5)
-    assert seen == [0.25, 0.5]
+    predict_array(data, 100.0, model, window_overlap=0.5, window_merge="center")
+    assert seen == [(0.25, "mean"), (0.5, "center")]
     text = settings.to_json()
     assert InputSettings.from_json(text, "m.keras") == settings
     old = dataclasses.asdict(settings)
-    del old["window_overlap"]  # a model saved before the field existed
-    import json
-
-    assert InputSettings.from_json(json.dumps(old), "m.keras").window_overlap == 0.5
-    with pytest.raises(ModelFileError, match="m.keras: invalid input settings"):
-        InputSettings.from_json(json.dumps({**old, "window_overlap": 1.0}), "m.keras")
+    del old["window_overlap"], old["window_merge"]  # a model saved before the fields existed
+    assert InputSettings.from_json(json.dumps(old), "m.keras") == dataclasses.replace(
+        settings, window_overlap=0.5, window_merge="center"
+    )
+    for bad in ({"window_overlap": 1.0}, {"window_merge": "max"}):
+        with pytest.raises(ModelFileError, match="m.keras: invalid input settings"):
+            InputSettings.from_json(json.dumps({**old, **bad}), "m.keras")

@@ -33,8 +33,8 @@ def _print_input(settings) -> None:
         print(
             f"input: {settings.sampling_rate_hz:g} Hz, windows of "
             f"{settings.normalization_window_s:g} s each demeaned and divided by its std, no "
-            f"high-pass, run on windows overlapping by {100 * settings.window_overlap:.0f} % "
-            "(predict.window_overlap, window_merge)"
+            f"high-pass, run on windows overlapping by {100 * settings.window_overlap:.0f} %, "
+            f"outputs merged by {settings.window_merge!r} (predict.window_overlap, window_merge)"
         )
         return
     print(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from picker.config import WINDOW_MERGE_MODES
+
 
 class ImportModelError(ValueError):
     """A published model file that cannot be imported; the one-line message names the file
@@ -32,8 +34,10 @@ class InputSettings:
     100 Hz, a causal 1 Hz high-pass and a 30 s sliding normalisation
     (:func:`picker.preprocess.model_input.model_input`).
 
-    ``window_overlap`` is not preprocessing but how a model of windows normalised one by one
-    (``"std"``) is run by default (``predict.window_overlap``; files without it: 0.5).
+    ``window_overlap`` and ``window_merge`` are not preprocessing but how a model of windows
+    normalised one by one (``"std"``) is run by default (``predict.window_overlap`` and
+    ``predict.window_merge``, :mod:`picker.prediction.windows`; files without them: 0.5 and
+    ``"center"``).
     """
 
     sampling_rate_hz: float = 100.0
@@ -41,6 +45,7 @@ class InputSettings:
     highpass_hz: float = 1.0
     normalization_window_s: float = 30.0
     window_overlap: float = 0.5
+    window_merge: str = "center"
 
     @classmethod
     def from_config(cls, cfg) -> InputSettings:
@@ -51,6 +56,7 @@ class InputSettings:
             float(cfg.predict.highpass_hz),
             float(cfg.predict.normalization_window_s),
             float(cfg.predict.window_overlap),
+            str(cfg.predict.window_merge),
         )
 
     @classmethod
@@ -68,6 +74,7 @@ class InputSettings:
                 float(fields["highpass_hz"]),
                 float(fields["normalization_window_s"]),
                 float(fields.get("window_overlap", 0.5)),
+                str(fields.get("window_merge", "center")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelFileError(f"{where}: unreadable input settings ({exc!r})") from None
@@ -76,6 +83,7 @@ class InputSettings:
             and settings.highpass_hz >= 0
             and settings.normalization_window_s > 0
             and 0 <= settings.window_overlap < 1
+            and settings.window_merge in WINDOW_MERGE_MODES
         ):
             raise ModelFileError(f"{where}: invalid input settings {settings}")
         return settings

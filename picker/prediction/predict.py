@@ -122,7 +122,7 @@ class StationResult:
 #: Options that make the model's input (and, for a windowed model, its window step): unless
 #: given, taken from the model's :class:`~picker.models.saving.InputSettings`, so it is run on
 #: what it was trained on.
-_INPUT_OPTIONS = ("highpass_hz", "normalization_window_s", "window_overlap")
+_INPUT_OPTIONS = ("highpass_hz", "normalization_window_s", "window_overlap", "window_merge")
 
 
 def _config(options: dict, model=None) -> tuple[PredictConfig, float]:
@@ -222,7 +222,7 @@ def predict_array(
     gap_margin_s: float = GAP_MARGIN_S,
     return_probabilities: bool = False,
     window_overlap: float | None = None,
-    window_merge: str = "center",
+    window_merge: str | None = None,
 ):
     """Pick P and S on one three-component array.
 
@@ -244,8 +244,9 @@ def predict_array(
         return_probabilities: also return the probabilities.
         window_overlap, window_merge: for models trained on windows normalised one by one
             (the bundled model, imported PhaseNet, EQTransformer): see
-            :mod:`picker.prediction.windows`; ``window_overlap`` None: the model's own (its
-            :class:`~picker.models.saving.InputSettings`, 0.5 unless it says otherwise).
+            :mod:`picker.prediction.windows`; None: the model's own (its
+            :class:`~picker.models.saving.InputSettings`; 0.5 and ``"center"`` unless it says
+            otherwise).
 
     Returns:
         Picks sorted by index then phase (``index`` at the input rate); with

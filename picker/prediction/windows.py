@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from picker.config import WINDOW_MERGE_MODES
 from picker.preprocess.normalize import normalize
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 #: Default overlap of consecutive windows, a fraction of the window length.
 DEFAULT_OVERLAP = 0.5
 #: How overlapping window outputs are merged (see the module docstring).
-MERGE_MODES = ("center", "mean")
+MERGE_MODES = WINDOW_MERGE_MODES
 
 
 def window_starts(n_samples: int, window_samples: int, overlap: float = DEFAULT_OVERLAP):
