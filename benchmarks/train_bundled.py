@@ -120,13 +120,14 @@ def _threshold_pair(text: str) -> tuple[float, float]:
 
 
 def _region_weights(text: str) -> dict[str, int]:
-    """``"martinique=4,deepdenoiser=2"`` -> {"martinique": 4, "deepdenoiser": 2} (argparse type)."""
+    """``"martinique=4,deepdenoiser=2"`` -> {"martinique": 4, "deepdenoiser": 2} (argparse type);
+    N 0 leaves the region out of training (a leave-one-region-out run)."""
     try:
         weights = {k.strip(): int(v) for k, v in (part.split("=") for part in text.split(","))}
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected REGION=N,..., got {text!r}") from None
-    if any(w < 1 for w in weights.values()) or not set(weights) <= set(HOLDOUT_SETS):
-        raise argparse.ArgumentTypeError(f"regions of {sorted(HOLDOUT_SETS)} and N >= 1: {text!r}")
+    if any(w < 0 for w in weights.values()) or not set(weights) <= set(HOLDOUT_SETS):
+        raise argparse.ArgumentTypeError(f"regions of {sorted(HOLDOUT_SETS)} and N >= 0: {text!r}")
     return weights
 
 
@@ -182,7 +183,8 @@ def main(argv=None) -> int:
         "--region-weight",
         type=_region_weights,
         default={},
-        help="times a region's training records are listed, e.g. martinique=4 (default 1)",
+        help="times a region's training records are listed, e.g. martinique=4 (default 1; 0: "
+        "left out, a leave-one-region-out run)",
     )
     parser.add_argument("--architecture", default="unet", choices=("unet", "phasenet"))
     parser.add_argument(
@@ -315,6 +317,12 @@ def main(argv=None) -> int:
         "by default (kept with the model; without it: the trained config's)",
     )
     parser.add_argument(
+        "--window-merge",
+        choices=("center", "mean"),
+        help="with --install: how picker predict merges those windows' outputs by default "
+        "(kept with the model; without it: the trained config's)",
+    )
+    parser.add_argument(
         "--operating-point",
         type=_threshold_pair,
         default=None,
@@ -356,13 +364,18 @@ def main(argv=None) -> int:
                 set_provenance(model, dataclasses.replace(origin, model=fine_tuned))
         if args.operating_point:
             shift_operating_point(model, *args.operating_point)
-        if args.window_overlap is not None:
+        windowing = {
+            name: value
+            for name, value in (
+                ("window_overlap", args.window_overlap),
+                ("window_merge", args.window_merge),
+            )
+            if value is not None
+        }
+        if windowing:
             from picker.models.settings import set_input_settings
 
-            settings = dataclasses.replace(
-                input_settings(model), window_overlap=args.window_overlap
-            )
-            set_input_settings(model, settings)
+            set_input_settings(model, dataclasses.replace(input_settings(model), **windowing))
         save_imported_model(model, BUNDLED_MODEL)  # with the provenance, when there is one
         export_model_onnx(model, BUNDLED_ONNX)
         calibration = []

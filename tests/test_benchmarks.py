@@ -374,6 +374,16 @@ def test_operating_point_option_is_checked(bench):
             bench.train_bundled._threshold_pair(bad)
 
 
+def test_region_weights_list_a_region_n_times_and_zero_leaves_it_out(bench):
+    import argparse
+
+    weights = bench.train_bundled._region_weights("martinique=0,deepdenoiser=2")
+    assert weights == {"martinique": 0, "deepdenoiser": 2}
+    for bad in ("martinique", "martinique=-1", "japan=2", "ncedc=x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.train_bundled._region_weights(bad)
+
+
 def test_ensemble_scores_the_average_of_its_members(bench, tmp_path):
     import keras
 
