@@ -50,10 +50,11 @@ clean:
 SHARED ?= ../shared
 BUNDLED_RECIPE := --normalization std --highpass-hz 0 --keep-init 0.3 --new-sets \
     --region-weight martinique=2 --epochs 12 --steps-per-epoch 300 --synthetic 1000 \
-    --learning-rate 2e-4 --lr-schedule cosine --blind --glitch 0.1 --vertical-only 0.1
+    --learning-rate 2e-4 --lr-schedule cosine --blind --glitch 0.3 --vertical-only 0.1
 bundled-model: $(STAMP)
 	$(BIN)/python benchmarks/train_bundled.py $(BUNDLED_RECIPE) --data-root $(SHARED)/data \
 	    --init-phasenet $(SHARED)/pretrained/phasenet --output runs/bundled
 	$(BIN)/python benchmarks/train_bundled.py --install runs/bundled/model.keras \
 	    --fine-tuned-from runs/bundled/init.keras --interpolate 0.5 \
-	    --window-overlap 0.3333 --calibration-data $(SHARED)/data
+	    --window-overlap 0.3333 --window-merge mean \
+	    --operating-point 0.5,0.45 --calibration-data $(SHARED)/data

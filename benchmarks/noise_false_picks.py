@@ -16,9 +16,11 @@ Every window is 30 s of three-component 100 Hz input with no arrival in it, so e
   held-out NCEDC and Martinique stations of ``holdout_sets.py``, cut into 30 s pieces
   (``--fold K``: the NCEDC stations of fold K of its station cross-validation).
 
-The transients here differ from the training glitches (``augment.glitch``: 3-30 std, bursts
-under a Hann envelope), so this is not the training distribution. The seed is fixed: the same
-model gives the same counts.
+The transients here are close to, but not drawn like, the training glitches (``augment.glitch``:
+one transient of 3-30 std added to the window, a spike, a step, a boxcar, or a burst of noise
+under a Hann envelope or switched on and off with sharp edges, 0.2-3 s, on random channels);
+the bursts here multiply the noise on every channel, three times per window. The seed is
+fixed: the same model gives the same counts.
 
 ``--pretrained DIR`` also runs the published PhaseNet and EQTransformer (imported with
 ``picker import-model``, on ONNX Runtime) on the very same windows, a column each
