@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from picker.config import config_from_dict
+from picker.config import WINDOW_MERGE_MODES, config_from_dict
 from picker.io.base import Record, json_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -318,7 +318,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--window-merge",
-        choices=("center", "mean"),
+        choices=WINDOW_MERGE_MODES,
         help="with --install: how picker predict merges those windows' outputs by default "
         "(kept with the model; without it: the trained config's)",
     )
@@ -574,15 +574,16 @@ def _print_report(report: dict) -> None:
     from picker.evaluation.metrics import format_sources_table
 
     models = {"picker": report, **report.get("comparisons", {})}
+    # a kind a model lacks has no row: reports before session 5 lack the vertical-only windows,
+    # and EQTransformer is scored on whole records only (holdout_sets.takes_windows)
     for split in (f"{region}_holdout" for region in HOLDOUT_SETS):
         lower = [f"windows_3001_at_{rate}hz" for rate in LOWER_RATES_HZ]
         for kind in ("windows_3001", "windows_3001_vertical_only", *lower, "whole_records"):
             rows = {
                 label: scores[split][kind]["phases"]
                 for label, scores in models.items()
-                if kind
-                in scores.get(split, {})  # reports before session 5 lack the vertical-only one;
-            }  # EQTransformer has whole records only (holdout_sets.takes_windows)
+                if kind in scores.get(split, {})
+            }
             if rows:
                 print(f"\n{split} / {kind}")
                 print(format_sources_table(rows))

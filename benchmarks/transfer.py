@@ -2,7 +2,8 @@
 
 ``train_bundled.py --init-phasenet DIR`` trains picker's PhaseNet-layout network
 (``model.architecture: phasenet``) from the published PhaseNet weights (Zhu & Beroza, 2019; MIT
-licence), fine-tuned to picker's own input contract; ``--new-sets`` adds the P-only deepdenoiser
+licence), fine-tuned under the input contract given (``--normalization``, ``--highpass-hz``);
+``--new-sets`` adds the P-only deepdenoiser
 training records with S labels from the original PhaseNet (:func:`teacher_s_labels`).
 """
 

@@ -15,6 +15,9 @@ from pathlib import Path
 import keras
 
 from picker.config import ModelConfig
+from picker.models.phasenet import is_phasenet
+
+__all__ = ["build_network", "export_model_onnx", "is_phasenet", "network_data_format"]
 
 
 def network_data_format(cfg: ModelConfig) -> str:
@@ -40,11 +43,6 @@ def build_network(cfg: ModelConfig | None = None) -> keras.Model:
     from picker.models.unet import build_model
 
     return build_model(cfg)
-
-
-def is_phasenet(model) -> bool:
-    """Whether a Keras model is the PhaseNet layout (built by ``build_phasenet``)."""
-    return any(layer.name == "input_conv" for layer in model.layers)
 
 
 def export_model_onnx(model, path: str | os.PathLike) -> Path:

@@ -272,6 +272,12 @@ def _expected_shapes(filters, kernel_size, n_channels, n_classes) -> dict[str, t
     return shapes
 
 
+def is_phasenet(model) -> bool:
+    """Whether a Keras model is the PhaseNet layout (built by :func:`build_phasenet`: it has the
+    checkpoint's ``input_conv``)."""
+    return any(layer.name == "input_conv" for layer in model.layers)
+
+
 def import_phasenet_checkpoint(
     checkpoint: str | os.PathLike, pad_to_stride: bool = False
 ) -> keras.Model:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from picker.models.onnx_export import GraphBuilder, write_onnx
+from picker.models.phasenet import is_phasenet
 
 
 def _folded(model, conv_name: str, bn_name: str, transposed: bool = False):
@@ -69,7 +70,7 @@ def to_onnx(model):
     levels = 0
     while any(layer.name == f"down_conv1_{levels + 1}" for layer in model.layers):
         levels += 1
-    if levels == 0 or not any(layer.name == "input_conv" for layer in model.layers):
+    if levels == 0 or not is_phasenet(model):
         raise ValueError(f"model {model.name!r} is not a PhaseNet built by build_phasenet")
     # a model built with pad_to_stride: OnnxModel pads the input to the total stride and crops
     from picker.preprocess.model_input import total_stride as model_total_stride

@@ -345,9 +345,8 @@ def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     kinds = ("step", "spike", "boxcar", "burst", "gated")
     kind = kinds[int(rng.integers(len(kinds)))]
     start = int(rng.integers(0, n))
-    lengths = {"step": n, "spike": 1, "boxcar": (5, 201), "burst": (20, 301), "gated": (20, 301)}
-    lengths = lengths[kind]
-    length = lengths if isinstance(lengths, int) else int(rng.integers(*lengths))
+    span = {"step": n, "spike": 1, "boxcar": (5, 201), "burst": (20, 301), "gated": (20, 301)}[kind]
+    length = span if isinstance(span, int) else int(rng.integers(*span))
     stop = min(n, start + length)
     channels = rng.random(3) < 0.5
     channels[int(rng.integers(3))] = True
