@@ -364,19 +364,16 @@ def main(argv=None) -> int:
                 set_provenance(model, dataclasses.replace(origin, model=fine_tuned))
         if args.operating_point:
             shift_operating_point(model, *args.operating_point)
-        windowing = {
-            name: value
-            for name, value in (
-                ("window_overlap", args.window_overlap),
-                ("window_merge", args.window_merge),
-            )
-            if value is not None
-        }
+        windowing = {"window_overlap": args.window_overlap, "window_merge": args.window_merge}
+        windowing = {name: value for name, value in windowing.items() if value is not None}
         if windowing:
             from picker.models.settings import set_input_settings
 
             set_input_settings(model, dataclasses.replace(input_settings(model), **windowing))
         save_imported_model(model, BUNDLED_MODEL)  # with the provenance, when there is one
+        from transfer import write_installed_config
+
+        config = write_installed_config(args.install.parent / "config.yaml", model, BUNDLED_MODEL)
         export_model_onnx(model, BUNDLED_ONNX)
         calibration = []
         if args.calibration_data:  # windows of the training stations, never the hold-out
@@ -387,7 +384,7 @@ def main(argv=None) -> int:
             ]
         windows = calibration_windows(settings=input_settings(model), records=calibration)
         quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, windows)
-        for path in (BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8):
+        for path in (BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8, *([config] if config else [])):
             print(f"installed {args.install} as {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     if not args.data_root.is_dir():

@@ -3,8 +3,10 @@
 ``train_bundled.py --init-phasenet DIR`` trains picker's PhaseNet-layout network
 (``model.architecture: phasenet``) from the published PhaseNet weights (Zhu & Beroza, 2019; MIT
 licence), fine-tuned under the input contract given (``--normalization``, ``--highpass-hz``);
-``--new-sets`` adds the P-only deepdenoiser
-training records with S labels from the original PhaseNet (:func:`teacher_s_labels`).
+``--new-sets`` adds the P-only deepdenoiser training records with S labels from the original
+PhaseNet (:func:`teacher_s_labels`);
+``--install`` mixes the fine-tuned weights back with the start (:func:`interpolate_weights`)
+and writes the run's config beside the installed model (:func:`write_installed_config`).
 """
 
 from __future__ import annotations
@@ -71,3 +73,20 @@ def interpolate_weights(start, tuned, alpha: float):
         raise ValueError("the start and the fine-tuned model differ in layout")
     tuned.set_weights([alpha * wb + (1.0 - alpha) * wa for wa, wb in zip(a, b, strict=True)])
     return tuned
+
+
+def write_installed_config(run_config: Path, model, model_path: Path) -> Path | None:
+    """The training run's resolved ``run_config`` beside the installed ``model_path`` (same
+    name, ``.yaml``), with the window overlap and merge the model now keeps; None (nothing
+    written) when the run has no config."""
+    from picker.config import load_config, save_config
+    from picker.models.saving import input_settings
+
+    if not run_config.is_file():
+        return None
+    cfg, settings = load_config(run_config), input_settings(model)
+    cfg.predict.window_overlap, cfg.predict.window_merge = (
+        settings.window_overlap,
+        settings.window_merge,
+    )
+    return save_config(cfg, model_path.with_suffix(".yaml"))

@@ -161,6 +161,28 @@ def test_interpolated_weights_lie_between_the_start_and_the_fine_tuned_model(tra
         transfer.interpolate_weights(build_phasenet(filters=[4, 8], kernel_size=5), tuned, 0.5)
 
 
+def test_install_writes_the_runs_config_with_the_models_windowing(transfer, tmp_path):
+    """--install writes the training run's config beside the installed model, with the window
+    overlap and merge the model keeps; a run without a config writes nothing."""
+    from picker.config import Config, load_config, save_config
+    from picker.models.settings import InputSettings, set_input_settings
+
+    cfg = Config()
+    cfg.augment.glitch = 0.3
+    save_config(cfg, tmp_path / "run" / "config.yaml")
+    settings = InputSettings(100.0, "std", 0.0, 30.0, window_overlap=0.25, window_merge="mean")
+    model = set_input_settings(build_phasenet(**TINY, pad_to_stride=True), settings)
+    target = tmp_path / "bundled" / "picker_default.keras"
+    written = transfer.write_installed_config(tmp_path / "run" / "config.yaml", model, target)
+    assert written == tmp_path / "bundled" / "picker_default.yaml"
+    installed = load_config(written)
+    assert installed.augment.glitch == 0.3
+    assert (installed.predict.window_overlap, installed.predict.window_merge) == (0.25, "mean")
+    missing = tmp_path / "none" / "config.yaml"
+    assert transfer.write_installed_config(missing, model, tmp_path / "x.keras") is None
+    assert not (tmp_path / "x.yaml").exists()
+
+
 def test_a_window_models_own_overlap_and_merge_are_the_defaults_of_predict(monkeypatch):
     """The bundled model keeps the window overlap and merge it is run at (InputSettings
     window_overlap, window_merge); explicit options still win, and files without the fields
