@@ -152,6 +152,24 @@ def test_a_second_run_on_the_same_output_is_refused_and_keeps_the_journal(
     assert out.exists() and not journal.exists() and not (tmp_path / "picks.csv.lock").exists()
 
 
+def test_a_run_that_fails_before_writing_leaves_no_empty_output_folder(data, tmp_path, capsys):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a model", encoding="utf-8")
+    out = tmp_path / "new" / "deeper" / "picks.csv"
+    inputs = [str(p) for p in data["files"]]
+    assert main(["predict", *inputs, "--model", str(bad), "-o", str(out), "-q"]) == 2
+    one_error(capsys, bad)
+    assert not (tmp_path / "new").exists()  # the folders made for the lock went with it
+    # a folder that was there before stays, and so does a folder the run wrote into
+    (tmp_path / "kept").mkdir()
+    assert (
+        main(["predict", *inputs, "--model", str(bad), "-o", str(tmp_path / "kept" / "p.csv")]) == 2
+    )
+    assert (tmp_path / "kept").is_dir()
+    assert predict(data, out) == 0
+    assert out.is_file() and not out.with_name("picks.csv.lock").exists()
+
+
 # ----------------------------------------------------------------------------- 10, 11: paths
 
 

@@ -137,7 +137,9 @@ def lock_path(output: str | os.PathLike) -> Path:
 def output_lock(output: str | os.PathLike) -> Iterator[Path]:
     """Hold an exclusive advisory lock on ``<output>.lock`` for the ``with`` block.
 
-    The lock file is removed on exit. Where ``fcntl`` is missing (Windows) nothing is locked.
+    The lock file is removed on exit, and so are the folders made for it that stayed empty
+    (a run that fails before writing leaves no empty output folder). Where ``fcntl`` is missing
+    (Windows) nothing is locked.
 
     Raises:
         OutputBusy: another process (or another run in this one) holds the lock.
@@ -149,6 +151,7 @@ def output_lock(output: str | os.PathLike) -> Iterator[Path]:
         yield lock_path(output)
         return
     path = lock_path(output)
+    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     with contextlib.suppress(OSError):  # a failure is reported by os.open below
         path.parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -178,3 +181,6 @@ def output_lock(output: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # still holding the lock: a waiting run re-checks the inode
         os.close(fd)
+        for folder in made:  # deepest first; a folder with outputs in it stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
