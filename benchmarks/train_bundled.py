@@ -587,4 +587,9 @@ def _print_report(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from picker.models.settings import ModelFileError
+
+    try:
+        sys.exit(main())
+    except ModelFileError as exc:  # --install / --score-only of a bad model file: one line
+        sys.exit(f"ERROR: {exc}")
