@@ -147,6 +147,44 @@ def test_quantize_a_tiny_model(tmp_path, rng):
     np.testing.assert_allclose(quantized.predict(x), OnnxModel(source).predict(x), atol=0.1)
 
 
+def test_quantize_keeps_the_named_activations_at_16_bits(tmp_path, rng):
+    import onnx
+    from onnx import numpy_helper
+
+    from picker.models.onnx_export import quantize_int8
+
+    cfg = ModelConfig(filters=[4, 8], kernel_size=5, stride=4, data_format="channels_last")
+    model = randomised(build_model(cfg), rng)
+    source = export_onnx(model, tmp_path / "tiny.onnx")
+    first_conv_input = next(n for n in onnx.load(source).graph.node if n.op_type == "Conv").input[0]
+    windows = rng.normal(0, 1, (4, 512, 3)).astype(np.float32)
+
+    def zero_point_types(path) -> dict:
+        graph = onnx.load(path).graph
+        constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        return {
+            n.input[0]: constants[n.input[2]].dtype
+            for n in graph.node
+            if n.op_type == "QuantizeLinear" and n.input[2] in constants
+        }
+
+    one = quantize_int8(source, tmp_path / "one.onnx", windows, wide_tensors=[first_conv_input])
+    types = zero_point_types(one)
+    assert types.pop(first_conv_input) == np.uint16
+    assert types and set(types.values()) == {np.dtype(np.uint8)}
+    wide = quantize_int8(source, tmp_path / "wide.onnx", windows, wide_tensors="all")
+    assert set(zero_point_types(wide).values()) == {np.dtype(np.uint16)}
+    narrow = quantize_int8(source, tmp_path / "narrow.onnx", windows)
+    # 16-bit activations follow the float model far more closely than 8-bit ones
+    x = rng.normal(0, 1, (2, 512, 3)).astype(np.float32)
+    reference = OnnxModel(source).predict(x)
+    error_16 = np.abs(OnnxModel(wide).predict(x) - reference).max()
+    error_8 = np.abs(OnnxModel(narrow).predict(x) - reference).max()
+    assert error_16 < error_8 / 10
+    with pytest.raises(ValueError, match="no_such_tensor"):
+        quantize_int8(source, tmp_path / "bad.onnx", windows, wide_tensors=["no_such_tensor"])
+
+
 def test_cli_int8_flag(tmp_path):
     stream, _ = synthetic_continuous(60.0, 100.0, [20.0], np.random.default_rng(5))
     stream.write(str(tmp_path / "day.mseed"), format="MSEED")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -269,13 +270,22 @@ def export_onnx(model, path: str | os.PathLike) -> Path:
     return write_onnx(to_onnx(model), path)
 
 
-def quantize_int8(source: str | os.PathLike, path: str | os.PathLike, windows: np.ndarray) -> Path:
+def quantize_int8(
+    source: str | os.PathLike,
+    path: str | os.PathLike,
+    windows: np.ndarray,
+    wide_tensors: Sequence[str] | str = (),
+) -> Path:
     """Write an int8 (QDQ, per-channel weights) version of the ONNX model ``source`` at ``path``.
 
     Activation ranges come from running ``windows`` ``(n, n_samples, 3)`` (model inputs) through
     the float model. The int8 model is faster on CPUs with VNNI/AMX but computes slightly
     different probabilities: measure it before use (``benchmarks/train_bundled.py
-    --score-only MODEL.onnx``).
+    --score-only MODEL.onnx``; ``benchmarks/int8_error.py``).
+
+    ``wide_tensors``: activation tensors (ONNX names, e.g. ``"input_relu"``) kept at 16 bits
+    instead of 8, or ``"all"`` for every activation (weights stay int8). A diagnostic: ONNX
+    Runtime has no 16-bit kernels, so their consumers run in float and the model is slower.
     """
     import tempfile
 
@@ -295,6 +305,13 @@ def quantize_int8(source: str | os.PathLike, path: str | os.PathLike, windows: n
             return next(self.batches, None)
 
     path = Path(path)
+    wide_all = wide_tensors == "all"
+    options = {}
+    if wide_tensors and not wide_all:
+        sixteen = [{"quant_type": QuantType.QUInt16}]
+        options["TensorQuantOverrides"] = {name: sixteen for name in wide_tensors}
+    if wide_tensors:
+        options["UseQDQContribOps"] = True  # 16-bit QuantizeLinear in the com.microsoft domain
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
@@ -304,8 +321,9 @@ def quantize_int8(source: str | os.PathLike, path: str | os.PathLike, windows: n
                 str(out),
                 Reader(),
                 quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QUInt8,
+                activation_type=QuantType.QUInt16 if wide_all else QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 per_channel=True,
+                extra_options=options,
             )
     return path
