@@ -131,4 +131,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from picker.models.settings import ModelFileError
+
+    try:
+        sys.exit(main())
+    except ModelFileError as exc:  # a missing or bad --model: one line
+        sys.exit(f"ERROR: {exc}")
