@@ -168,10 +168,11 @@ def test_quantize_keeps_the_named_activations_at_16_bits(tmp_path, rng):
             if n.op_type == "QuantizeLinear" and n.input[2] in constants
         }
 
-    one = quantize_int8(source, tmp_path / "one.onnx", windows, wide_tensors=[first_conv_input])
-    types = zero_point_types(one)
-    assert types.pop(first_conv_input) == np.uint16
-    assert types and set(types.values()) == {np.dtype(np.uint8)}
+    for name in ([first_conv_input], first_conv_input):  # a list of names, or one name
+        one = quantize_int8(source, tmp_path / "one.onnx", windows, wide_tensors=name)
+        types = zero_point_types(one)
+        assert types.pop(first_conv_input) == np.uint16
+        assert types and set(types.values()) == {np.dtype(np.uint8)}
     wide = quantize_int8(source, tmp_path / "wide.onnx", windows, wide_tensors="all")
     assert set(zero_point_types(wide).values()) == {np.dtype(np.uint16)}
     narrow = quantize_int8(source, tmp_path / "narrow.onnx", windows)

@@ -283,8 +283,8 @@ def quantize_int8(
     different probabilities: measure it before use (``benchmarks/train_bundled.py
     --score-only MODEL.onnx``; ``benchmarks/int8_error.py``).
 
-    ``wide_tensors``: activation tensors (ONNX names, e.g. ``"input_relu"``) kept at 16 bits
-    instead of 8, or ``"all"`` for every activation (weights stay int8). A diagnostic: ONNX
+    ``wide_tensors``: activation tensors (ONNX names, e.g. ``["input_relu"]``) kept at 16
+    bits instead of 8, or ``"all"`` for every activation (weights stay int8). A diagnostic: ONNX
     Runtime has no 16-bit kernels, so their consumers run in float and the model is slower.
     """
     import tempfile
@@ -306,6 +306,8 @@ def quantize_int8(
 
     path = Path(path)
     wide_all = wide_tensors == "all"
+    if isinstance(wide_tensors, str) and not wide_all:
+        wide_tensors = [wide_tensors]  # one tensor name
     options = {}
     if wide_tensors and not wide_all:
         sixteen = [{"quant_type": QuantType.QUInt16}]
