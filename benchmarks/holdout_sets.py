@@ -24,6 +24,8 @@ MARTINIQUE_HOLDOUT = {"WI.SAM", "MQ.BAM", "G.FDF", "MQ.CPM"}
 
 
 WINDOW = 3001
+#: A pick this close to its label (s) is a hit, in every table of the hold-out.
+TOLERANCE_S = 0.1
 
 
 def load_real(data_root: Path) -> list[tuple[Record, str, str]]:
@@ -102,6 +104,12 @@ def holdout_records(
     """The records of ``region`` (``"ncedc"`` or ``"martinique"``) from its held-out stations in
     ``fold``, in ``load_real`` order."""
     return [r for r, reg, st in real if reg == region and is_holdout(reg, st, fold)]
+
+
+def training_station_records(real: list[tuple[Record, str, str]], fold: int = 0) -> list[Record]:
+    """The records of every region in ``real`` from the stations that train in ``fold`` (never
+    the hold-out), in ``load_real`` order: e.g. the int8 calibration windows' source."""
+    return [r for r, reg, st in real if not is_holdout(reg, st, fold)]
 
 
 def add_fold_argument(parser) -> None:
@@ -216,18 +224,18 @@ def score(model, records: list[Record], seed: int = 7, s_labelled: bool = True, 
         noise = noise_windows(records)
     else:
         windows, refs, noise = [], [], []
-    metrics = PickMetrics(0.1)
-    vertical = PickMetrics(0.1)  # the windows of vertical-only stations (E and N all zeros)
+    metrics = PickMetrics(TOLERANCE_S)
+    vertical = PickMetrics(TOLERANCE_S)  # the windows of vertical-only stations (E and N all zeros)
     for window, (p, s) in zip(windows + noise, refs + [(-1, -1)] * len(noise), strict=True):
         picks = picks_on(window)
         for m in (metrics, vertical) if not window[:, :2].any() else (metrics,):
             m.add_window(reference(p, s), picks, duration_s=len(window) / 100.0)
-    lower = {rate: PickMetrics(0.1) for rate in LOWER_RATES_HZ}
+    lower = {rate: PickMetrics(TOLERANCE_S) for rate in LOWER_RATES_HZ}
     for window, (p, s) in zip(windows, refs, strict=True):
         for rate, m in lower.items():
             m.add_window(reference(p, s), picks_on(decimated(window, rate), rate))
     events = [r for r in records if r.p_arrival_sample >= 0]
-    full = PickMetrics(0.1)
+    full = PickMetrics(TOLERANCE_S)
     for r in events:
         full.add_window(reference(r.p_arrival_sample, r.s_arrival_sample), picks_on(r.data))
     whole = {"whole_records": full.to_dict() | {"n_records": len(events)}}

@@ -35,9 +35,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: A pick this close to the label (samples at 100 Hz) counts as found, as in ``holdout_sets``.
-TOLERANCE_SAMPLES = 10
-
 
 def _picks_and_probabilities(model, records, noise_ratio: float = 0.0):
     from picker.prediction.predict import predict_array
@@ -53,7 +50,10 @@ def _picks_and_probabilities(model, records, noise_ratio: float = 0.0):
 
 
 def _found(picks, phase: str, label: int) -> bool:
-    return any(p.phase == phase and abs(p.index - label) <= TOLERANCE_SAMPLES for p in picks)
+    """Whether a ``phase`` pick is within the hold-out's tolerance of ``label`` (100 Hz)."""
+    from holdout_sets import TOLERANCE_S
+
+    return any(p.phase == phase and abs(p.index - label) <= round(TOLERANCE_S * 100) for p in picks)
 
 
 def compare(records, reference, other) -> dict:
@@ -76,7 +76,7 @@ def compare(records, reference, other) -> dict:
 
 
 def main(argv=None) -> int:
-    from holdout_sets import holdout_records, is_holdout, load_new_sets, load_real
+    from holdout_sets import holdout_records, load_new_sets, load_real, training_station_records
     from int8_calibration import calibration_windows
 
     from picker.models.onnx_export import quantize_int8
@@ -96,8 +96,9 @@ def main(argv=None) -> int:
     records = holdout_records(load_new_sets(args.data_root), "ta109c", 0)
     records += holdout_records(real, "ncedc", 0)
     float_model = resolve_model(args.model)
-    calibration = [r for r, region, station in real if not is_holdout(region, station, 0)]
-    windows = calibration_windows(settings=float_model.picker_input_settings, records=calibration)
+    windows = calibration_windows(
+        settings=float_model.picker_input_settings, records=training_station_records(real)
+    )
     reference = _picks_and_probabilities(float_model, records)
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -47,6 +47,7 @@ from holdout_sets import (  # noqa: E402
     load_real,
     pre_event_noise,
     score_holdout,
+    training_station_records,
 )
 from int8_calibration import calibration_windows  # noqa: E402
 from training_mix import make_synthetic, stretched_copies  # noqa: E402
@@ -377,11 +378,7 @@ def main(argv=None) -> int:
         export_model_onnx(model, BUNDLED_ONNX)
         calibration = []
         if args.calibration_data:  # windows of the training stations, never the hold-out
-            calibration = [
-                r
-                for r, region, st in load_real(args.calibration_data)
-                if not is_holdout(region, st, args.fold)
-            ]
+            calibration = training_station_records(load_real(args.calibration_data), args.fold)
         windows = calibration_windows(settings=input_settings(model), records=calibration)
         quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, windows)
         for path in (BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8, *([config] if config else [])):

@@ -350,6 +350,29 @@ def test_station_folds_partition_the_ncedc_stations(bench):
         hs.is_holdout("ncedc", "NC.S000", 5)
 
 
+def test_training_station_records_are_the_complement_of_the_hold_out(bench):
+    hs = bench.holdout_sets
+    real = [
+        (f"{region}:{station}", region, station)  # stand-ins for the records
+        for region, stations in (
+            ("ncedc", [f"NC.S{i:03d}" for i in range(40)]),
+            ("martinique", ["WI.SAM", "MQ.X", "G.FDF"]),
+            ("ta109c", ["TA.109C"]),
+        )
+        for station in stations
+    ]
+    for fold in (0, 3):
+        train = hs.training_station_records(real, fold)
+        held = [
+            r
+            for region in ("ncedc", "martinique", "ta109c")
+            for r in hs.holdout_records(real, region, fold)
+        ]
+        assert sorted(train + held) == sorted(r for r, _, _ in real)
+        assert not set(train) & set(held)
+        assert "martinique:MQ.X" in train and "ta109c:TA.109C" not in train
+
+
 def test_random_coloured_noise_is_unit_std_and_varied(bench):
     rng = np.random.default_rng(0)
     draws = [bench.training_mix.random_coloured_noise(4096, rng) for _ in range(8)]

@@ -342,10 +342,11 @@ def add_glitch(x, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """
     x = check_window(x)
     n = x.shape[0]
-    kinds = ("step", "spike", "boxcar", "burst", "gated")
-    kind = kinds[int(rng.integers(len(kinds)))]
+    # samples each kind spans: a fixed count, or a (low, high) range drawn from
+    spans = {"step": n, "spike": 1, "boxcar": (5, 201), "burst": (20, 301), "gated": (20, 301)}
+    kind = tuple(spans)[int(rng.integers(len(spans)))]
     start = int(rng.integers(0, n))
-    span = {"step": n, "spike": 1, "boxcar": (5, 201), "burst": (20, 301), "gated": (20, 301)}[kind]
+    span = spans[kind]
     length = span if isinstance(span, int) else int(rng.integers(*span))
     stop = min(n, start + length)
     channels = rng.random(3) < 0.5
