@@ -21,6 +21,11 @@ through ``predict_array`` (the path ``picker predict`` uses). The table gives th
 and ``flips``: labelled P and S arrivals that one model picks within 0.1 s and the other does
 not (each flip moves F1 by about 1/n of a set of n picks). 16-bit activations make ONNX Runtime
 run their consumers in float: the ``a16`` variants are diagnostics, not faster models.
+
+These variants are the int8 *network* alone. The shipped ``picker predict --int8`` also reruns
+in float32 every window where the int8 network's P or S probability reaches 0.1
+(``OnnxModel.recheck_model``); its hold-out F1 is compared with float32's by ``train_bundled.py
+--score-only picker/models/bundled/picker_default.int8.onnx --compare ...onnx``.
 """
 
 from __future__ import annotations

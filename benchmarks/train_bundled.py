@@ -341,7 +341,7 @@ def main(argv=None) -> int:
 
         from picker.models.networks import export_model_onnx
         from picker.models.onnx_export import quantize_int8
-        from picker.models.onnx_model import BUNDLED_INT8, BUNDLED_ONNX
+        from picker.models.onnx_model import BUNDLED_INT8, BUNDLED_ONNX, INT8_RECHECK_PROBABILITY
         from picker.models.provenance import provenance, set_provenance
         from picker.models.saving import (
             BUNDLED_MODEL,
@@ -380,7 +380,9 @@ def main(argv=None) -> int:
         if args.calibration_data:  # windows of the training stations, never the hold-out
             calibration = training_station_records(load_real(args.calibration_data), args.fold)
         windows = calibration_windows(settings=input_settings(model), records=calibration)
-        quantize_int8(BUNDLED_ONNX, BUNDLED_INT8, windows)
+        quantize_int8(
+            BUNDLED_ONNX, BUNDLED_INT8, windows, recheck_probability=INT8_RECHECK_PROBABILITY
+        )
         for path in (BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8, *([config] if config else [])):
             print(f"installed {args.install} as {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0

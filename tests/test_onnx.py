@@ -119,18 +119,17 @@ def test_cli_predicts_with_an_onnx_model(tmp_path, rng):
 
 
 def test_bundled_int8_export_is_in_step_and_picks_like_float32(tmp_path):
-    from picker.models.onnx_model import BUNDLED_INT8
+    from picker.models.onnx_model import BUNDLED_INT8, INT8_RECHECK_PROBABILITY
 
     int8 = OnnxModel(BUNDLED_INT8)
     assert int8.source_sha256 == weights_sha256(load_model(BUNDLED_MODEL))
+    assert int8.recheck_model.path == BUNDLED_ONNX
+    assert int8.recheck_probability == INT8_RECHECK_PROBABILITY
     stream, _ = synthetic_continuous(120.0, 100.0, [20.0, 70.0], np.random.default_rng(3))
     float_picks = pr.predict_stream(stream)
-    int8_picks = pr.predict_stream(stream, int8)
-    assert [p.phase for p in int8_picks] == [p.phase for p in float_picks]
-    # int8 moves a pick by up to 0.05 s here (half the 0.1 s scoring tolerance); its F1 against
-    # float32 on the hold-out is in the model card (within 0.01 on NCEDC, not on ta109c)
-    for a, b in zip(int8_picks, float_picks, strict=True):
-        assert abs(a.index - b.index) <= 5 and abs(a.probability - b.probability) < 0.15
+    assert len(float_picks) >= 4
+    # the windows with the events are rechecked in float32: the same picks, to the sample
+    assert pr.predict_stream(stream, int8) == float_picks
 
 
 def test_quantize_a_tiny_model(tmp_path, rng):
@@ -184,6 +183,75 @@ def test_quantize_keeps_the_named_activations_at_16_bits(tmp_path, rng):
     assert error_16 < error_8 / 10
     with pytest.raises(ValueError, match="no_such_tensor"):
         quantize_int8(source, tmp_path / "bad.onnx", windows, wide_tensors=["no_such_tensor"])
+
+
+def _tiny_int8_pair(tmp_path, rng, recheck_probability=None):
+    """A random tiny model's float export and its int8 export (written beside it)."""
+    from picker.models.onnx_export import quantize_int8
+
+    cfg = ModelConfig(filters=[4, 8], kernel_size=5, stride=4, data_format="channels_last")
+    source = export_onnx(randomised(build_model(cfg), rng), tmp_path / "tiny.onnx")
+    windows = rng.normal(0, 1, (4, 512, 3)).astype(np.float32)
+    name = "plain.int8.onnx" if recheck_probability is None else "tiny.int8.onnx"
+    return source, quantize_int8(
+        source, tmp_path / name, windows, recheck_probability=recheck_probability
+    )
+
+
+def test_int8_reruns_in_float_exactly_the_windows_that_may_hold_an_arrival(tmp_path):
+    source, plain = _tiny_int8_pair(tmp_path, np.random.default_rng(11))
+    x = np.random.default_rng(12).normal(0, 1, (8, 512, 3)).astype(np.float32)
+    x *= np.linspace(0.2, 3.0, 8, dtype=np.float32)[:, None, None]  # windows of other loudness
+    quantized = OnnxModel(plain).predict(x)
+    exact = OnnxModel(source).predict(x)
+    peak = quantized[:, :, 1:3].max(axis=(1, 2))  # each window's highest P or S probability
+    levels = np.unique(peak)  # int8 probabilities come in steps: a threshold between two
+    assert len(levels) >= 2
+    threshold = float(levels[len(levels) // 2 - 1] + levels[len(levels) // 2]) / 2
+    _, checked = _tiny_int8_pair(tmp_path, np.random.default_rng(11), threshold)
+    model = OnnxModel(checked)
+    assert model.recheck_model.path == source and model.recheck_probability == threshold
+    again = peak >= threshold
+    assert 0 < again.sum() < len(x)
+    for out in (model.predict(x), model.predict_single_threaded(x)):
+        np.testing.assert_array_equal(out[again], exact[again])
+        np.testing.assert_array_equal(out[~again], quantized[~again])
+    assert not np.array_equal(quantized[again], exact[again])  # the recheck changed something
+
+
+def test_int8_recheck_metadata_is_checked_and_names_the_file(tmp_path):
+    import onnx
+
+    source, checked = _tiny_int8_pair(tmp_path, np.random.default_rng(13), 0.1)
+
+    def with_metadata(**props):
+        model = onnx.load(checked)
+        for entry in model.metadata_props:
+            if entry.key in props:
+                entry.value = props[entry.key]
+        path = tmp_path / "edited.onnx"
+        onnx.save(model, path)
+        return path
+
+    for props, message in [
+        ({"picker_recheck_model": "../tiny.onnx"}, "bad picker_recheck_model"),
+        ({"picker_recheck_model": "missing.onnx"}, "model file not found"),
+        ({"picker_recheck_model": "edited.onnx"}, "bad picker_recheck_model"),
+        ({"picker_recheck_probability": "high"}, "must be in"),
+        ({"picker_recheck_probability": "1.5"}, "must be in"),
+    ]:
+        with pytest.raises(OnnxModelError, match=message) as caught:
+            OnnxModel(with_metadata(**props))
+        assert "edited.onnx" in str(caught.value) or "missing.onnx" in str(caught.value)
+    from picker.models.onnx_export import quantize_int8
+
+    other = tmp_path / "other"
+    other.mkdir()
+    windows = np.zeros((2, 512, 3), np.float32)
+    with pytest.raises(ValueError, match="beside"):  # the float model must travel with it
+        quantize_int8(source, other / "x.int8.onnx", windows, recheck_probability=0.1)
+    with pytest.raises(ValueError, match="must be in"):
+        quantize_int8(source, tmp_path / "x.int8.onnx", windows, recheck_probability=0.0)
 
 
 def test_cli_int8_flag(tmp_path):

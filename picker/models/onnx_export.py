@@ -16,7 +16,9 @@ interleave) and the softmax runs on the last axis: the same sums, and in ONNX Ru
 takes 18 % less time (61 against 50 ms for one hour of input on this 2-core machine).
 
 The model file records ``picker_total_stride`` and ``picker_source_sha256`` (hash of the Keras
-weights it came from) in its metadata, so a stale export can be detected.
+weights it came from) in its metadata, so a stale export can be detected. An int8 export
+(:func:`quantize_int8`) may also name the float model beside it that reruns its windows with a
+possible arrival (``picker_recheck_model``, ``picker_recheck_probability``).
 
 Needs the ``onnx`` package; the runtime (:mod:`picker.models.onnx_model`) needs only ``onnxruntime``.
 """
@@ -275,6 +277,7 @@ def quantize_int8(
     path: str | os.PathLike,
     windows: np.ndarray,
     wide_tensors: Sequence[str] | str = (),
+    recheck_probability: float | None = None,
 ) -> Path:
     """Write an int8 (QDQ, per-channel weights) version of the ONNX model ``source`` at ``path``.
 
@@ -286,6 +289,10 @@ def quantize_int8(
     ``wide_tensors``: activation tensors (ONNX names, e.g. ``["input_relu"]``) kept at 16
     bits instead of 8, or ``"all"`` for every activation (weights stay int8). A diagnostic: ONNX
     Runtime has no 16-bit kernels, so their consumers run in float and the model is slower.
+
+    ``recheck_probability``: record ``source`` (which must stay beside ``path``) as the model
+    that runs again every window where the int8 model's P or S probability reaches this
+    (:meth:`picker.models.onnx_model.OnnxModel.predict`; the bundled int8 export: 0.1).
     """
     import tempfile
 
@@ -305,6 +312,8 @@ def quantize_int8(
             return next(self.batches, None)
 
     path = Path(path)
+    if recheck_probability is not None and Path(source).resolve().parent != path.resolve().parent:
+        raise ValueError(f"{path}: a model rechecked by {source} must be written beside it")
     wide_all = wide_tensors == "all"
     if isinstance(wide_tensors, str) and not wide_all:
         wide_tensors = [wide_tensors]  # one tensor name
@@ -328,4 +337,24 @@ def quantize_int8(
                 per_channel=True,
                 extra_options=options,
             )
+            if recheck_probability is not None:
+                _add_recheck_metadata(out, Path(source).name, recheck_probability)
     return path
+
+
+def _add_recheck_metadata(path: Path, companion: str, probability: float) -> None:
+    """Name the float ``companion`` (a file beside ``path``) and the probability at which a
+    window is run again by it, in ``path``'s metadata."""
+    import onnx
+
+    if not 0.0 < probability <= 1.0:
+        raise ValueError(f"recheck_probability must be in (0, 1], got {probability}")
+    model = onnx.load(str(path))
+    props = {
+        "picker_recheck_model": companion,
+        "picker_recheck_probability": repr(float(probability)),
+    }
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))

@@ -20,6 +20,10 @@ from picker.models.saving import InputSettings, ModelFileError
 BUNDLED_ONNX = Path(__file__).resolve().parent / "bundled" / "picker_default.onnx"
 #: Its int8 version (:func:`picker.models.onnx_export.quantize_int8`; ``picker predict --int8``).
 BUNDLED_INT8 = BUNDLED_ONNX.with_name("picker_default.int8.onnx")
+#: The int8 export runs a window again with the float model when its P or S probability
+#: reaches this (:meth:`OnnxModel.predict`). On the hold-out every value up to 0.3 gave the
+#: float model's F1 exactly; 0.1 leaves a margin (int8 moves probabilities by up to ~0.3).
+INT8_RECHECK_PROBABILITY = 0.1
 
 
 def is_onnx_path(path) -> bool:
@@ -87,6 +91,35 @@ class OnnxModel:
             from picker.models.provenance import Provenance
 
             self.picker_provenance = Provenance.from_json(record, str(self.path))
+        #: The float model that runs again every window where this one may see an arrival
+        #: (an int8 export's ``picker_recheck_model``; :meth:`predict`), or None.
+        self.recheck_model = None
+        #: A window is run again when its P or S probability reaches this anywhere.
+        self.recheck_probability = 1.0
+        if "picker_recheck_model" in props:
+            self._open_recheck_model(props, threads)
+
+    def _open_recheck_model(self, props: dict, threads: int | None) -> None:
+        """The float companion named in the metadata: a plain ``.onnx`` file name in the same
+        folder with the same input settings and stride (nothing else is opened)."""
+        name = props["picker_recheck_model"]
+        try:
+            probability = float(props.get("picker_recheck_probability", ""))
+        except ValueError:
+            probability = -1.0
+        if Path(name).name != name or not is_onnx_path(name) or name == self.path.name:
+            raise OnnxModelError(f"{self.path}: bad picker_recheck_model {name!r} in metadata")
+        if not 0.0 < probability <= 1.0:
+            raise OnnxModelError(f"{self.path}: picker_recheck_probability must be in (0, 1]")
+        companion = OnnxModel(self.path.with_name(name), threads)
+        if companion.recheck_model is not None or (
+            companion.picker_input_settings,
+            companion.total_stride,
+        ) != (self.picker_input_settings, self.total_stride):
+            raise OnnxModelError(
+                f"{self.path}: its recheck model {name} has other input settings or stride"
+            )
+        self.recheck_model, self.recheck_probability = companion, probability
 
     def _open(self, threads: int):
         """An ONNX Runtime session on :attr:`path` with ``threads`` intra-op threads."""
@@ -118,8 +151,14 @@ class OnnxModel:
 
         Returns:
             ``(batch, n_samples, 3)`` float32 noise/P/S probabilities.
+
+        A model with a :attr:`recheck_model` (the bundled int8 export) runs every window
+        again with it wherever its own P or S probability reaches :attr:`recheck_probability`
+        and returns those windows' float probabilities: the int8 network's speed on the
+        quiet windows, the float network's picks on the others (``benchmarks/int8_error.py``).
         """
-        return self._run(self._session, batch)
+        out = self._run(self._session, batch)
+        return self._rechecked(batch, out, single_threaded=False)
 
     def predict_single_threaded(self, batch: np.ndarray) -> np.ndarray:
         """:meth:`predict` on one intra-op thread, for callers that run several at once.
@@ -130,7 +169,20 @@ class OnnxModel:
         """
         if self._single_session is None:
             self._single_session = self._open(1)
-        return self._run(self._single_session, batch)
+        out = self._run(self._single_session, batch)
+        return self._rechecked(batch, out, single_threaded=True)
+
+    def _rechecked(self, batch, out: np.ndarray, single_threaded: bool) -> np.ndarray:
+        """``out`` with the windows that may hold an arrival replaced by :attr:`recheck_model`'s
+        probabilities (unchanged without one)."""
+        if self.recheck_model is None:
+            return out
+        rows = np.flatnonzero(out[:, :, 1:3].max(axis=(1, 2)) >= self.recheck_probability)
+        if rows.size:
+            again = self.recheck_model
+            run = again.predict_single_threaded if single_threaded else again.predict
+            out[rows] = run(np.asarray(batch)[rows])
+        return out
 
     def _run(self, session, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, dtype=np.float32)
