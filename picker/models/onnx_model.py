@@ -111,7 +111,10 @@ class OnnxModel:
             raise OnnxModelError(f"{self.path}: bad picker_recheck_model {name!r} in metadata")
         if not 0.0 < probability <= 1.0:
             raise OnnxModelError(f"{self.path}: picker_recheck_probability must be in (0, 1]")
-        companion = OnnxModel(self.path.with_name(name), threads)
+        try:
+            companion = OnnxModel(self.path.with_name(name), threads)
+        except OnnxModelError as exc:  # name the file whose metadata points there
+            raise OnnxModelError(f"{self.path}: its recheck model: {exc}") from None
         if companion.recheck_model is not None or (
             companion.picker_input_settings,
             companion.total_stride,
