@@ -185,12 +185,15 @@ def test_quantize_keeps_the_named_activations_at_16_bits(tmp_path, rng):
         quantize_int8(source, tmp_path / "bad.onnx", windows, wide_tensors=["no_such_tensor"])
 
 
-def _tiny_int8_pair(tmp_path, rng, recheck_probability=None):
+def _tiny_int8_pair(tmp_path, rng, recheck_probability=None, settings=None):
     """A random tiny model's float export and its int8 export (written beside it)."""
     from picker.models.onnx_export import quantize_int8
 
     cfg = ModelConfig(filters=[4, 8], kernel_size=5, stride=4, data_format="channels_last")
-    source = export_onnx(randomised(build_model(cfg), rng), tmp_path / "tiny.onnx")
+    model = randomised(build_model(cfg), rng)
+    if settings is not None:
+        set_input_settings(model, settings)
+    source = export_onnx(model, tmp_path / "tiny.onnx")
     windows = rng.normal(0, 1, (4, 512, 3)).astype(np.float32)
     name = "plain.int8.onnx" if recheck_probability is None else "tiny.int8.onnx"
     return source, quantize_int8(
@@ -217,6 +220,50 @@ def test_int8_reruns_in_float_exactly_the_windows_that_may_hold_an_arrival(tmp_p
         np.testing.assert_array_equal(out[again], exact[again])
         np.testing.assert_array_equal(out[~again], quantized[~again])
     assert not np.array_equal(quantized[again], exact[again])  # the recheck changed something
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_int8_windows_overlapping_a_rechecked_one_are_rechecked_too(tmp_path, batch_size):
+    """Sliding windows averaged ("mean"): a window that shares samples with a rechecked one
+    is run in float32 as well, so those samples get the float32 model's merged output."""
+    from picker.config import PredictConfig
+    from picker.prediction.inference import run_windows
+    from picker.prediction.windows import cut_windows, merge_windows, window_starts
+
+    settings = InputSettings(100.0, "std", 0.0, 5.12, window_overlap=1 / 3, window_merge="mean")
+    source, plain = _tiny_int8_pair(tmp_path, np.random.default_rng(21), settings=settings)
+    rng = np.random.default_rng(22)
+    x = rng.normal(0, 1, (512 * 14, 3)).astype(np.float32)
+    x *= np.repeat(rng.uniform(0.1, 3.0, 28), 256)[:, None]  # loudness changing along the data
+    starts = window_starts(len(x), 512, 1 / 3)
+    windows = cut_windows(x, starts, 512)
+    quantized, exact = OnnxModel(plain).predict(windows), OnnxModel(source).predict(windows)
+    peak = quantized[:, :, 1:3].max(axis=(1, 2))
+    levels = np.unique(peak)
+    threshold = float(levels[len(levels) // 2 - 1] + levels[len(levels) // 2]) / 2
+    _, checked = _tiny_int8_pair(tmp_path, np.random.default_rng(21), threshold, settings=settings)
+    flagged = peak >= threshold
+    shares = np.abs(starts[:, None] - starts[None, :]) < 512  # windows with common samples
+    again = (shares & flagged[None, :]).any(axis=1)
+    assert flagged.any() and (again & ~flagged).any() and not again.all()
+    expected = merge_windows(
+        np.where(again[:, None, None], exact, quantized), starts, len(x), "mean"
+    )
+    cfg = PredictConfig(
+        normalization_window_s=5.12,
+        highpass_hz=0.0,
+        window_overlap=1 / 3,
+        window_merge="mean",
+        batch_size=batch_size,
+    )
+    merged = run_windows(OnnxModel(checked), x, cfg)
+    np.testing.assert_allclose(merged, expected, atol=1e-6)
+    float_merged = run_windows(OnnxModel(source), x, cfg)
+    covered = np.zeros(len(x), bool)  # samples of a flagged window: float32's output there
+    for start in starts[flagged]:
+        covered[start : start + 512] = True
+    np.testing.assert_allclose(merged[covered], float_merged[covered], atol=1e-6)
+    assert np.abs(merged[~covered] - float_merged[~covered]).max() > 1e-4
 
 
 def test_int8_recheck_metadata_is_checked_and_names_the_file(tmp_path):

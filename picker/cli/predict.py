@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
         "--int8",
         action="store_true",
         help="the bundled model's int8 export; windows where it sees a possible arrival are "
-        "run again in float32: float32's picks (every one on the hold-out), a 7-day archive "
-        "about 1.5x faster (picker/models/bundled/MODEL_CARD.md)",
+        "run again in float32: float32's picks (every one on the hold-out), about 1.1-1.2x "
+        "faster on quiet continuous data (picker/models/bundled/MODEL_CARD.md)",
     )
     p.add_argument(
         "--threshold",

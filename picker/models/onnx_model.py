@@ -146,7 +146,7 @@ class OnnxModel:
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.path)!r})"
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray, recheck: bool = True) -> np.ndarray:
         """Probabilities for ``(batch, n_samples, 3)`` E/N/Z float32 input (channels-last).
 
         The input is zero-padded at the end to a multiple of :attr:`total_stride` and the
@@ -158,12 +158,14 @@ class OnnxModel:
         A model with a :attr:`recheck_model` (the bundled int8 export) runs every window
         again with it wherever its own P or S probability reaches :attr:`recheck_probability`
         and returns those windows' float probabilities: the int8 network's speed on the
-        quiet windows, the float network's picks on the others (``benchmarks/int8_error.py``).
+        quiet windows, the float network's picks on the others. ``recheck=False``: this
+        model's own output (:func:`picker.prediction.inference.run_windows` rechecks itself,
+        with the overlapping windows too).
         """
         out = self._run(self._session, batch)
-        return self._rechecked(batch, out, single_threaded=False)
+        return self._rechecked(batch, out, single_threaded=False) if recheck else out
 
-    def predict_single_threaded(self, batch: np.ndarray) -> np.ndarray:
+    def predict_single_threaded(self, batch: np.ndarray, recheck: bool = True) -> np.ndarray:
         """:meth:`predict` on one intra-op thread, for callers that run several at once.
 
         :func:`picker.prediction.inference.run_model` runs one of these per usable core, each on
@@ -173,7 +175,7 @@ class OnnxModel:
         if self._single_session is None:
             self._single_session = self._open(1)
         out = self._run(self._single_session, batch)
-        return self._rechecked(batch, out, single_threaded=True)
+        return self._rechecked(batch, out, single_threaded=True) if recheck else out
 
     def _rechecked(self, batch, out: np.ndarray, single_threaded: bool) -> np.ndarray:
         """``out`` with the windows that may hold an arrival replaced by :attr:`recheck_model`'s

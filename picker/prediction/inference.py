@@ -15,6 +15,7 @@ A model with the three outputs ``detector``, ``picker_P``, ``picker_S`` (EQTrans
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 
@@ -202,7 +203,12 @@ def run_windows(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
         return cut_windows(x, starts[batch[0] : batch[1]], window)
 
     workers = min(usable_cores(), MAX_WORKERS)
-    if isinstance(model, OnnxModel) and workers > 1 and len(batches) > 1:
+    parallel = isinstance(model, OnnxModel) and workers > 1 and len(batches) > 1
+    if getattr(model, "recheck_model", None) is not None:  # an int8 export: see WindowRecheck
+        recheck = WindowRecheck(model, x, starts, window, cfg.window_merge)
+        work = partial(recheck.run, single_threaded=parallel)
+        outputs = _ordered_map(work, batches, workers) if parallel else map(work, batches)
+    elif parallel:
         outputs = _ordered_map(
             lambda batch: model.predict_single_threaded(prepare(batch)), batches, workers
         )
@@ -214,6 +220,57 @@ def run_windows(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
             merge = WindowMerge(n, y.shape[2], starts, window, cfg.window_merge)
         merge.add(first, y)
     return merge.result() if merge is not None else np.zeros((n, 3), np.float32)
+
+
+class WindowRecheck:
+    """Batches of windows for an int8 model with a float32
+    :attr:`~picker.models.onnx_model.OnnxModel.recheck_model`.
+
+    A window is run again in float32 when its own P or S probability, or that of a window whose
+    samples it shares in the ``"mean"`` merge, reaches the model's ``recheck_probability``:
+    every sample of a window that reached it then gets float32 values from every window
+    averaged there, which is the float32 model's merged output exactly. To know its neighbours' flags,
+    each batch also runs the int8 model on the windows just before and after it.
+
+    Args:
+        model: the int8 :class:`~picker.models.onnx_model.OnnxModel`.
+        x: the ``(n_samples, 3)`` E/N/Z data at model rate the windows are cut from.
+        starts: every window's first sample, in order; ``window``: samples per window.
+        mode: the window merge (``"center"``: a sample comes from one window, so only a
+            window's own probabilities count).
+    """
+
+    def __init__(self, model, x: np.ndarray, starts, window: int, mode: str):
+        self.model, self.x, self.window = model, x, int(window)
+        self.starts = np.asarray(starts, np.int64)
+        n = len(self.starts)
+        if mode == "mean":  # windows lo[j] .. hi[j] - 1 share samples with window j
+            self.lo = np.searchsorted(self.starts, self.starts - self.window, "right")
+            self.hi = np.searchsorted(self.starts, self.starts + self.window, "left")
+        else:
+            self.lo, self.hi = np.arange(n), np.arange(1, n + 1)
+        #: windows a batch needs on either side to know its neighbours' flags
+        index = np.arange(n)
+        self.reach = int(
+            max((self.hi - 1 - index).max(initial=0), (index - self.lo).max(initial=0))
+        )
+
+    def run(self, batch: tuple[int, int], single_threaded: bool) -> np.ndarray:
+        """Probabilities ``(stop - first, W, n_columns)`` of windows ``batch = (first, stop)``."""
+        from picker.prediction.windows import cut_windows
+
+        first, stop = batch
+        a, b = max(first - self.reach, 0), min(stop + self.reach, len(self.starts))
+        inputs = cut_windows(self.x, self.starts[a:b], self.window)
+        runner = self.model.predict_single_threaded if single_threaded else self.model.predict
+        out = runner(inputs, recheck=False)
+        flagged = out[:, :, 1:3].max(axis=(1, 2)) >= self.model.recheck_probability
+        rows = [k - a for k in range(first, stop) if flagged[self.lo[k] - a : self.hi[k] - a].any()]
+        if rows:
+            again = self.model.recheck_model
+            rerun = again.predict_single_threaded if single_threaded else again.predict
+            out[rows] = rerun(inputs[rows])
+        return out[first - a : stop - a]
 
 
 def _ordered_map(function, items: list, workers: int) -> Iterator:
