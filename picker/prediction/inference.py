@@ -166,7 +166,8 @@ def run_windows(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
     windows (default :data:`WINDOW_BATCH`) per model call, outputs merged as
     ``cfg.window_merge`` says (:class:`~picker.prediction.windows.WindowMerge`); threads as in
     :func:`run_model`. Data shorter than a window: one window, zero-padded to the model's fixed
-    length, or as long as the data for a model that takes any length.
+    length, or as long as the data for a model that takes any length. An int8 model with a
+    float32 recheck model runs through :class:`WindowRecheck`.
 
     Returns:
         ``(n_samples, n_columns)`` float32: noise/P/S (and detection for EQTransformer).
@@ -229,8 +230,9 @@ class WindowRecheck:
     A window is run again in float32 when its own P or S probability, or that of a window whose
     samples it shares in the ``"mean"`` merge, reaches the model's ``recheck_probability``:
     every sample of a window that reached it then gets float32 values from every window
-    averaged there, which is the float32 model's merged output exactly. To know its neighbours' flags,
-    each batch also runs the int8 model on the windows just before and after it.
+    averaged there, which is the float32 model's merged output exactly. To know its
+    neighbours' flags, each batch also runs the int8 model on the windows just before and
+    after it.
 
     Args:
         model: the int8 :class:`~picker.models.onnx_model.OnnxModel`.
