@@ -312,8 +312,11 @@ def quantize_int8(
             return next(self.batches, None)
 
     path = Path(path)
-    if recheck_probability is not None and Path(source).resolve().parent != path.resolve().parent:
-        raise ValueError(f"{path}: a model rechecked by {source} must be written beside it")
+    if recheck_probability is not None:  # checked before the work, not after it
+        if Path(source).resolve().parent != path.resolve().parent:
+            raise ValueError(f"{path}: a model rechecked by {source} must be written beside it")
+        if not 0.0 < recheck_probability <= 1.0:
+            raise ValueError(f"recheck_probability must be in (0, 1], got {recheck_probability}")
     wide_all = wide_tensors == "all"
     if isinstance(wide_tensors, str) and not wide_all:
         wide_tensors = [wide_tensors]  # one tensor name
@@ -344,17 +347,12 @@ def quantize_int8(
 
 def _add_recheck_metadata(path: Path, companion: str, probability: float) -> None:
     """Name the float ``companion`` (a file beside ``path``) and the probability at which a
-    window is run again by it, in ``path``'s metadata."""
+    window is run again by it, in ``path``'s metadata (the other entries kept)."""
     import onnx
 
-    if not 0.0 < probability <= 1.0:
-        raise ValueError(f"recheck_probability must be in (0, 1], got {probability}")
     model = onnx.load(str(path))
-    props = {
-        "picker_recheck_model": companion,
-        "picker_recheck_probability": repr(float(probability)),
-    }
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    props = {entry.key: entry.value for entry in model.metadata_props}
+    props["picker_recheck_model"] = companion
+    props["picker_recheck_probability"] = repr(float(probability))
+    onnx.helper.set_model_props(model, props)
     onnx.save(model, str(path))
