@@ -177,12 +177,17 @@ class OnnxModel:
         out = self._run(self._single_session, batch)
         return self._rechecked(batch, out, single_threaded=True) if recheck else out
 
+    def reaches_recheck(self, out: np.ndarray) -> np.ndarray:
+        """``(batch,)`` bool: the windows of ``out`` ``(batch, n_samples, >= 3)`` whose P or S
+        probability reaches :attr:`recheck_probability` anywhere."""
+        return out[:, :, 1:3].max(axis=(1, 2)) >= self.recheck_probability
+
     def _rechecked(self, batch, out: np.ndarray, single_threaded: bool) -> np.ndarray:
         """``out`` with the windows that may hold an arrival replaced by :attr:`recheck_model`'s
         probabilities (unchanged without one)."""
         if self.recheck_model is None:
             return out
-        rows = np.flatnonzero(out[:, :, 1:3].max(axis=(1, 2)) >= self.recheck_probability)
+        rows = np.flatnonzero(self.reaches_recheck(out))
         if rows.size:
             again = self.recheck_model
             run = again.predict_single_threaded if single_threaded else again.predict

@@ -243,6 +243,9 @@ class WindowRecheck:
     """
 
     def __init__(self, model, x: np.ndarray, starts, window: int, mode: str):
+        from picker.prediction.windows import cut_windows
+
+        self.cut_windows = cut_windows  # imported once, not per batch
         self.model, self.x, self.window = model, x, int(window)
         self.starts = np.asarray(starts, np.int64)
         n = len(self.starts)
@@ -259,14 +262,12 @@ class WindowRecheck:
 
     def run(self, batch: tuple[int, int], single_threaded: bool) -> np.ndarray:
         """Probabilities ``(stop - first, W, n_columns)`` of windows ``batch = (first, stop)``."""
-        from picker.prediction.windows import cut_windows
-
         first, stop = batch
         a, b = max(first - self.reach, 0), min(stop + self.reach, len(self.starts))
-        inputs = cut_windows(self.x, self.starts[a:b], self.window)
+        inputs = self.cut_windows(self.x, self.starts[a:b], self.window)
         runner = self.model.predict_single_threaded if single_threaded else self.model.predict
         out = runner(inputs, recheck=False)
-        flagged = out[:, :, 1:3].max(axis=(1, 2)) >= self.model.recheck_probability
+        flagged = self.model.reaches_recheck(out)
         rows = [k - a for k in range(first, stop) if flagged[self.lo[k] - a : self.hi[k] - a].any()]
         if rows:
             again = self.model.recheck_model
