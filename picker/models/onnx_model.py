@@ -187,7 +187,14 @@ class OnnxModel:
         probabilities (unchanged without one)."""
         if self.recheck_model is None:
             return out
-        rows = np.flatnonzero(self.reaches_recheck(out))
+        return self.rerun_in_float(
+            batch, out, np.flatnonzero(self.reaches_recheck(out)), single_threaded
+        )
+
+    def rerun_in_float(self, batch, out: np.ndarray, rows, single_threaded: bool) -> np.ndarray:
+        """``out`` ``(batch, n_samples, 3)`` with windows ``rows`` of ``batch`` (E/N/Z,
+        channels-last) replaced by :attr:`recheck_model`'s probabilities, in place."""
+        rows = np.asarray(rows, np.int64)
         if rows.size:
             again = self.recheck_model
             run = again.predict_single_threaded if single_threaded else again.predict

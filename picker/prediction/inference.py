@@ -19,7 +19,8 @@ from functools import partial
 
 import numpy as np
 
-from picker.config import PredictConfig
+from picker.config import ConfigError, PredictConfig
+from picker.prediction.windows import WindowMerge, cut_windows, window_starts
 from picker.preprocess.model_input import MODEL_SAMPLING_RATE_HZ, model_input, total_stride
 
 _FUNCTIONS: dict[int, tuple[object, object]] = {}
@@ -176,9 +177,7 @@ def run_windows(model, x: np.ndarray, cfg: PredictConfig) -> np.ndarray:
         picker.config.ConfigError: a model of a fixed input length other than the window's,
             or a high-pass asked for (these models were trained without one).
     """
-    from picker.config import ConfigError
     from picker.models.onnx_model import OnnxModel, usable_cores
-    from picker.prediction.windows import WindowMerge, cut_windows, window_starts
 
     window = max(1, round(cfg.normalization_window_s * MODEL_SAMPLING_RATE_HZ))
     fixed = fixed_input_samples(model)
@@ -243,9 +242,6 @@ class WindowRecheck:
     """
 
     def __init__(self, model, x: np.ndarray, starts, window: int, mode: str):
-        from picker.prediction.windows import cut_windows
-
-        self.cut_windows = cut_windows  # imported once, not per batch
         self.model, self.x, self.window = model, x, int(window)
         self.starts = np.asarray(starts, np.int64)
         n = len(self.starts)
@@ -264,15 +260,12 @@ class WindowRecheck:
         """Probabilities ``(stop - first, W, n_columns)`` of windows ``batch = (first, stop)``."""
         first, stop = batch
         a, b = max(first - self.reach, 0), min(stop + self.reach, len(self.starts))
-        inputs = self.cut_windows(self.x, self.starts[a:b], self.window)
+        inputs = cut_windows(self.x, self.starts[a:b], self.window)
         runner = self.model.predict_single_threaded if single_threaded else self.model.predict
         out = runner(inputs, recheck=False)
         flagged = self.model.reaches_recheck(out)
         rows = [k - a for k in range(first, stop) if flagged[self.lo[k] - a : self.hi[k] - a].any()]
-        if rows:
-            again = self.model.recheck_model
-            rerun = again.predict_single_threaded if single_threaded else again.predict
-            out[rows] = rerun(inputs[rows])
+        self.model.rerun_in_float(inputs, out, rows, single_threaded)
         return out[first - a : stop - a]
 
 
