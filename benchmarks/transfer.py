@@ -16,11 +16,11 @@ from pathlib import Path
 from picker.io.base import Record
 
 
-def phasenet_start(checkpoint: Path, settings, path: Path) -> Path:
+def phasenet_start(checkpoint: Path, settings, path: Path, pad_to_stride: bool = False) -> Path:
     """Write the published PhaseNet weights (checkpoint folder ``checkpoint``) as a picker model
-    of ``model.architecture: phasenet`` (the checkpoint's levels and kernel, input padded to the
-    total stride) with the input contract ``settings``
-    (:class:`picker.models.settings.InputSettings`) to ``path``.
+    of ``model.architecture: phasenet`` (the checkpoint's levels and kernel; input padded to the
+    total stride with ``pad_to_stride``, as ``model.pad_to_stride``) with the input contract
+    ``settings`` (:class:`picker.models.settings.InputSettings`) to ``path``.
 
     The file is both ``train.initial_weights`` and, with ``--keep-init``, the teacher that keeps
     the fine-tuned network near what PhaseNet learned from its ~7 million windows. It carries
@@ -30,7 +30,7 @@ def phasenet_start(checkpoint: Path, settings, path: Path) -> Path:
     from picker.models.saving import save_imported_model
     from picker.models.settings import set_input_settings
 
-    model = import_phasenet_checkpoint(checkpoint, pad_to_stride=True)  # with its provenance
+    model = import_phasenet_checkpoint(checkpoint, pad_to_stride=pad_to_stride)  # + provenance
     return save_imported_model(set_input_settings(model, settings), path)
 
 

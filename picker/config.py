@@ -133,6 +133,11 @@ class ModelConfig:
     ``"phasenet"`` the PhaseNet layout (:func:`picker.models.phasenet.build_phasenet`: same
     levels, the published network's layer names, so its imported weights can start training;
     channels-last only).
+
+    ``pad_to_stride`` (PhaseNet layout only; the U-Net always pads): zero-pad the input at the
+    end to a multiple of the total stride, so the down-sampling grid does not move with the
+    input length. Off, the network is the published one exactly, as fits windows normalised one
+    by one (``data.normalization: std``: every input is one window of the same length).
     """
 
     architecture: str = "unet"
@@ -141,6 +146,7 @@ class ModelConfig:
     stride: int = 4
     dropout: float = 0.0
     data_format: str = ""  # "" = keras.config.image_data_format()
+    pad_to_stride: bool = True
 
     def validate(self) -> None:
         if not self.filters or any(not isinstance(f, int) or f <= 0 for f in self.filters):
@@ -155,6 +161,11 @@ class ModelConfig:
             raise ConfigError("model.architecture 'phasenet' is channels-last only")
         if self.architecture == "phasenet" and self.dropout:
             raise ConfigError("model.dropout must be 0 with model.architecture 'phasenet'")
+        if self.architecture != "phasenet" and not self.pad_to_stride:
+            raise ConfigError(
+                "model.pad_to_stride false needs model.architecture 'phasenet' "
+                "(picker's U-Net always pads)"
+            )
 
 
 @dataclass

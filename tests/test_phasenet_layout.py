@@ -33,6 +33,10 @@ def test_config_builds_its_network():
     phasenet = build_network(ModelConfig(architecture="phasenet", **TINY))
     assert not is_phasenet(unet) and is_phasenet(phasenet)
     assert phasenet.get_layer("pad_to_stride").multiple == 16  # 4 ** (3 levels - 1)
+    plain = build_network(ModelConfig(architecture="phasenet", pad_to_stride=False, **TINY))
+    assert is_phasenet(plain) and "pad_to_stride" not in {layer.name for layer in plain.layers}
+    with pytest.raises(ConfigError, match="pad_to_stride false needs model.architecture"):
+        ModelConfig(pad_to_stride=False).validate()
 
 
 def _outputs(model, x, lengths):
@@ -111,13 +115,19 @@ def test_phasenet_start_is_the_published_network_under_the_given_contract(transf
     write_checkpoint(folder, synthetic_variables())
     settings = InputSettings(100.0, "sliding", 1.0, 30.0)
     start = load_model(transfer.phasenet_start(folder, settings, tmp_path / "init.keras"))
+    padded = load_model(
+        transfer.phasenet_start(folder, settings, tmp_path / "padded.keras", pad_to_stride=True)
+    )
     published = import_phasenet_checkpoint(folder)
     assert is_phasenet(start) and input_settings(start) == settings
     assert provenance(start) == provenance(published)  # authors and licence travel on
-    x = np.random.default_rng(6).normal(size=(1, 1024, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        start.predict(x, verbose=0), published.predict(x, verbose=0), atol=1e-6
-    )
+    # 1001 samples: not a multiple of the total stride, so only the unpadded start is the
+    # published network everywhere; the padded one differs near the end
+    x = np.random.default_rng(6).normal(size=(1, 1001, 3)).astype(np.float32)
+    expected = published.predict(x, verbose=0)
+    np.testing.assert_allclose(start.predict(x, verbose=0), expected, atol=1e-6)
+    assert "pad_to_stride" not in {layer.name for layer in start.layers}
+    assert np.abs(padded.predict(x, verbose=0) - expected)[0, -50:].max() > 1e-4
 
 
 def test_teacher_s_labels_keep_only_records_with_a_confident_s(transfer, monkeypatch):

@@ -32,14 +32,17 @@ def build_network(cfg: ModelConfig | None = None) -> keras.Model:
     """The untrained network of ``cfg``: ``cfg.architecture`` ``"unet"``
     (:func:`picker.models.unet.build_model`) or ``"phasenet"``
     (:func:`picker.models.phasenet.build_phasenet` with ``cfg.filters``, ``kernel_size`` and
-    ``stride``; its layer names are the published checkpoint's, so imported PhaseNet weights
-    load into it with ``train.initial_weights``)."""
+    ``stride``, zero-padded to the total stride unless ``cfg.pad_to_stride`` is false; its
+    layer names are the published checkpoint's, so imported PhaseNet weights load into it with
+    ``train.initial_weights``)."""
     cfg = cfg or ModelConfig()
     cfg.validate()
     if cfg.architecture == "phasenet":
         from picker.models.phasenet import build_phasenet
 
-        return build_phasenet(cfg.filters, cfg.kernel_size, cfg.stride, pad_to_stride=True)
+        return build_phasenet(
+            cfg.filters, cfg.kernel_size, cfg.stride, pad_to_stride=cfg.pad_to_stride
+        )
     from picker.models.unet import build_model
 
     return build_model(cfg)
