@@ -55,6 +55,6 @@ bundled-model: $(STAMP)
 	$(BIN)/python benchmarks/train_bundled.py $(BUNDLED_RECIPE) --data-root $(SHARED)/data \
 	    --init-phasenet $(SHARED)/pretrained/phasenet --output runs/bundled
 	$(BIN)/python benchmarks/train_bundled.py --install runs/bundled/model.keras \
-	    --fine-tuned-from runs/bundled/init.keras --interpolate 0.5 \
+	    --fine-tuned-from runs/bundled/init.keras --interpolate 0.3 \
 	    --window-overlap 0.3333 --window-merge mean \
-	    --operating-point 0.5,0.45 --calibration-data $(SHARED)/data
+	    --operating-point 0.45,0.45 --calibration-data $(SHARED)/data
