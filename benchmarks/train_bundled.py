@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from picker.config import WINDOW_MERGE_MODES, config_from_dict
+from picker.config import WINDOW_MERGE_MODES, config_from_dict, default_pad_to_stride
 from picker.io.base import Record, json_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -133,13 +133,9 @@ def _region_weights(text: str) -> dict[str, int]:
 
 
 def pad_to_stride(args) -> bool:
-    """``model.pad_to_stride`` of the run: off for the PhaseNet layout on windows normalised one
-    by one (``--normalization std``), where every input is one 3001-sample window and the
-    network is then the published one exactly. Zero padding at the window's end (71 samples)
-    makes the published weights miss a P near the end: on a held-out strong-motion window with
-    P 1.1 s before its end, the P probability is 0.16 padded against 0.82 unpadded (RESULTS.md
-    7b); a padded start also teaches that through ``--keep-init``."""
-    return not (args.architecture == "phasenet" and args.normalization == "std")
+    """``model.pad_to_stride`` of the run (:func:`picker.config.default_pad_to_stride`): off for
+    the PhaseNet layout on windows normalised one by one (``--normalization std``)."""
+    return default_pad_to_stride(args.architecture, args.normalization)
 
 
 def main(argv=None) -> int:

@@ -125,6 +125,15 @@ class AugmentConfig:
         _fraction(self, *[f.name for f in dataclasses.fields(self)])
 
 
+def default_pad_to_stride(architecture: str, normalization: str) -> bool:
+    """``model.pad_to_stride`` when the config leaves it out: off only for the PhaseNet layout
+    on windows normalised one by one (``std`` or ``peak``), where every input is one window and
+    the network is then the published one exactly. Zero padding at a 3001-sample window's end
+    (71 samples) makes the published weights miss a P 1.1 s before the end (probability 0.16
+    padded, 0.82 unpadded; benchmarks/RESULTS.md 7b)."""
+    return not (architecture == "phasenet" and normalization in ("std", "peak"))
+
+
 @dataclass
 class ModelConfig:
     """1D U-Net: ``depth`` down-sampling stages with ``filters[i]`` channels each.
@@ -137,7 +146,9 @@ class ModelConfig:
     ``pad_to_stride`` (PhaseNet layout only; the U-Net always pads): zero-pad the input at the
     end to a multiple of the total stride, so the down-sampling grid does not move with the
     input length. Off, the network is the published one exactly, as fits windows normalised one
-    by one (``data.normalization: std``: every input is one window of the same length).
+    by one (``data.normalization: std``: every input is one window of the same length). None
+    (the default): :func:`default_pad_to_stride` of the architecture and ``data.normalization``,
+    resolved by :meth:`Config.validate`.
     """
 
     architecture: str = "unet"
@@ -146,7 +157,7 @@ class ModelConfig:
     stride: int = 4
     dropout: float = 0.0
     data_format: str = ""  # "" = keras.config.image_data_format()
-    pad_to_stride: bool = True
+    pad_to_stride: bool | None = None
 
     def validate(self) -> None:
         if not self.filters or any(not isinstance(f, int) or f <= 0 for f in self.filters):
@@ -161,7 +172,7 @@ class ModelConfig:
             raise ConfigError("model.architecture 'phasenet' is channels-last only")
         if self.architecture == "phasenet" and self.dropout:
             raise ConfigError("model.dropout must be 0 with model.architecture 'phasenet'")
-        if self.architecture != "phasenet" and not self.pad_to_stride:
+        if self.architecture != "phasenet" and self.pad_to_stride is False:
             raise ConfigError(
                 "model.pad_to_stride false needs model.architecture 'phasenet' "
                 "(picker's U-Net always pads)"
@@ -272,6 +283,10 @@ class Config:
     def validate(self) -> None:
         for section in dataclasses.fields(self):
             getattr(self, section.name).validate()
+        if self.model.pad_to_stride is None:
+            self.model.pad_to_stride = default_pad_to_stride(
+                self.model.architecture, self.data.normalization
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

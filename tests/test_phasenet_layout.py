@@ -4,6 +4,7 @@ bundled model from the published PhaseNet (``benchmarks/transfer.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from test_import_phasenet import synthetic_variables, write_checkpoint
 
-from picker.config import ConfigError, ModelConfig
+from picker.config import ConfigError, ModelConfig, config_from_dict
 from picker.models.networks import build_network, export_model_onnx, is_phasenet
 from picker.models.phasenet import build_phasenet
 
@@ -37,6 +38,26 @@ def test_config_builds_its_network():
     assert is_phasenet(plain) and "pad_to_stride" not in {layer.name for layer in plain.layers}
     with pytest.raises(ConfigError, match="pad_to_stride false needs model.architecture"):
         ModelConfig(pad_to_stride=False).validate()
+
+
+@pytest.mark.parametrize(
+    ("architecture", "normalization", "padded"),
+    [("phasenet", "std", False), ("phasenet", "peak", False), ("phasenet", "sliding", True)]
+    + [("unet", n, True) for n in ("std", "peak", "sliding")],
+)
+def test_pad_to_stride_left_out_follows_the_normalisation(architecture, normalization, padded):
+    """A config that leaves model.pad_to_stride out gets the published PhaseNet unpadded when
+    each input is one window normalised by itself; an explicit value always wins."""
+    model = {"architecture": architecture}
+    cfg = config_from_dict({"model": model, "data": {"normalization": normalization}})
+    assert cfg.model.pad_to_stride is padded
+    if architecture == "phasenet":
+        explicit = config_from_dict(
+            {"model": model | {"pad_to_stride": True}, "data": {"normalization": "std"}}
+        )
+        assert explicit.model.pad_to_stride is True
+        network = build_network(dataclasses.replace(cfg.model, **TINY))
+        assert ("pad_to_stride" in {layer.name for layer in network.layers}) is padded
 
 
 def _outputs(model, x, lengths):

@@ -41,7 +41,7 @@ def build_network(cfg: ModelConfig | None = None) -> keras.Model:
         from picker.models.phasenet import build_phasenet
 
         return build_phasenet(
-            cfg.filters, cfg.kernel_size, cfg.stride, pad_to_stride=cfg.pad_to_stride
+            cfg.filters, cfg.kernel_size, cfg.stride, pad_to_stride=cfg.pad_to_stride is not False
         )
     from picker.models.unet import build_model
 
