@@ -50,7 +50,8 @@ clean:
 SHARED ?= ../shared
 BUNDLED_RECIPE := --normalization std --highpass-hz 0 --keep-init 0.3 --new-sets \
     --region-weight martinique=2 --epochs 12 --steps-per-epoch 300 --synthetic 1000 \
-    --learning-rate 2e-4 --lr-schedule cosine --blind --glitch 0.3 --vertical-only 0.1
+    --learning-rate 2e-4 --lr-schedule cosine --blind --glitch 0.3 --vertical-only 0.1 \
+    --lowpass 0.5
 bundled-model: $(STAMP)
 	$(BIN)/python benchmarks/train_bundled.py $(BUNDLED_RECIPE) --data-root $(SHARED)/data \
 	    --init-phasenet $(SHARED)/pretrained/phasenet --output runs/bundled
