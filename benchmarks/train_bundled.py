@@ -132,12 +132,6 @@ def _region_weights(text: str) -> dict[str, int]:
     return weights
 
 
-def pad_to_stride(args) -> bool:
-    """``model.pad_to_stride`` of the run (:func:`picker.config.default_pad_to_stride`): off for
-    the PhaseNet layout on windows normalised one by one (``--normalization std``)."""
-    return default_pad_to_stride(args.architecture, args.normalization)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -457,10 +451,10 @@ def main(argv=None) -> int:
             100.0, args.normalization, args.highpass_hz, args.normalization_window_s
         )
         args.output.mkdir(parents=True, exist_ok=True)
+        # the start is built before the run's config, with the rule that config applies
+        padded = default_pad_to_stride(args.architecture, args.normalization)
         start = str(
-            phasenet_start(
-                args.init_phasenet, settings, args.output / "init.keras", pad_to_stride(args)
-            )
+            phasenet_start(args.init_phasenet, settings, args.output / "init.keras", padded)
         )
         args.init = args.init or start  # --init: continue from that model, PhaseNet teaching
         teachers += [start] if args.keep_init else []
@@ -524,7 +518,6 @@ def main(argv=None) -> int:
             },
             "model": {
                 "architecture": args.architecture,
-                "pad_to_stride": pad_to_stride(args),
                 "filters": filters,
                 "kernel_size": args.kernel_size,
                 "dropout": args.dropout,
